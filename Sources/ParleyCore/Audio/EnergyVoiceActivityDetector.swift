@@ -1,0 +1,184 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Decides where speech starts and stops from frame energy against an adaptive noise floor.
+///
+/// Audio is analysed in fixed frames (20 ms by default). A frame is *voiced* when its level is at
+/// least ``Configuration/margin`` above the tracked noise floor and above
+/// ``Configuration/minimumLevel``. Speech starts when ``Configuration/startFrames`` of the last
+/// ``Configuration/startWindow`` frames are voiced (so a click does not start it), and stops after
+/// ``Configuration/silenceTimeout`` without a voiced frame. The noise floor follows the quietest
+/// recent frames: it falls quickly, rises slowly, and barely moves during speech. Time is counted
+/// in samples, so the detector is deterministic and needs no clock.
+public struct EnergyVoiceActivityDetector: Sendable {
+    /// Tuning of the detector.
+    public struct Configuration: Sendable, Equatable {
+        /// Sample rate of the audio in Hz.
+        public var sampleRate: Int
+        /// Analysis frame length.
+        public var frameDuration: Duration
+        /// How far above the noise floor a voiced frame must be, in dB.
+        public var margin: Float
+        /// Level below which no frame is voiced, in dBFS.
+        public var minimumLevel: Float
+        /// Voiced frames needed within ``startWindow`` frames to start speech.
+        public var startFrames: Int
+        /// Frames considered when starting speech.
+        public var startWindow: Int
+        /// Silence after the last voiced frame that ends speech.
+        public var silenceTimeout: Duration
+        /// Frames at the start of the stream used only to learn the noise floor.
+        public var calibrationFrames: Int
+
+        /// Creates a configuration; the defaults suit 16 kHz speech from a browser microphone.
+        public init(
+            sampleRate: Int = 16000,
+            frameDuration: Duration = .milliseconds(20),
+            margin: Float = 10,
+            minimumLevel: Float = -50,
+            startFrames: Int = 4,
+            startWindow: Int = 8,
+            silenceTimeout: Duration = .milliseconds(300),
+            calibrationFrames: Int = 5
+        ) {
+            self.sampleRate = sampleRate
+            self.frameDuration = frameDuration
+            self.margin = margin
+            self.minimumLevel = minimumLevel
+            self.startFrames = startFrames
+            self.startWindow = startWindow
+            self.silenceTimeout = silenceTimeout
+            self.calibrationFrames = calibrationFrames
+        }
+
+        var frameSamples: Int {
+            max(1, Int(Double(sampleRate) * frameDuration.seconds))
+        }
+    }
+
+    /// A change of state found in the audio.
+    public enum Event: Sendable, Equatable {
+        /// Speech began; `offset` is the position in samples of the first voiced frame of the
+        /// start window, counted from the beginning of the stream.
+        case speechStarted(offset: Int)
+        /// Speech ended; `voicedDuration` is how much of the utterance was voiced.
+        case speechEnded(voicedDuration: Duration)
+    }
+
+    /// What one call to ``process(_:)`` found.
+    public struct Result: Sendable, Equatable {
+        /// State changes, in order.
+        public var events: [Event] = []
+        /// Whether any complete frame in this call was voiced.
+        public var containsVoice = false
+    }
+
+    /// The configuration in use.
+    public let configuration: Configuration
+    /// Whether the detector is currently inside speech.
+    public private(set) var isSpeaking = false
+    /// The current noise floor in dBFS.
+    public private(set) var noiseFloor: Float = -70
+    /// The level of the most recent frame in dBFS.
+    public private(set) var lastLevel: Float = -100
+
+    private var pending: [Int16] = []
+    private var processedFrames = 0
+    private var recent: [Bool]
+    private var recentIndex = 0
+    private var silentFrames = 0
+    private var voicedFramesInUtterance = 0
+    private let silenceFrames: Int
+
+    /// Creates a detector.
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+        self.recent = Array(repeating: false, count: max(1, configuration.startWindow))
+        self.silenceFrames = max(1, Int((configuration.silenceTimeout.seconds / configuration.frameDuration.seconds).rounded(.up)))
+        pending.reserveCapacity(configuration.frameSamples)
+    }
+
+    /// Analyses the next samples of the stream (any length) and reports state changes.
+    public mutating func process(_ samples: some Collection<Int16>) -> Result {
+        var result = Result()
+        let frameSamples = configuration.frameSamples
+        for sample in samples {
+            pending.append(sample)
+            if pending.count == frameSamples {
+                analyseFrame(into: &result)
+                pending.removeAll(keepingCapacity: true)
+            }
+        }
+        return result
+    }
+
+    private mutating func analyseFrame(into result: inout Result) {
+        let level = Self.decibels(PCM.rms(pending))
+        lastLevel = level
+        processedFrames += 1
+        if processedFrames <= configuration.calibrationFrames {
+            noiseFloor = processedFrames == 1 ? level : min(noiseFloor, level)
+            return
+        }
+        let voiced = level >= configuration.minimumLevel && level >= noiseFloor + configuration.margin
+        adaptFloor(level: level, voiced: voiced)
+        recent[recentIndex] = voiced
+        recentIndex = (recentIndex + 1) % recent.count
+        if voiced { result.containsVoice = true }
+
+        if isSpeaking {
+            if voiced {
+                silentFrames = 0
+                voicedFramesInUtterance += 1
+            } else {
+                silentFrames += 1
+                if silentFrames >= silenceFrames {
+                    isSpeaking = false
+                    let voicedDuration = configuration.frameDuration * voicedFramesInUtterance
+                    result.events.append(.speechEnded(voicedDuration: voicedDuration))
+                    recent = Array(repeating: false, count: recent.count)
+                }
+            }
+        } else if voiced {
+            let count = recent.reduce(0) { $0 + ($1 ? 1 : 0) }
+            if count >= configuration.startFrames {
+                isSpeaking = true
+                silentFrames = 0
+                voicedFramesInUtterance = count
+                let windowStart = (processedFrames - recent.count) * configuration.frameSamples
+                result.events.append(.speechStarted(offset: max(0, windowStart)))
+            }
+        }
+    }
+
+    private mutating func adaptFloor(level: Float, voiced: Bool) {
+        if level < noiseFloor {
+            noiseFloor += 0.2 * (level - noiseFloor)
+        } else {
+            // Rise slowly in silence (a second or so), much more slowly during speech, so steady
+            // noise is learned but a long utterance does not become the floor.
+            let rate: Float = voiced ? (isSpeaking ? 0.002 : 0.01) : 0.02
+            noiseFloor += rate * (level - noiseFloor)
+        }
+        noiseFloor = max(noiseFloor, -90)
+    }
+
+    /// Converts a linear full-scale level to dBFS, with −100 for silence.
+    public static func decibels(_ rms: Float) -> Float {
+        rms > 0.00001 ? 20 * log10(rms) : -100
+    }
+}
+
+extension Duration {
+    /// The duration in seconds as a floating-point number.
+    public var seconds: Double {
+        let parts = components
+        return Double(parts.seconds) + Double(parts.attoseconds) * 1e-18
+    }
+
+    /// The duration in milliseconds as a floating-point number.
+    public var milliseconds: Double { seconds * 1000 }
+}

@@ -1,0 +1,64 @@
+/// Conversions between 16-bit PCM, little-endian bytes and normalised floats.
+///
+/// Float samples are in −1…1. Conversions to 16 bits clamp first, so +1.0 becomes 32767 and never
+/// wraps to −32768.
+public enum PCM {
+    /// Decodes little-endian 16-bit samples; `bytes.count` must be even.
+    public static func samples(fromLittleEndian bytes: some Collection<UInt8>) -> [Int16] {
+        precondition(bytes.count % 2 == 0, "PCM16 byte count must be even")
+        var result = [Int16]()
+        result.reserveCapacity(bytes.count / 2)
+        var iterator = bytes.makeIterator()
+        while let low = iterator.next(), let high = iterator.next() {
+            result.append(Int16(bitPattern: UInt16(low) | UInt16(high) << 8))
+        }
+        return result
+    }
+
+    /// Encodes samples as little-endian bytes.
+    public static func littleEndianBytes(_ samples: some Collection<Int16>) -> [UInt8] {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(samples.count * 2)
+        for sample in samples {
+            let bits = UInt16(bitPattern: sample)
+            bytes.append(UInt8(truncatingIfNeeded: bits))
+            bytes.append(UInt8(truncatingIfNeeded: bits >> 8))
+        }
+        return bytes
+    }
+
+    /// Converts one 16-bit sample to a float in −1…1 (−32768 maps to exactly −1).
+    @inlinable
+    public static func float(_ sample: Int16) -> Float {
+        Float(sample) / 32768
+    }
+
+    /// Converts one float to 16 bits, clamping to −1…1 and rounding to nearest.
+    @inlinable
+    public static func int16(_ value: Float) -> Int16 {
+        guard value.isFinite else { return 0 }
+        let scaled = (min(max(value, -1), 1) * 32767).rounded()
+        return Int16(scaled)
+    }
+
+    /// Converts 16-bit samples to floats.
+    public static func floats(_ samples: some Collection<Int16>) -> [Float] {
+        samples.map(float)
+    }
+
+    /// Converts floats to 16-bit samples, clamping.
+    public static func int16s(_ samples: some Collection<Float>) -> [Int16] {
+        samples.map(int16)
+    }
+
+    /// Root-mean-square level of the samples in −1…1 full-scale units (0 for an empty slice).
+    public static func rms(_ samples: some Collection<Int16>) -> Float {
+        guard !samples.isEmpty else { return 0 }
+        var sum: Double = 0
+        for sample in samples {
+            let value = Double(sample)
+            sum += value * value
+        }
+        return Float((sum / Double(samples.count)).squareRoot() / 32768)
+    }
+}

@@ -1,0 +1,111 @@
+/// Cuts streamed LLM text into sentences for text-to-speech, as early as it safely can.
+///
+/// A sentence ends at `.`, `!`, `?` or `…` (with closing quotes or brackets) followed by
+/// whitespace, or at a line break. Common abbreviations ("Mr.", "e.g.") and numbers ("3.5") do
+/// not end a sentence. A sentence longer than ``maximumLength`` is cut at the last comma,
+/// semicolon, colon or space, so text-to-speech never waits for an endless sentence.
+public struct SentenceChunker: Sendable {
+    /// The longest piece, in characters, handed out before a forced cut.
+    public let maximumLength: Int
+    private var buffer = ""
+
+    private static let abbreviations: Set<String> = [
+        "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "no", "approx", "mt",
+    ]
+    private static let terminators: Set<Character> = [".", "!", "?", "…"]
+    private static let closers: Set<Character> = ["\"", "'", "”", "’", ")", "]"]
+
+    /// Creates a chunker.
+    public init(maximumLength: Int = 300) {
+        self.maximumLength = maximumLength
+    }
+
+    /// Adds streamed text and returns the sentences it completed, trimmed, in order.
+    public mutating func push(_ text: String) -> [String] {
+        buffer += text
+        var sentences: [String] = []
+        while let end = nextBoundary() {
+            let sentence = String(buffer[..<end]).trimmingWhitespace()
+            buffer = String(buffer[end...])
+            if !sentence.isEmpty { sentences.append(sentence) }
+        }
+        while buffer.count > maximumLength {
+            let cut = forcedCut()
+            let piece = String(buffer[..<cut]).trimmingWhitespace()
+            buffer = String(buffer[cut...])
+            if !piece.isEmpty { sentences.append(piece) }
+        }
+        return sentences
+    }
+
+    /// Returns whatever text remains as a last sentence (nil when only whitespace remains).
+    public mutating func finish() -> String? {
+        let rest = buffer.trimmingWhitespace()
+        buffer = ""
+        return rest.isEmpty ? nil : rest
+    }
+
+    /// The end index of the first complete sentence in the buffer, if any.
+    private func nextBoundary() -> String.Index? {
+        var index = buffer.startIndex
+        while index < buffer.endIndex {
+            let character = buffer[index]
+            if character == "\n" {
+                return buffer.index(after: index)
+            }
+            if Self.terminators.contains(character) {
+                var end = buffer.index(after: index)
+                while end < buffer.endIndex, Self.terminators.contains(buffer[end]) || Self.closers.contains(buffer[end]) {
+                    end = buffer.index(after: end)
+                }
+                // Need the following character to know the sentence is over.
+                guard end < buffer.endIndex else { return nil }
+                if buffer[end].isWhitespace, !isAbbreviationOrNumber(endingAt: index) {
+                    return end
+                }
+                index = end
+                continue
+            }
+            index = buffer.index(after: index)
+        }
+        return nil
+    }
+
+    private func isAbbreviationOrNumber(endingAt dot: String.Index) -> Bool {
+        guard buffer[dot] == "." else { return false }
+        var start = dot
+        while start > buffer.startIndex {
+            let previous = buffer.index(before: start)
+            let character = buffer[previous]
+            guard character.isLetter || character == "." else { break }
+            start = previous
+        }
+        let word = buffer[start..<dot].lowercased()
+        if Self.abbreviations.contains(word) { return true }
+        // A single capital letter before the dot is an initial ("J. Smith").
+        if word.count == 1, buffer[start].isUppercase { return true }
+        return false
+    }
+
+    private func forcedCut() -> String.Index {
+        let limit = buffer.index(buffer.startIndex, offsetBy: maximumLength)
+        let head = buffer[..<limit]
+        if let mark = head.lastIndex(where: { [",", ";", ":"].contains($0) }) {
+            return buffer.index(after: mark)
+        }
+        if let space = head.lastIndex(where: \.isWhitespace), space > buffer.startIndex {
+            return space
+        }
+        return limit
+    }
+}
+
+extension String {
+    /// The string without leading and trailing whitespace and newlines.
+    public func trimmingWhitespace() -> String {
+        guard let first = firstIndex(where: { !$0.isWhitespace }),
+            let last = lastIndex(where: { !$0.isWhitespace })
+        else { return "" }
+        return String(self[first...last])
+    }
+}

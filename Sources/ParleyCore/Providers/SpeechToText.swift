@@ -1,0 +1,40 @@
+/// What the session tells a recogniser: the caller's audio and its own voice-activity decisions.
+public enum SpeechInput: Sendable, Equatable {
+    /// The next block of caller audio, mono PCM16 at the session's input rate.
+    case audio([Int16])
+    /// Parley's VAD heard speech begin.
+    case speechStarted
+    /// Parley's VAD decided the utterance is over; recognisers that need cut utterances
+    /// transcribe now, streaming ones may finalise early.
+    case speechEnded
+}
+
+/// What a recogniser reports.
+public enum TranscriptEvent: Sendable, Equatable {
+    /// Interim text of the utterance in progress; may still change.
+    case partial(String)
+    /// Final text of a stretch of speech. `endsTurn` is true when the recogniser considers the
+    /// user's turn over (the session then replies to everything final so far).
+    case final(String, endsTurn: Bool)
+    /// An utterance was heard but held no words (noise, a cough).
+    case noSpeech
+    /// One utterance could not be transcribed; the session reports it and goes on.
+    case failed(ProviderError)
+}
+
+/// Streams caller audio to a recogniser and reports transcripts.
+///
+/// The implementation runs in the caller's task until `input` finishes or the task is cancelled,
+/// calling `onEvent` from that same task. Cancellation must end every request it has in flight.
+/// Errors that end recognition for good are thrown; a failure of one utterance is reported as
+/// ``TranscriptEvent/failed(_:)``.
+public protocol SpeechToText: Sendable {
+    /// A short name for logs and `/health`, such as `local-whisper`.
+    var name: String { get }
+
+    /// Recognises `input` until it ends.
+    func transcribe(
+        _ input: AsyncStream<SpeechInput>,
+        onEvent: (TranscriptEvent) async throws -> Void
+    ) async throws
+}

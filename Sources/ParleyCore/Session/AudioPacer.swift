@@ -1,0 +1,86 @@
+/// Sends reply audio in fixed frames, at real-time pace plus a small lead.
+///
+/// Frame `k` of a reply is due at `start + k × frameDuration − lead`: deadlines come from one
+/// anchor, not from accumulated sleeps, so pacing does not drift. If the source falls behind real
+/// time (a slow synthesiser), the anchor moves so the client gets `lead` of audio again instead of
+/// a burst. Audio at another rate is resampled to ``outputRate`` first.
+public struct AudioPacer: Sendable {
+    /// Rate of the frames sent, in Hz.
+    public let outputRate: Int
+    /// Samples per frame.
+    public let frameSamples: Int
+    /// Length of a frame.
+    public let frameDuration: Duration
+    /// How far ahead of real time audio may be sent.
+    public let lead: Duration
+    /// Frames sent so far.
+    public private(set) var framesSent = 0
+    /// Samples sent so far.
+    public private(set) var samplesSent = 0
+
+    private var pending: [Int16] = []
+    private var start: ContinuousClock.Instant?
+    private var resampler: Resampler?
+
+    /// Creates a pacer.
+    public init(outputRate: Int, frameDuration: Duration = .milliseconds(20), lead: Duration = .milliseconds(100)) {
+        self.outputRate = outputRate
+        self.frameDuration = frameDuration
+        self.frameSamples = max(1, Int(Double(outputRate) * frameDuration.seconds))
+        self.lead = lead
+    }
+
+    /// Queues a chunk and sends every complete frame when it is due.
+    public mutating func play(_ chunk: AudioChunk, send: ([Int16]) async throws -> Void) async throws {
+        if chunk.sampleRate == outputRate {
+            pending.append(contentsOf: chunk.samples)
+        } else {
+            if resampler?.inputRate != chunk.sampleRate {
+                if var previous = resampler { pending.append(contentsOf: previous.finishInt16()) }
+                resampler = Resampler(from: chunk.sampleRate, to: outputRate)
+            }
+            pending.append(contentsOf: resampler!.process(chunk.samples))
+        }
+        try await sendFrames(flushing: false, send: send)
+    }
+
+    /// Sends what remains, the last frame possibly short.
+    public mutating func finish(send: ([Int16]) async throws -> Void) async throws {
+        if var resampler {
+            pending.append(contentsOf: resampler.finishInt16())
+            self.resampler = nil
+        }
+        try await sendFrames(flushing: true, send: send)
+    }
+
+    private mutating func sendFrames(flushing: Bool, send: ([Int16]) async throws -> Void) async throws {
+        var offset = 0
+        defer { pending.removeFirst(offset) }
+        while pending.count - offset >= frameSamples || (flushing && offset < pending.count) {
+            let end = min(pending.count, offset + frameSamples)
+            try await waitForDeadline()
+            try await send(Array(pending[offset..<end]))
+            framesSent += 1
+            samplesSent += end - offset
+            offset = end
+        }
+    }
+
+    private mutating func waitForDeadline() async throws {
+        let now = ContinuousClock.now
+        guard let anchor = start else {
+            // Playback starts now; frames up to `lead` ahead go out at once.
+            start = now
+            return
+        }
+        var deadline = anchor + frameDuration * framesSent - lead
+        if deadline < now - frameDuration {
+            // Fell behind real time: the client has run dry, so restart the lead from now.
+            start = now + lead - frameDuration * framesSent
+            deadline = now
+        }
+        if deadline > now {
+            try await Task.sleep(until: deadline, tolerance: .milliseconds(1), clock: .continuous)
+        }
+    }
+}

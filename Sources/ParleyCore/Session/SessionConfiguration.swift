@@ -1,0 +1,68 @@
+/// How a voice session behaves.
+public struct SessionConfiguration: Sendable {
+    /// Caller audio rate in Hz.
+    public var inputSampleRate: Int
+    /// Agent audio rate in Hz.
+    public var outputSampleRate: Int
+    /// The system prompt for the LLM.
+    public var systemPrompt: String
+    /// Voice activity detection tuning.
+    public var vad: EnergyVoiceActivityDetector.Configuration
+    /// The most conversation turns sent to the LLM.
+    public var maximumTurns: Int
+    /// How far ahead of real time agent audio is sent (the client's jitter buffer).
+    public var outputLead: Duration
+
+    /// The default system prompt: short spoken answers.
+    public static let defaultSystemPrompt = """
+        You are Parley, a friendly voice assistant. You are talking out loud with a person, so answer in one \
+        or two short, natural sentences, without lists, markdown or emoji. Remember what the person tells you.
+        """
+
+    /// Creates a configuration.
+    public init(
+        inputSampleRate: Int = 16000,
+        outputSampleRate: Int = 16000,
+        systemPrompt: String = SessionConfiguration.defaultSystemPrompt,
+        vad: EnergyVoiceActivityDetector.Configuration? = nil,
+        maximumTurns: Int = 20,
+        outputLead: Duration = .milliseconds(100)
+    ) {
+        self.inputSampleRate = inputSampleRate
+        self.outputSampleRate = outputSampleRate
+        self.systemPrompt = systemPrompt
+        self.vad = vad ?? EnergyVoiceActivityDetector.Configuration(sampleRate: inputSampleRate)
+        self.maximumTurns = maximumTurns
+        self.outputLead = outputLead
+    }
+}
+
+/// Where a session writes its events; the server's implementation writes WebSocket frames.
+///
+/// It is called from several tasks of one session; each call must deliver the event in call order.
+public protocol SessionOutput: Sendable {
+    /// Delivers one event to the client.
+    func send(_ event: SessionEvent) async throws
+}
+
+/// The three providers a session talks to.
+public struct SessionProviders: Sendable {
+    /// Speech-to-text.
+    public var speechToText: any SpeechToText
+    /// The LLM.
+    public var languageModel: any LanguageModel
+    /// Text-to-speech.
+    public var textToSpeech: any TextToSpeech
+
+    /// Groups three providers.
+    public init(speechToText: any SpeechToText, languageModel: any LanguageModel, textToSpeech: any TextToSpeech) {
+        self.speechToText = speechToText
+        self.languageModel = languageModel
+        self.textToSpeech = textToSpeech
+    }
+
+    /// Provider names by stage, as announced in `session.ready`.
+    public var names: [String: String] {
+        ["stt": speechToText.name, "llm": languageModel.name, "tts": textToSpeech.name]
+    }
+}

@@ -1,0 +1,99 @@
+/// When each stage of one turn happened, relative to the end of the user's speech.
+///
+/// All times are offsets from ``Stage/speechEnd`` (the moment the last voiced frame arrived), so
+/// they can be compared across turns and sessions. A stage that did not happen is absent.
+public struct TurnTimeline: Sendable, Equatable {
+    /// A moment in a turn.
+    public enum Stage: String, Sendable, CaseIterable {
+        case speechEnd = "speech_end"
+        case vadEnd = "vad_end"
+        case sttFinal = "stt_final"
+        case llmRequest = "llm_request"
+        case llmFirstToken = "llm_first_token"
+        case firstSentence = "first_sentence"
+        case ttsFirstAudio = "tts_first_audio"
+        case firstAudioSent = "first_audio_sent"
+        case lastAudioSent = "last_audio_sent"
+        case interrupted
+    }
+
+    /// Offsets from the end of speech, by stage.
+    public var offsets: [Stage: Duration]
+
+    /// Creates a timeline from offsets.
+    public init(offsets: [Stage: Duration] = [:]) {
+        self.offsets = offsets
+    }
+
+    /// The offset of `stage`, if it happened.
+    public subscript(stage: Stage) -> Duration? {
+        get { offsets[stage] }
+        set { offsets[stage] = newValue }
+    }
+
+    /// Builds a timeline from absolute instants, measured from `origin`.
+    public init<Instant: InstantProtocol>(origin: Instant, instants: [Stage: Instant]) where Instant.Duration == Duration {
+        var offsets: [Stage: Duration] = [:]
+        for (stage, instant) in instants { offsets[stage] = origin.duration(to: instant) }
+        offsets[.speechEnd] = .zero
+        self.init(offsets: offsets)
+    }
+}
+
+/// Records the instants of a turn's stages as they happen; safe to use from concurrent tasks.
+public final class TurnRecorder: Sendable {
+    private struct State {
+        var instants: [TurnTimeline.Stage: ContinuousClock.Instant] = [:]
+        var text = ""
+        var audioSamples: Int?
+    }
+    private let state = Mutex(State())
+    /// When the user's speech ended, the timeline's origin.
+    public let origin: ContinuousClock.Instant
+
+    /// Creates a recorder whose origin is the end of the user's speech.
+    public init(origin: ContinuousClock.Instant, instants: [TurnTimeline.Stage: ContinuousClock.Instant] = [:]) {
+        self.origin = origin
+        state.withLock { $0.instants = instants }
+    }
+
+    /// Records `stage` now, unless it was already recorded.
+    public func mark(_ stage: TurnTimeline.Stage, at instant: ContinuousClock.Instant = .now) {
+        state.withLock { state in
+            if state.instants[stage] == nil { state.instants[stage] = instant }
+        }
+    }
+
+    /// Records `stage` now, replacing an earlier record.
+    public func update(_ stage: TurnTimeline.Stage, at instant: ContinuousClock.Instant = .now) {
+        state.withLock { $0.instants[stage] = instant }
+    }
+
+    /// Appends reply text.
+    public func appendText(_ text: String) {
+        state.withLock { $0.text += text }
+    }
+
+    /// Counts reply audio sent; returns true for the first audio of the turn.
+    @discardableResult
+    public func addAudio(samples: Int) -> Bool {
+        state.withLock { state in
+            defer { state.audioSamples = (state.audioSamples ?? 0) + samples }
+            return state.audioSamples == nil
+        }
+    }
+
+    /// Reply audio samples sent so far; nil before any audio was sent.
+    public var audioSamples: Int? { state.withLock { $0.audioSamples } }
+
+    /// The reply text so far.
+    public var text: String { state.withLock { $0.text } }
+
+    /// The timeline so far.
+    public var timeline: TurnTimeline {
+        let instants = state.withLock { $0.instants }
+        return TurnTimeline(origin: origin, instants: instants)
+    }
+}
+
+import Synchronization

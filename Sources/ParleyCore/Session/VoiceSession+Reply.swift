@@ -1,0 +1,113 @@
+extension VoiceSession {
+    /// A stage of a reply failed; carries the error to send to the client.
+    struct StageFailure: Error {
+        let error: SessionError
+    }
+
+    /// Speaks one reply and reports it to the client; returns the text and whether it was interrupted.
+    func reply(_ request: ReplyRequest, output: some SessionOutput) async -> (text: String, interrupted: Bool) {
+        let recorder = request.recorder
+        var failure: SessionError?
+        var interrupted = false
+        do {
+            interrupted = try await !request.interruption.run {
+                try await speak(request, output: output)
+            }
+        } catch let stage as StageFailure {
+            failure = stage.error
+        } catch {
+            // The session itself is closing (client gone or cancelled): nothing left to tell.
+            if Task.isCancelled { return (recorder.text, true) }
+            failure = SessionError(.internal, "Reply failed: \(error)")
+        }
+        let turnID = request.turnID
+        do {
+            if interrupted {
+                try await output.send(.agentInterrupted(turnID: turnID))
+            } else if let samples = recorder.audioSamples {
+                try await output.send(.agentAudioEnd(turnID: turnID, samples: samples))
+            }
+            if let failure {
+                logger.warning("reply failed", metadata: ["parley.turn.id": "\(turnID)", "parley.error": "\(failure)"])
+                try await output.send(.error(failure))
+            }
+            let summary = TurnSummary(turnID: turnID, text: recorder.text, interrupted: interrupted, timeline: recorder.timeline)
+            logger.info("turn ended", metadata: Self.metadata(for: summary))
+            try await output.send(.turnEnd(summary))
+        } catch {
+            logger.debug("could not report the end of turn \(turnID): \(error)")
+        }
+        return (recorder.text, interrupted)
+    }
+
+    /// LLM → sentences → text-to-speech → paced frames, the two halves running concurrently.
+    func speak(_ request: ReplyRequest, output: some SessionOutput) async throws {
+        let recorder = request.recorder
+        let turnID = request.turnID
+        let (sentences, sentenceSink) = AsyncStream.makeStream(
+            of: String.self, bufferingPolicy: .bufferingOldest(Self.sentenceCapacity))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            defer { group.cancelAll() }
+            group.addTask {
+                defer { sentenceSink.finish() }
+                var chunker = SentenceChunker()
+                func queue(_ sentence: String) throws {
+                    recorder.mark(.firstSentence)
+                    if case .dropped = sentenceSink.yield(sentence) {
+                        throw StageFailure(error: SessionError(.llmFailed, "Reply has more than \(Self.sentenceCapacity) sentences pending."))
+                    }
+                }
+                recorder.mark(.llmRequest)
+                do {
+                    try await providers.languageModel.complete(request.messages) { delta in
+                        guard !delta.isEmpty else { return }
+                        recorder.mark(.llmFirstToken)
+                        recorder.appendText(delta)
+                        try await output.send(.agentText(turnID: turnID, delta: delta))
+                        for sentence in chunker.push(delta) { try queue(sentence) }
+                    }
+                } catch let error as ProviderError {
+                    throw StageFailure(error: SessionError(.llmFailed, error.description))
+                }
+                if let rest = chunker.finish() { try queue(rest) }
+            }
+            group.addTask {
+                var pacer = AudioPacer(outputRate: configuration.outputSampleRate, lead: configuration.outputLead)
+                let outputRate = configuration.outputSampleRate
+                let send: ([Int16]) async throws -> Void = { frame in
+                    if recorder.addAudio(samples: frame.count) {
+                        try await output.send(.agentAudioStart(turnID: turnID, sampleRate: outputRate))
+                        try await output.send(.agentAudio(turnID: turnID, samples: frame))
+                        recorder.mark(.firstAudioSent)
+                    } else {
+                        try await output.send(.agentAudio(turnID: turnID, samples: frame))
+                    }
+                    recorder.update(.lastAudioSent)
+                }
+                do {
+                    try await providers.textToSpeech.synthesize(sentences, sampleRate: outputRate) { chunk in
+                        recorder.mark(.ttsFirstAudio)
+                        try await pacer.play(chunk, send: send)
+                    }
+                } catch let error as ProviderError {
+                    throw StageFailure(error: SessionError(.ttsFailed, error.description))
+                }
+                try await pacer.finish(send: send)
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    static func metadata(for summary: TurnSummary) -> Logger.Metadata {
+        var metadata: Logger.Metadata = [
+            "parley.turn.id": "\(summary.turnID)",
+            "parley.turn.interrupted": "\(summary.interrupted)",
+        ]
+        for (stage, offset) in summary.timeline.offsets where stage != .speechEnd {
+            metadata["parley.timeline.\(stage.rawValue)_ms"] = "\(Int(offset.milliseconds.rounded()))"
+        }
+        return metadata
+    }
+}
+
+import Logging

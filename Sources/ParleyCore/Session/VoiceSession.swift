@@ -1,0 +1,234 @@
+public import Logging
+
+/// One conversation: caller audio in, transcripts, reply text and paced reply audio out.
+///
+/// ``run(inputs:output:)`` runs the whole session as one task tree:
+/// - the *coordinator* (the calling task) reads client messages, runs the VAD, feeds the
+///   recogniser, commits turns and keeps the conversation;
+/// - the *recogniser* child streams audio to ``SpeechToText`` and reports transcripts;
+/// - the *reply* child speaks one reply at a time: LLM → sentence chunker → text-to-speech →
+///   paced 20 ms frames, the LLM and the speech synthesis running concurrently.
+/// A reply is one cancellable unit: barge-in fires its ``CancellationSignal`` and the LLM stream,
+/// synthesis and queued audio all stop before `agent.interrupted` is sent, so no audio of that
+/// turn follows it. Every queue between the parts is bounded.
+public struct VoiceSession: Sendable {
+    /// The session id, also in every log line.
+    public let id: String
+    /// Behaviour.
+    public let configuration: SessionConfiguration
+    /// The providers.
+    public let providers: SessionProviders
+    /// The session's logger.
+    public let logger: Logger
+
+    /// Client messages waiting for the coordinator (about 5 s of 20 ms frames).
+    static let signalCapacity = 256
+    /// Audio frames waiting for the recogniser (30 s of 20 ms frames).
+    static let speechCapacity = 1500
+    /// Sentences waiting for text-to-speech.
+    static let sentenceCapacity = 64
+
+    /// Creates a session.
+    public init(id: String, configuration: SessionConfiguration, providers: SessionProviders, logger: Logger) {
+        self.id = id
+        self.configuration = configuration
+        self.providers = providers
+        var logger = logger
+        logger[metadataKey: "parley.session.id"] = "\(id)"
+        self.logger = logger
+    }
+
+    /// What `session.ready` announces.
+    public var description: SessionDescription {
+        SessionDescription(
+            sessionID: id, inputSampleRate: configuration.inputSampleRate,
+            outputSampleRate: configuration.outputSampleRate, providers: providers.names)
+    }
+
+    /// Runs the session until `inputs` finishes (the client left) or the task is cancelled.
+    ///
+    /// Throws ``SessionError`` for failures that end the session (input overflow, a recogniser
+    /// that cannot go on); per-turn failures are reported to the client as non-fatal errors.
+    public func run(inputs: AsyncStream<ClientMessage>, output: some SessionOutput) async throws {
+        let (signals, signalSink) = AsyncStream.makeStream(
+            of: Signal.self, bufferingPolicy: .bufferingOldest(Self.signalCapacity))
+        let (speech, speechSink) = AsyncStream.makeStream(
+            of: SpeechInput.self, bufferingPolicy: .bufferingOldest(Self.speechCapacity))
+        let (requests, requestSink) = AsyncStream.makeStream(of: ReplyRequest.self, bufferingPolicy: .bufferingOldest(8))
+        defer {
+            speechSink.finish()
+            requestSink.finish()
+        }
+        try await output.send(.ready(description))
+        logger.info("session started", metadata: ["parley.providers": "\(providers.names)"])
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // The session ends as a unit: whichever part stops first takes the others with it.
+            defer { group.cancelAll() }
+            group.addTask {
+                for await message in inputs {
+                    if case .dropped = signalSink.yield(.input(message)) {
+                        throw SessionError(
+                            .inputOverflow, "The server fell more than 5 s behind the audio sent; closing.", fatal: true)
+                    }
+                }
+                signalSink.yield(.inputEnded)
+            }
+            group.addTask {
+                try await providers.speechToText.transcribe(speech) { event in
+                    if case .dropped = signalSink.yield(.transcript(event)) {
+                        logger.warning("transcript event dropped: session queue full")
+                    }
+                }
+            }
+            group.addTask {
+                for await request in requests {
+                    let outcome = await reply(request, output: output)
+                    signalSink.yield(.replyFinished(turnID: request.turnID, text: outcome.text, interrupted: outcome.interrupted))
+                }
+            }
+            var coordinator = Coordinator(session: self, speech: speechSink, requests: requestSink)
+            for await signal in signals {
+                guard try await coordinator.handle(signal, output: output) else { break }
+            }
+            coordinator.stop()
+            logger.info("session ended", metadata: ["parley.turns": "\(coordinator.turnCount)"])
+        }
+    }
+
+    /// What reaches the coordinator.
+    enum Signal: Sendable {
+        case input(ClientMessage)
+        case transcript(TranscriptEvent)
+        case replyFinished(turnID: Int, text: String, interrupted: Bool)
+        case inputEnded
+    }
+
+    /// A reply to speak.
+    struct ReplyRequest: Sendable {
+        let turnID: Int
+        let messages: [ChatMessage]
+        let recorder: TurnRecorder
+        let interruption: CancellationSignal
+    }
+
+    /// The coordinator's state: VAD, turn assembly, conversation and the reply in flight.
+    struct Coordinator {
+        let session: VoiceSession
+        let speech: AsyncStream<SpeechInput>.Continuation
+        let requests: AsyncStream<ReplyRequest>.Continuation
+        var vad: EnergyVoiceActivityDetector
+        var conversation: Conversation
+        var turnCount = 0
+        var pendingText: [String] = []
+        var lastVoiced: ContinuousClock.Instant?
+        var speechEnd: ContinuousClock.Instant?
+        var vadEnd: ContinuousClock.Instant?
+        var activeReply: (turnID: Int, recorder: TurnRecorder, interruption: CancellationSignal)?
+        var playedSamples: [Int: Int] = [:]
+
+        init(session: VoiceSession, speech: AsyncStream<SpeechInput>.Continuation, requests: AsyncStream<ReplyRequest>.Continuation) {
+            self.session = session
+            self.speech = speech
+            self.requests = requests
+            self.vad = EnergyVoiceActivityDetector(configuration: session.configuration.vad)
+            self.conversation = Conversation(
+                systemPrompt: session.configuration.systemPrompt, maximumTurns: session.configuration.maximumTurns)
+        }
+
+        /// Handles one signal; returns false when the session is over.
+        mutating func handle(_ signal: Signal, output: some SessionOutput) async throws -> Bool {
+            switch signal {
+            case .input(.audio(let samples)):
+                try await hear(samples, output: output)
+            case .input(.playbackProgress(let turnID, let played)), .input(.playbackCleared(let turnID, let played)):
+                // Bounded: only the latest turns matter once memory truncation uses this.
+                playedSamples[turnID] = played
+                if playedSamples.count > 8, let oldest = playedSamples.keys.min() { playedSamples[oldest] = nil }
+            case .input(.ping(let id)):
+                try await output.send(.pong(id))
+            case .transcript(let event):
+                try await transcribed(event, output: output)
+            case .replyFinished(let turnID, let text, let interrupted):
+                conversation.setReply(text, interrupted: interrupted, forTurn: turnID)
+                if activeReply?.turnID == turnID { activeReply = nil }
+            case .inputEnded:
+                return false
+            }
+            return true
+        }
+
+        private mutating func hear(_ samples: [Int16], output: some SessionOutput) async throws {
+            let now = ContinuousClock.now
+            if case .dropped = speech.yield(.audio(samples)) {
+                throw SessionError(.inputOverflow, "Speech-to-text fell 30 s behind the audio; closing.", fatal: true)
+            }
+            let result = vad.process(samples)
+            if result.containsVoice { lastVoiced = now }
+            for event in result.events {
+                switch event {
+                case .speechStarted:
+                    session.logger.debug("speech started")
+                    speech.yield(.speechStarted)
+                    if let reply = activeReply {
+                        // Barge-in: the user talks over the agent, so the reply stops as a unit.
+                        session.logger.debug("barge-in", metadata: ["parley.turn.id": "\(reply.turnID)"])
+                        reply.recorder.mark(.interrupted, at: now)
+                        reply.interruption.fire()
+                    }
+                    try await output.send(.speechStarted)
+                case .speechEnded(let voiced):
+                    session.logger.debug("speech ended", metadata: ["parley.voiced_ms": "\(Int(voiced.milliseconds))"])
+                    speechEnd = lastVoiced ?? now
+                    vadEnd = now
+                    speech.yield(.speechEnded)
+                    try await output.send(.speechStopped)
+                }
+            }
+        }
+
+        private mutating func transcribed(_ event: TranscriptEvent, output: some SessionOutput) async throws {
+            switch event {
+            case .partial(let text):
+                try await output.send(.transcriptPartial(text))
+            case .final(let text, let endsTurn):
+                let trimmed = text.trimmingWhitespace()
+                if !trimmed.isEmpty { pendingText.append(trimmed) }
+                if endsTurn { try await commitTurn(output: output) }
+            case .noSpeech:
+                session.logger.debug("utterance without words")
+            case .failed(let error):
+                session.logger.warning("speech-to-text failed", metadata: ["parley.error": "\(error)"])
+                try await output.send(.error(SessionError(.sttFailed, error.description)))
+            }
+        }
+
+        private mutating func commitTurn(output: some SessionOutput) async throws {
+            let text = pendingText.joined(separator: " ")
+            pendingText.removeAll()
+            guard !text.isEmpty else { return }
+            let now = ContinuousClock.now
+            turnCount += 1
+            let turnID = turnCount
+            var instants: [TurnTimeline.Stage: ContinuousClock.Instant] = [.sttFinal: now]
+            if let vadEnd { instants[.vadEnd] = vadEnd }
+            let recorder = TurnRecorder(origin: speechEnd ?? now, instants: instants)
+            speechEnd = nil
+            vadEnd = nil
+            try await output.send(.transcriptFinal(turnID: turnID, text: text))
+            conversation.addUserTurn(id: turnID, text: text)
+            let interruption = CancellationSignal()
+            activeReply = (turnID, recorder, interruption)
+            session.logger.debug("turn committed", metadata: ["parley.turn.id": "\(turnID)"])
+            requests.yield(
+                ReplyRequest(turnID: turnID, messages: conversation.messages, recorder: recorder, interruption: interruption))
+        }
+
+        /// Ends the session's streams and any reply in flight.
+        func stop() {
+            activeReply?.interruption.fire()
+            speech.finish()
+            requests.finish()
+        }
+    }
+}

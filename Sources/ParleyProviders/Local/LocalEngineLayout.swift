@@ -1,0 +1,50 @@
+import Foundation
+
+/// Where `make setup` put the embedded engines: the venv's Python, the launcher scripts and the
+/// model files. Read from the JSON file that `scripts/setup.sh` writes (`.venv/parley-engines.json`).
+public struct LocalEngineLayout: Sendable, Decodable, Equatable {
+    /// The venv's Python interpreter.
+    public var python: String
+    /// `engines/whisper_server.py`.
+    public var whisperServer: String
+    /// `engines/supervise.py`, which ends an engine when Parley dies.
+    public var supervisor: String
+    /// The faster-whisper (CTranslate2) model directory.
+    public var whisperModel: String
+    /// The GGUF model file for llama.cpp.
+    public var llmModel: String
+
+    enum CodingKeys: String, CodingKey {
+        case python
+        case whisperServer = "whisper_server"
+        case supervisor
+        case whisperModel = "whisper_model"
+        case llmModel = "llm_model"
+    }
+
+    /// The default location of the layout file, relative to the working directory.
+    public static let defaultPath = ".venv/parley-engines.json"
+
+    /// A layout that cannot be used; the message says what to run.
+    public struct Missing: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Loads and checks the layout file: every path it names must exist.
+    public static func load(from path: String = defaultPath) throws -> LocalEngineLayout {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Missing(description: "\(path) not found: the embedded engines are not installed; run `make setup`")
+        }
+        let layout: LocalEngineLayout
+        do {
+            layout = try JSONDecoder().decode(LocalEngineLayout.self, from: data)
+        } catch {
+            throw Missing(description: "\(path) is not a valid engine layout (\(error)); run `make setup` again")
+        }
+        for file in [layout.python, layout.whisperServer, layout.supervisor, layout.whisperModel, layout.llmModel]
+        where !FileManager.default.fileExists(atPath: file) {
+            throw Missing(description: "\(file), named in \(path), does not exist; run `make setup` again")
+        }
+        return layout
+    }
+}

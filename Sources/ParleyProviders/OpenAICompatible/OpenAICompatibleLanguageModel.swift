@@ -1,0 +1,102 @@
+import AsyncHTTPClient
+import NIOCore
+public import ParleyCore
+
+/// Streams chat completions from an OpenAI-compatible API: Groq, OpenAI, llama.cpp's server,
+/// Ollama, vLLM (PROVIDERS.md §2).
+///
+/// Requests `stream: true` and reads the server-sent events as they arrive, handing each piece of
+/// `delta.content` to the caller; reasoning deltas are never passed on. A `data: {"error": …}`
+/// event (an error after HTTP 200) and a stream that ends without `[DONE]` are errors.
+public struct OpenAICompatibleLanguageModel: LanguageModel {
+    /// The API.
+    public var endpoint: OpenAICompatibleEndpoint
+    /// The model id.
+    public var model: String
+    /// Sampling temperature.
+    public var temperature: Double?
+    /// The longest reply, in tokens.
+    public var maxTokens: Int
+    /// Extra request fields, such as `reasoning_effort`.
+    public var extraFields: [String: JSONValue]
+
+    public var name: String { endpoint.name }
+
+    /// Creates a client.
+    public init(
+        endpoint: OpenAICompatibleEndpoint, model: String, temperature: Double? = 0.7, maxTokens: Int = 200,
+        extraFields: [String: JSONValue] = [:]
+    ) {
+        self.endpoint = endpoint
+        self.model = model
+        self.temperature = temperature
+        self.maxTokens = maxTokens
+        self.extraFields = extraFields
+    }
+
+    /// The JSON request body for `messages`.
+    public func requestBody(_ messages: [ChatMessage], stream: Bool = true) -> JSONValue {
+        var body: [String: JSONValue] = [
+            "model": .string(model),
+            "messages": .array(messages.map { ["role": .string($0.role.rawValue), "content": .string($0.content)] }),
+            "stream": .bool(stream),
+            "max_tokens": .number(Double(maxTokens)),
+        ]
+        if let temperature { body["temperature"] = .number(temperature) }
+        for (key, value) in extraFields { body[key] = value }
+        return .object(body)
+    }
+
+    public func complete(_ messages: [ChatMessage], onText: (String) async throws -> Void) async throws {
+        let request = endpoint.request(
+            path: "/chat/completions", contentType: "application/json",
+            body: Array(requestBody(messages).serialized.utf8))
+        let response = try await endpoint.execute(request)
+        var parser = ServerSentEventParser()
+        var finished = false
+        do {
+            reading: for try await buffer in response.body {
+                for event in try parser.push(buffer.readableBytesView) {
+                    if try await handle(event, onText: onText) {
+                        finished = true
+                        break reading
+                    }
+                }
+            }
+            if !finished, let event = parser.finish() {
+                finished = try await handle(event, onText: onText)
+            }
+        } catch is ServerSentEventParser.LineTooLong {
+            throw ProviderError(provider: name, kind: .badResponse, message: "event stream line over 1 MiB")
+        } catch let error as ProviderError {
+            throw error
+        } catch {
+            throw endpoint.mapTransportError(error)
+        }
+        guard finished else {
+            throw ProviderError(provider: name, kind: .streamEnded, message: "the reply stream ended before [DONE]")
+        }
+    }
+
+    /// Handles one event; returns true at `[DONE]`.
+    private func handle(_ event: ServerSentEvent, onText: (String) async throws -> Void) async throws -> Bool {
+        if event.data.hasPrefix("[DONE]") { return true }
+        guard let chunk = JSONValue.parse(event.data) else {
+            throw ProviderError(provider: name, kind: .badResponse, message: "event data is not JSON: \(event.data.prefix(80))")
+        }
+        if let error = chunk["error"] {
+            let message = error["message"]?.stringValue ?? error.stringValue ?? "unspecified error"
+            throw ProviderError(provider: name, kind: .rejected, message: "error in reply stream: \(message)")
+        }
+        if event.event == "error" {
+            throw ProviderError(provider: name, kind: .rejected, message: "error event in reply stream")
+        }
+        if let message = chunk["x_groq"]?["error"]?.stringValue {
+            throw ProviderError(provider: name, kind: .rejected, message: "stream stopped: \(message)")
+        }
+        if let text = chunk["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue, !text.isEmpty {
+            try await onText(text)
+        }
+        return false
+    }
+}

@@ -1,0 +1,126 @@
+import AsyncHTTPClient
+public import ParleyCore
+
+/// Transcribes utterances cut by Parley's VAD through the OpenAI-compatible
+/// `POST /audio/transcriptions` API: Groq and OpenAI Whisper, or the local faster-whisper server
+/// (PROVIDERS.md §8).
+///
+/// Audio is kept from a short pre-roll before the VAD's speech start to its speech end, sent as a
+/// 16-bit WAV, and the text comes back as one final transcript that ends the turn. Utterances that
+/// are too short, and the phrases Whisper invents for noise, are reported as no speech.
+public struct OpenAICompatibleSpeechToText: SpeechToText {
+    /// The API.
+    public var endpoint: OpenAICompatibleEndpoint
+    /// The model id, such as `whisper-large-v3-turbo`.
+    public var model: String
+    /// ISO-639-1 language, or nil to let the server detect it.
+    public var language: String?
+    /// Rate of the audio the session sends, in Hz.
+    public var sampleRate: Int
+    /// Audio kept from before the VAD noticed speech, so first syllables are not cut.
+    public var preroll: Duration
+    /// Utterances shorter than this are not sent.
+    public var minimumUtterance: Duration
+    /// Longest utterance; longer speech is transcribed in pieces of this length.
+    public var maximumUtterance: Duration
+
+    public var name: String { endpoint.name }
+
+    /// Creates a client.
+    public init(
+        endpoint: OpenAICompatibleEndpoint, model: String, language: String? = "en", sampleRate: Int = 16000,
+        preroll: Duration = .milliseconds(300), minimumUtterance: Duration = .milliseconds(250),
+        maximumUtterance: Duration = .seconds(30)
+    ) {
+        self.endpoint = endpoint
+        self.model = model
+        self.language = language
+        self.sampleRate = sampleRate
+        self.preroll = preroll
+        self.minimumUtterance = minimumUtterance
+        self.maximumUtterance = maximumUtterance
+    }
+
+    public func transcribe(_ input: AsyncStream<SpeechInput>, onEvent: (TranscriptEvent) async throws -> Void) async throws {
+        let prerollSamples = Int(Double(sampleRate) * preroll.seconds)
+        let maximumSamples = Int(Double(sampleRate) * maximumUtterance.seconds)
+        var recent: [Int16] = []
+        var utterance: [Int16] = []
+        var inSpeech = false
+        for await item in input {
+            switch item {
+            case .audio(let samples):
+                if inSpeech {
+                    utterance.append(contentsOf: samples)
+                    if utterance.count >= maximumSamples {
+                        try await onEvent(await transcribe(utterance, endsTurn: false))
+                        utterance.removeAll(keepingCapacity: true)
+                    }
+                } else {
+                    recent.append(contentsOf: samples)
+                    if recent.count > prerollSamples { recent.removeFirst(recent.count - prerollSamples) }
+                }
+            case .speechStarted:
+                inSpeech = true
+                utterance = recent
+                recent.removeAll(keepingCapacity: true)
+            case .speechEnded:
+                guard inSpeech else { continue }
+                inSpeech = false
+                try await onEvent(await transcribe(utterance, endsTurn: true))
+                utterance.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+
+    /// Transcribes one utterance; failures become ``TranscriptEvent/failed(_:)``.
+    func transcribe(_ samples: [Int16], endsTurn: Bool) async -> TranscriptEvent {
+        let duration = Double(samples.count) / Double(sampleRate)
+        guard duration >= minimumUtterance.seconds else { return .noSpeech }
+        do {
+            let text = try await request(samples).trimmingWhitespace()
+            if text.isEmpty || Self.isLikelyHallucination(text, duration: duration) {
+                return endsTurn ? .final("", endsTurn: true) : .noSpeech
+            }
+            return .final(text, endsTurn: endsTurn)
+        } catch let error as ProviderError {
+            return .failed(error)
+        } catch {
+            return .failed(ProviderError(provider: name, kind: .unreachable, message: "\(error)"))
+        }
+    }
+
+    /// Sends one WAV and returns the recognised text.
+    func request(_ samples: [Int16]) async throws -> String {
+        var form = MultipartFormData()
+        form.add(
+            name: "file", filename: "utterance.wav", contentType: "audio/wav",
+            data: WAVFile.encodePCM16(samples, sampleRate: sampleRate))
+        form.add(name: "model", value: model)
+        if let language { form.add(name: "language", value: language) }
+        form.add(name: "response_format", value: "json")
+        form.add(name: "temperature", value: "0")
+        let request = endpoint.request(path: "/audio/transcriptions", contentType: form.contentType, body: form.encoded())
+        let response = try await endpoint.execute(request)
+        let body: String
+        do {
+            body = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        } catch {
+            throw endpoint.mapTransportError(error)
+        }
+        guard let text = JSONValue.parse(body)?["text"]?.stringValue else {
+            throw ProviderError(provider: name, kind: .badResponse, message: "transcription response has no \"text\"")
+        }
+        return text
+    }
+
+    /// Phrases Whisper is known to produce for silence or noise; dropped when the utterance is short.
+    static let hallucinations: Set<String> = [
+        "thank you", "thank you.", "thanks for watching!", "thanks for watching.", "you", "bye.", "bye",
+        "thank you very much.", "so", ".", "okay.", "[blank_audio]", "(silence)", "[music]",
+    ]
+
+    static func isLikelyHallucination(_ text: String, duration: Double) -> Bool {
+        duration < 1.5 && hallucinations.contains(text.lowercased())
+    }
+}

@@ -1,0 +1,68 @@
+public import ParleyCore
+public import ParleyProviders
+
+/// What `/health` reports: each stage's provider and whether it can serve now.
+public struct HealthMonitor: Sendable {
+    /// One pipeline stage.
+    public struct Stage: Sendable {
+        /// `stt`, `llm` or `tts`.
+        public var stage: String
+        /// The provider's name.
+        public var provider: String
+        /// The engine state, for local engines; nil for in-process or external providers,
+        /// which are always ready.
+        public var status: EngineStatus?
+
+        /// Creates a stage entry.
+        public init(stage: String, provider: String, status: EngineStatus? = nil) {
+            self.stage = stage
+            self.provider = provider
+            self.status = status
+        }
+
+        var snapshot: EngineStatus.Snapshot {
+            status?.snapshot ?? EngineStatus.Snapshot(ready: true)
+        }
+    }
+
+    /// The stages.
+    public var stages: [Stage]
+
+    /// Creates a monitor.
+    public init(stages: [Stage]) {
+        self.stages = stages
+    }
+
+    /// A monitor for providers that are always ready (in-process or tests).
+    public init(providers: SessionProviders) {
+        self.stages = providers.names.sorted(by: { $0.key < $1.key }).map { Stage(stage: $0.key, provider: $0.value) }
+    }
+
+    /// Whether every stage can serve.
+    public var isReady: Bool {
+        stages.allSatisfy { $0.snapshot.ready }
+    }
+
+    /// The `/health` body.
+    func report(activeSessions: Int) -> JSONValue {
+        var stageReports: [String: JSONValue] = [:]
+        var failed = false
+        for stage in stages {
+            let snapshot = stage.snapshot
+            failed = failed || snapshot.failed
+            stageReports[stage.stage] = [
+                "provider": .string(stage.provider),
+                "ready": .bool(snapshot.ready),
+                "restarts": .number(Double(snapshot.restarts)),
+                "error": snapshot.lastError.map { .string($0) } ?? .null,
+            ]
+        }
+        let status = isReady ? "ok" : failed ? "failed" : "starting"
+        return [
+            "status": .string(status),
+            "protocol": .number(Double(WireProtocol.version)),
+            "stages": .object(stageReports),
+            "sessions": .number(Double(activeSessions)),
+        ]
+    }
+}

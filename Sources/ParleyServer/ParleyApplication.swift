@@ -1,0 +1,46 @@
+public import Hummingbird
+import HummingbirdWebSocket
+public import Logging
+import NIOCore
+public import ParleyCore
+
+/// Builds the Parley HTTP/WebSocket application: `GET /` (the web client), `GET /health` and
+/// the voice WebSocket `GET /ws`.
+public func buildApplication(
+    configuration: ServerConfiguration,
+    providers: SessionProviders,
+    health: HealthMonitor,
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let limiter = SessionLimiter(maximum: configuration.maximumSessions)
+    let router = Router(context: BasicWebSocketRequestContext.self)
+    router.add(middleware: LogRequestsMiddleware(.debug))
+    if let webRoot = configuration.webRoot {
+        router.add(middleware: FileMiddleware(webRoot, searchForIndexHtml: true, logger: logger))
+    }
+    router.get("/health") { _, _ -> Response in
+        let body = health.report(activeSessions: limiter.active).serialized
+        return Response(
+            status: health.isReady ? .ok : .serviceUnavailable,
+            headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+    let handler = VoiceSocketHandler(
+        configuration: configuration, providers: providers, health: health, limiter: limiter)
+    router.ws("/ws") { _, _ in
+        .upgrade([:])
+    } onUpgrade: { inbound, outbound, context in
+        await handler.handle(inbound: inbound, outbound: outbound, logger: context.logger)
+    }
+    return Application(
+        router: router,
+        server: .http1WebSocketUpgrade(
+            webSocketRouter: router,
+            configuration: .init(ws: .init(maxFrameSize: WireProtocol.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30))))
+        ),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "parley"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+        logger: logger
+    )
+}

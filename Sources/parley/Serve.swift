@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ParleyCore
+import ParleyServer
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the voice WebSocket, the web client and /health.")
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on (0 picks a free one).")
+    var port = 8080
+
+    @Option(help: "Speech-to-text provider: local.")
+    var stt = "local"
+
+    @Option(help: "LLM provider: local.")
+    var llm = "local"
+
+    @Option(help: "Text-to-speech provider: local.")
+    var tts = "local"
+
+    @Option(name: .customLong("llm-url"), help: "Use this running OpenAI-compatible chat server (base URL ending in /v1) instead of starting llama.cpp.")
+    var llmURL: String?
+
+    @Option(name: .customLong("stt-url"), help: "Use this running OpenAI-compatible transcription server (base URL ending in /v1) instead of starting faster-whisper.")
+    var sttURL: String?
+
+    @Option(name: .customLong("system-prompt"), help: "The LLM's system prompt, or @FILE to read it from a file.")
+    var systemPrompt: String?
+
+    @Option(name: .customLong("vad-silence"), help: "Silence that ends the user's turn, in milliseconds.")
+    var vadSilence = 300
+
+    @Option(name: .customLong("web-root"), help: "Directory of the browser client served at /.")
+    var webRoot = "web"
+
+    @Option(name: .customLong("max-sessions"), help: "Most concurrent sessions.")
+    var maxSessions = 1000
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        guard (100...5000).contains(vadSilence) else { throw ValidationError("--vad-silence must be 100…5000 ms") }
+        guard maxSessions > 0 else { throw ValidationError("--max-sessions must be positive") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a log level") }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+            return handler
+        }
+        let logger = Logger(label: "parley")
+        var session = SessionConfiguration()
+        if let prompt = systemPrompt {
+            session.systemPrompt = try Self.readPrompt(prompt)
+        }
+        session.vad.silenceTimeout = .milliseconds(vadSilence)
+        var options = ParleyServer.Options()
+        options.speechToText = stt
+        options.languageModel = llm
+        options.textToSpeech = tts
+        options.languageModelURL = llmURL
+        options.speechToTextURL = sttURL
+        let configuration = ServerConfiguration(
+            host: host, port: port, webRoot: webRoot, session: session, maximumSessions: maxSessions)
+        do {
+            try await ParleyServer(configuration: configuration, options: options, logger: logger).run()
+        } catch let error as ParleyServer.ConfigurationError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    static func readPrompt(_ value: String) throws -> String {
+        guard value.hasPrefix("@") else { return value }
+        let path = String(value.dropFirst())
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("--system-prompt: cannot read \(path)")
+        }
+        return String(decoding: data, as: UTF8.self).trimmingWhitespace()
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ParleyClient
+import ParleyCore
+
+struct Talk: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Speak a WAV file to a Parley server in real time and print each turn as JSON.")
+
+    @Option(help: "The server's voice WebSocket.")
+    var url = "ws://127.0.0.1:8080/ws"
+
+    @Option(help: "The question to speak: a WAV file (8–48 kHz, 16-bit PCM or float, mono or stereo).")
+    var wav: String
+
+    @Option(help: "Write the agent's reply audio to this WAV file.")
+    var out: String?
+
+    @Option(help: "How many times to speak the question, one turn each.")
+    var turns = 1
+
+    @Option(name: .customLong("timeout"), help: "Seconds to wait for each reply.")
+    var timeout = 60
+
+    func validate() throws {
+        guard turns >= 1, turns <= 100 else { throw ValidationError("--turns must be 1…100") }
+        guard timeout >= 1 else { throw ValidationError("--timeout must be at least 1 second") }
+        guard url.hasPrefix("ws://") || url.hasPrefix("wss://") else {
+            throw ValidationError("--url must be a ws:// or wss:// URL, such as ws://127.0.0.1:8080/ws")
+        }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        guard let bytes = FileManager.default.contents(atPath: wav) else {
+            throw ValidationError("cannot read \(wav)")
+        }
+        let file: WAVFile
+        do {
+            file = try WAVFile(bytes: [UInt8](bytes))
+        } catch {
+            throw ValidationError("\(wav): \(error)")
+        }
+        guard (8000...48000).contains(file.sampleRate) else {
+            throw ValidationError("\(wav): sample rate \(file.sampleRate) Hz is outside 8000…48000 Hz")
+        }
+        guard file.duration >= 0.1 else { throw ValidationError("\(wav): too short (\(file.duration) s)") }
+        guard file.duration <= 120 else { throw ValidationError("\(wav): too long (\(Int(file.duration)) s; at most 120 s)") }
+
+        let client = TalkClient(
+            options: .init(url: url, turns: turns, replyTimeout: .seconds(timeout)),
+            logger: Logger(label: "parley.talk"))
+        let result: TalkClient.Result
+        do {
+            result = try await client.run(speech: file.mono, sampleRate: file.sampleRate) { turn in
+                FileHandle.standardOutput.write(Data((turn.json.serialized + "\n").utf8))
+            }
+        } catch let failure as TalkClient.Failure {
+            FileHandle.standardError.write(Data("parley talk: \(failure)\n".utf8))
+            throw ExitCode(1)
+        }
+        if let out {
+            let encoded = WAVFile.encodePCM16(result.audio, sampleRate: result.sampleRate)
+            guard FileManager.default.createFile(atPath: out, contents: Data(encoded)) else {
+                FileHandle.standardError.write(Data("parley talk: cannot write \(out)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+    }
+}

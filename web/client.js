@@ -1,0 +1,892 @@
+// VoiceClient: one conversation with a Parley server over protocol v1 (docs/protocol.md).
+// Owns the WebSocket, the AudioContext and both worklets; knows nothing about the DOM. UIs
+// (main.js, react/useVoiceAgent.js) subscribe to its typed events.
+
+import { encodeClientMessage, parseServerEvent, ping, playbackCleared, playbackProgress, PROTOCOL_VERSION } from "./protocol.js";
+
+/** @typedef {import("./protocol.js").ServerEvent} ServerEvent */
+/** @typedef {import("./protocol.js").ClientMessage} ClientMessage */
+/** @typedef {import("./protocol.js").SessionReadyEvent} SessionReadyEvent */
+/** @typedef {import("./protocol.js").TurnEndEvent} TurnEndEvent */
+/** @typedef {import("./capture-worklet.js").CaptureReport} CaptureReport */
+/** @typedef {import("./capture-worklet.js").CaptureCommand} CaptureCommand */
+/** @typedef {import("./capture-worklet.js").CaptureOptions} CaptureOptions */
+/** @typedef {import("./playback-worklet.js").PlaybackReport} PlaybackReport */
+/** @typedef {import("./playback-worklet.js").PlaybackCommand} PlaybackCommand */
+/** @typedef {import("./playback-worklet.js").PlaybackFlushedReport} PlaybackFlushedReport */
+/** @typedef {import("./playback-worklet.js").PlaybackOptions} PlaybackOptions */
+
+/**
+ * Where the conversation stands.
+ * - `idle`: not started; `connecting`: socket opening, waiting for `session.ready`;
+ * - `ready`: `session.ready` read, microphone and audio graph starting;
+ * - `listening`: microphone streaming, no agent audio playing; `agent-speaking`: agent audio playing;
+ * - `closed`: stopped or closed by the server; `error`: failed (see the `error` event).
+ * @typedef {"idle" | "connecting" | "ready" | "listening" | "agent-speaking" | "closed" | "error"} ClientStatus
+ */
+
+/**
+ * An error from the server (`source: "server"`, the protocol's codes) or from the client itself
+ * (`source: "client"`; codes: `connection_failed`, `connection_closed`, `protocol_mismatch`,
+ * `unsupported_format`, `microphone_unavailable`, `microphone_ended`, `audio_failed`, `audio_suspended`).
+ * @typedef {object} ClientError
+ * @property {string} code
+ * @property {string} message
+ * @property {boolean} fatal
+ * @property {"server" | "client"} source
+ */
+
+/**
+ * Counters for diagnostics and tests.
+ * @typedef {object} ClientStats
+ * @property {number} framesSent Binary audio frames sent to the server.
+ * @property {number} bytesSent
+ * @property {number} lastFrameBytes Byte length of the last frame sent.
+ * @property {number} audioFramesReceived Binary frames received from the server.
+ * @property {number} audioBytesReceived
+ * @property {number} audioFramesDropped Received frames dropped (no open turn, or turn interrupted).
+ * @property {number} playbackDroppedSamples Samples the playback ring dropped on overflow.
+ * @property {number} capturePoolMisses Capture frames allocated because buffers were not returned in time.
+ * @property {number} contextSampleRate Hz of the AudioContext (0 before it exists).
+ */
+
+/**
+ * Events a VoiceClient emits, by name, with their payloads.
+ * @typedef {object} ClientEventMap
+ * @property {{status: ClientStatus}} status
+ * @property {SessionReadyEvent} ready
+ * @property {{rms: number}} level Microphone level of each captured frame (0…1).
+ * @property {{speaking: boolean}} speech The server's VAD: `speech.started` / `speech.stopped`.
+ * @property {{text: string}} partial Interim transcript of the current utterance.
+ * @property {{turnId: number, text: string}} final Final transcript; opens turn `turnId`.
+ * @property {{turnId: number, delta: string, text: string}} agentText A reply text piece and the text so far.
+ * @property {{turnId: number, playedSamples: number, totalPlayedSamples: number}} playback Samples played.
+ * @property {{turnId: number, playedSamples: number}} interrupted Barge-in: playback flushed.
+ * @property {TurnEndEvent} turnEnd
+ * @property {{id: unknown, rttMs: number}} pong
+ * @property {ClientError} error
+ */
+
+/** @typedef {keyof ClientEventMap} ClientEventName */
+
+/**
+ * @typedef {object} VoiceClientOptions
+ * @property {string} url WebSocket URL of the server's `/ws` endpoint.
+ * @property {string | URL} [captureWorkletUrl] Defaults to `capture-worklet.js` beside this module.
+ * @property {string | URL} [playbackWorkletUrl] Defaults to `playback-worklet.js` beside this module.
+ * @property {number} [readyTimeoutMs] How long to wait for `session.ready` (default 10000).
+ * @property {MediaTrackConstraints} [microphone] getUserMedia audio constraints; defaults to
+ *   mono with echo cancellation, noise suppression and automatic gain control.
+ */
+
+/**
+ * Per-turn playback bookkeeping.
+ * @typedef {object} TurnState
+ * @property {string} text Agent text so far.
+ * @property {number} played Samples of the turn played so far (at the turn's rate).
+ * @property {number} pushed Samples handed to the playback worklet.
+ * @property {boolean} audioStarted `agent.audio.start` seen.
+ * @property {boolean} audioEnded `agent.audio.end` or `turn.end` seen: no more audio will come.
+ * @property {boolean} drained The worklet has played everything pushed so far.
+ * @property {boolean} cleared Interrupted and flushed.
+ */
+
+/**
+ * Everything that belongs to one connection; replaced on each start().
+ * @typedef {object} Session
+ * @property {WebSocket} socket
+ * @property {boolean} closed
+ * @property {SessionReadyEvent | null} ready
+ * @property {AudioContext | null} context
+ * @property {MediaStream | null} stream
+ * @property {MediaStreamAudioSourceNode | null} source
+ * @property {AudioWorkletNode | null} captureNode
+ * @property {AudioWorkletNode | null} playbackNode
+ * @property {number | null} audioTurn Turn of the latest `agent.audio.start`.
+ * @property {number} audioRate Hz named by that `agent.audio.start`.
+ * @property {Array<{turnId: number, samples: Int16Array, sampleRate: number}>} pendingAudio Audio received before playback was ready.
+ * @property {Map<number, TurnState>} turns
+ * @property {Map<number, (report: PlaybackFlushedReport) => void>} pendingFlushes
+ * @property {Map<number, {resolve: (rttMs: number) => void, sentAt: number}>} pendingPings
+ * @property {number} nextRequestId
+ * @property {boolean} fatalErrorSeen
+ * @property {number} pushedTotal Samples posted to the playback worklet, all turns.
+ * @property {number | null} lastPushedTurn
+ * @property {Array<() => void>} onTeardown Callbacks that settle pending waits when the session ends.
+ */
+
+/** Most audio chunks held while the playback worklet loads (~40 s of 20 ms frames). */
+const MAX_PENDING_AUDIO = 2000;
+/** Turns kept in the bookkeeping map. */
+const MAX_TURNS = 16;
+
+/**
+ * The server URL for a page: `?server=ws://host:port/ws` if given, else `/ws` on the page's host.
+ * @param {{search: string, protocol: string, host: string}} location The page's `location`.
+ * @returns {string}
+ */
+export function serverUrlFor(location) {
+    const fromQuery = new URLSearchParams(location.search).get("server");
+    if (fromQuery) return fromQuery;
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${location.host}/ws`;
+}
+
+/**
+ * One voice conversation with a Parley server: microphone → server, agent audio → speaker.
+ *
+ * ```js
+ * const client = new VoiceClient({url: serverUrlFor(location)});
+ * client.on("final", ({text}) => console.log("you said", text));
+ * await client.start();   // rejects (and emits `error`) if the connection or microphone fails
+ * client.stop();
+ * ```
+ */
+export class VoiceClient {
+    /** @type {VoiceClientOptions} */
+    #options;
+    /** @type {Map<ClientEventName, Set<(detail: any) => void>>} */
+    #listeners = new Map();
+    /** @type {ClientStatus} */
+    #status = "idle";
+    /** @type {Session | null} */
+    #session = null;
+    /** @type {ClientStats} */
+    #stats = VoiceClient.#emptyStats();
+    #totalPlayed = 0;
+
+    /** @param {VoiceClientOptions} options */
+    constructor(options) {
+        this.#options = options;
+    }
+
+    /** @returns {ClientStatus} */
+    get status() {
+        return this.#status;
+    }
+
+    /** The `session.ready` of the current connection, if read. */
+    get sessionReady() {
+        return this.#session?.ready ?? null;
+    }
+
+    /** Samples of agent audio played since start(), all turns together. */
+    get totalPlayedSamples() {
+        return this.#totalPlayed;
+    }
+
+    /** @returns {ClientStats} A snapshot of the counters. */
+    get stats() {
+        return { ...this.#stats };
+    }
+
+    /**
+     * Subscribes to an event; returns a function that unsubscribes.
+     * @template {ClientEventName} K
+     * @param {K} name
+     * @param {(detail: ClientEventMap[K]) => void} listener
+     * @returns {() => void}
+     */
+    on(name, listener) {
+        let set = this.#listeners.get(name);
+        if (!set) {
+            set = new Set();
+            this.#listeners.set(name, set);
+        }
+        set.add(listener);
+        return () => set?.delete(listener);
+    }
+
+    /**
+     * Connects, waits for `session.ready`, then starts the microphone and playback.
+     * Resolves once listening; rejects (after emitting `error`) if anything fails.
+     * @returns {Promise<void>}
+     */
+    async start() {
+        if (this.#session && !this.#session.closed) throw new Error("VoiceClient is already started");
+        this.#stats = VoiceClient.#emptyStats();
+        this.#totalPlayed = 0;
+        this.#setStatus("connecting");
+
+        /** @type {Session} */
+        let session;
+        try {
+            const socket = new WebSocket(this.#options.url);
+            socket.binaryType = "arraybuffer";
+            session = {
+                socket,
+                closed: false,
+                ready: null,
+                context: null,
+                stream: null,
+                source: null,
+                captureNode: null,
+                playbackNode: null,
+                audioTurn: null,
+                audioRate: 0,
+                pendingAudio: [],
+                turns: new Map(),
+                pendingFlushes: new Map(),
+                pendingPings: new Map(),
+                nextRequestId: 1,
+                fatalErrorSeen: false,
+                pushedTotal: 0,
+                lastPushedTurn: null,
+                onTeardown: [],
+            };
+        } catch (error) {
+            // An unparsable URL throws synchronously.
+            throw this.#fail(null, "connection_failed", `Cannot open ${this.#options.url}: ${describe(error)}`);
+        }
+        this.#session = session;
+
+        const ready = await this.#waitForReady(session);
+        if (session.closed) throw new Error("VoiceClient was stopped");
+        this.#setStatus("ready");
+        this.#emit("ready", ready);
+
+        try {
+            await this.#startAudio(session, ready);
+        } catch (error) {
+            if (session.closed) throw new Error("VoiceClient was stopped");
+            const name = error instanceof DOMException ? error.name : "";
+            const microphone = name === "NotAllowedError" || name === "NotFoundError" || name === "NotReadableError"
+                || name === "OverconstrainedError" || name === "SecurityError";
+            throw this.#fail(session, microphone ? "microphone_unavailable" : "audio_failed",
+                `${microphone ? "Microphone unavailable" : "Audio setup failed"}: ${describe(error)}`);
+        }
+        if (session.closed) throw new Error("VoiceClient was stopped");
+        this.#refreshStatus(session);
+    }
+
+    /** Closes the socket, stops the microphone and closes the audio context. Safe to call twice. */
+    stop() {
+        const session = this.#session;
+        if (!session || session.closed) return;
+        this.#teardown(session);
+        this.#setStatus("closed");
+    }
+
+    /**
+     * Measures the round trip to the server with `ping`/`pong`.
+     * @param {number} [timeoutMs]
+     * @returns {Promise<number>} Milliseconds.
+     */
+    ping(timeoutMs = 5000) {
+        const session = this.#session;
+        if (!session || session.closed || !session.ready) return Promise.reject(new Error("not connected"));
+        const id = session.nextRequestId++;
+        return new Promise((resolve, reject) => {
+            const timer = setTimeout(() => {
+                session.pendingPings.delete(id);
+                reject(new Error("ping timed out"));
+            }, timeoutMs);
+            session.pendingPings.set(id, {
+                resolve: (rttMs) => {
+                    clearTimeout(timer);
+                    resolve(rttMs);
+                },
+                sentAt: performance.now(),
+            });
+            this.#send(session, ping(id));
+        });
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Connection
+
+    /**
+     * Resolves with `session.ready`; rejects (after emitting `error`) if the socket fails first.
+     * @param {Session} session
+     * @returns {Promise<SessionReadyEvent>}
+     */
+    #waitForReady(session) {
+        const { socket } = session;
+        const timeoutMs = this.#options.readyTimeoutMs ?? 10000;
+        return new Promise((resolve, reject) => {
+            const timer = setTimeout(() => {
+                reject(this.#fail(session, "connection_failed", `No session.ready from ${socket.url} within ${timeoutMs} ms`));
+            }, timeoutMs);
+            session.onTeardown.push(() => {
+                clearTimeout(timer);
+                reject(new Error("VoiceClient was stopped"));
+            });
+            socket.onmessage = (event) => {
+                if (typeof event.data !== "string") return; // no audio may precede session.ready
+                const message = parseServerEvent(event.data);
+                if (message?.type === "session.ready") {
+                    clearTimeout(timer);
+                    if (message.protocol !== PROTOCOL_VERSION) {
+                        reject(this.#fail(session, "protocol_mismatch",
+                            `Server speaks protocol ${message.protocol}; this client speaks ${PROTOCOL_VERSION}`));
+                        return;
+                    }
+                    const problem = formatProblem(message);
+                    if (problem) {
+                        reject(this.#fail(session, "unsupported_format", problem));
+                        return;
+                    }
+                    session.ready = message;
+                    socket.onmessage = (next) => this.#onMessage(session, next);
+                    resolve(message);
+                } else if (message?.type === "error") {
+                    this.#onServerError(session, message);
+                } else {
+                    console.warn("Parley: unexpected message before session.ready", event.data.slice(0, 200));
+                }
+            };
+            socket.onclose = (event) => {
+                clearTimeout(timer);
+                if (session.closed) return;
+                if (session.fatalErrorSeen) {
+                    // The server said why (server_busy, …); its error event is the one to show.
+                    this.#teardown(session);
+                    this.#setStatus("error");
+                    reject(new Error("The server refused the session"));
+                    return;
+                }
+                const reason = event.reason ? `: ${event.reason}` : "";
+                reject(this.#fail(session, "connection_failed",
+                    `Could not connect to ${socket.url} (close code ${event.code}${reason})`));
+            };
+            // Browsers give no detail on `error`; the `close` that always follows reports it.
+            socket.onerror = () => {};
+        }).then((ready) => {
+            session.socket.onclose = (event) => this.#onClose(session, event);
+            return /** @type {SessionReadyEvent} */ (ready);
+        });
+    }
+
+    /**
+     * @param {Session} session
+     * @param {CloseEvent} event
+     */
+    #onClose(session, event) {
+        if (session.closed) return;
+        this.#teardown(session);
+        if (session.fatalErrorSeen || event.code === 1000 || event.code === 1001) {
+            this.#setStatus(session.fatalErrorSeen ? "error" : "closed");
+            return;
+        }
+        const reason = event.reason ? `: ${event.reason}` : "";
+        this.#emit("error", {
+            code: "connection_closed",
+            message: `The server closed the connection (close code ${event.code}${reason})`,
+            fatal: true,
+            source: "client",
+        });
+        this.#setStatus("error");
+    }
+
+    /**
+     * @param {Session} session
+     * @param {MessageEvent} event
+     */
+    #onMessage(session, event) {
+        if (session.closed) return;
+        if (event.data instanceof ArrayBuffer) {
+            this.#onAudio(session, event.data);
+            return;
+        }
+        if (typeof event.data !== "string") return;
+        const message = parseServerEvent(event.data);
+        if (!message) {
+            // Newer servers may add event types; ignore what this version does not know.
+            console.warn("Parley: ignoring unrecognised server event", event.data.slice(0, 200));
+            return;
+        }
+        this.#onEvent(session, message);
+    }
+
+    /**
+     * @param {Session} session
+     * @param {ServerEvent} message
+     */
+    #onEvent(session, message) {
+        switch (message.type) {
+            case "session.ready":
+                console.warn("Parley: ignoring a second session.ready");
+                break;
+            case "speech.started":
+                this.#emit("speech", { speaking: true });
+                break;
+            case "speech.stopped":
+                this.#emit("speech", { speaking: false });
+                break;
+            case "transcript.partial":
+                this.#emit("partial", { text: message.text });
+                break;
+            case "transcript.final":
+                this.#turn(session, message.turn_id);
+                this.#emit("final", { turnId: message.turn_id, text: message.text });
+                break;
+            case "agent.text": {
+                const turn = this.#turn(session, message.turn_id);
+                turn.text += message.delta;
+                this.#emit("agentText", { turnId: message.turn_id, delta: message.delta, text: turn.text });
+                break;
+            }
+            case "agent.audio.start": {
+                const turn = this.#turn(session, message.turn_id);
+                turn.audioStarted = true;
+                session.audioTurn = message.turn_id;
+                session.audioRate = message.sample_rate;
+                this.#refreshStatus(session);
+                break;
+            }
+            case "agent.audio.end": {
+                const turn = this.#turn(session, message.turn_id);
+                turn.audioEnded = true;
+                if (turn.pushed > 0 && turn.drained) this.#sendProgress(session, message.turn_id, turn.played);
+                this.#refreshStatus(session);
+                break;
+            }
+            case "agent.interrupted":
+                void this.#onInterrupted(session, message.turn_id);
+                break;
+            case "turn.end": {
+                const turn = this.#turn(session, message.turn_id);
+                turn.audioEnded = true;
+                if (turn.pushed === 0) turn.drained = true;
+                this.#emit("turnEnd", message);
+                this.#refreshStatus(session);
+                break;
+            }
+            case "pong": {
+                const pending = typeof message.id === "number" ? session.pendingPings.get(message.id) : undefined;
+                if (pending && typeof message.id === "number") {
+                    session.pendingPings.delete(message.id);
+                    const rttMs = performance.now() - pending.sentAt;
+                    pending.resolve(rttMs);
+                    this.#emit("pong", { id: message.id, rttMs });
+                }
+                break;
+            }
+            case "error":
+                this.#onServerError(session, message);
+                break;
+            default:
+                assertNever(message);
+        }
+    }
+
+    /**
+     * @param {Session} session
+     * @param {import("./protocol.js").ServerErrorEvent} message
+     */
+    #onServerError(session, message) {
+        if (message.fatal) session.fatalErrorSeen = true;
+        this.#emit("error", { code: message.code, message: message.message, fatal: message.fatal, source: "server" });
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Audio
+
+    /**
+     * Creates the AudioContext, loads both worklets, opens the microphone and wires the graph.
+     * @param {Session} session
+     * @param {SessionReadyEvent} ready
+     */
+    async #startAudio(session, ready) {
+        const captureUrl = this.#options.captureWorkletUrl ?? new URL("./capture-worklet.js", import.meta.url);
+        const playbackUrl = this.#options.playbackWorkletUrl ?? new URL("./playback-worklet.js", import.meta.url);
+
+        const streamPromise = navigator.mediaDevices.getUserMedia({
+            audio: this.#options.microphone
+                ?? { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
+        });
+        // Chromium honours the requested rate, so capture needs no resampling. Browsers that
+        // cannot connect a microphone to a context at another rate (Firefox) get a context at
+        // their own rate; the capture worklet then resamples to the server's rate.
+        /** @type {Array<number | undefined>} */
+        const rates = [ready.input.sample_rate, undefined];
+        /** @type {unknown} */
+        let lastError = null;
+        for (const rate of rates) {
+            const context = new AudioContext(rate ? { sampleRate: rate, latencyHint: "interactive" } : { latencyHint: "interactive" });
+            session.context = context;
+            try {
+                await Promise.all([context.audioWorklet.addModule(captureUrl), context.audioWorklet.addModule(playbackUrl)]);
+                const stream = await streamPromise;
+                session.stream = stream;
+                if (session.closed) {
+                    for (const track of stream.getTracks()) track.stop(); // stopped while the prompt was open
+                    return;
+                }
+                session.source = context.createMediaStreamSource(stream);
+                this.#stats.contextSampleRate = context.sampleRate;
+                break;
+            } catch (error) {
+                lastError = error;
+                session.context = null;
+                void context.close().catch(() => {});
+                const retry = error instanceof DOMException && error.name === "NotSupportedError" && rate !== undefined;
+                if (!retry) {
+                    // Release the microphone if it is granted after this failure.
+                    streamPromise.then((stream) => {
+                        if (session.stream !== stream) for (const track of stream.getTracks()) track.stop();
+                    }, () => {});
+                    throw error;
+                }
+            }
+        }
+        const context = session.context;
+        const source = session.source;
+        const stream = session.stream;
+        if (!context || !source || !stream) throw lastError ?? new Error("audio graph not created");
+
+        const playbackNode = new AudioWorkletNode(context, "parley-playback", {
+            numberOfInputs: 0,
+            numberOfOutputs: 1,
+            outputChannelCount: [1],
+            processorOptions: /** @type {PlaybackOptions} */ ({ sourceSampleRate: ready.output.sample_rate, capacitySeconds: 20 }),
+        });
+        playbackNode.port.onmessage = (event) => this.#onPlaybackReport(session, /** @type {PlaybackReport} */ (event.data));
+        playbackNode.connect(context.destination);
+        session.playbackNode = playbackNode;
+
+        const frameSamples = Math.max(1, Math.min(
+            Math.round(ready.input.sample_rate * ready.input.frame_ms / 1000),
+            Math.floor(ready.limits.max_audio_frame_bytes / 2),
+        ));
+        const captureNode = new AudioWorkletNode(context, "parley-capture", {
+            numberOfInputs: 1,
+            numberOfOutputs: 0,
+            channelCount: 1,
+            channelCountMode: "explicit",
+            channelInterpretation: "speakers",
+            processorOptions: /** @type {CaptureOptions} */ ({ targetSampleRate: ready.input.sample_rate, frameSamples }),
+        });
+        captureNode.port.onmessage = (event) => this.#onCaptureReport(session, /** @type {CaptureReport} */ (event.data));
+        source.connect(captureNode);
+        session.captureNode = captureNode;
+
+        for (const track of stream.getAudioTracks()) {
+            track.addEventListener("ended", () => {
+                if (session.closed) return;
+                this.#emit("error", { code: "microphone_ended", message: "The microphone stopped (unplugged or revoked).", fatal: false, source: "client" });
+            });
+        }
+
+        // Audio that arrived while the worklets loaded.
+        for (const chunk of session.pendingAudio.splice(0)) this.#pushAudio(session, chunk.turnId, chunk.samples, chunk.sampleRate);
+
+        if (context.state !== "running") {
+            void context.resume().catch(() => {});
+            setTimeout(() => {
+                if (!session.closed && context.state !== "running") {
+                    this.#emit("error", {
+                        code: "audio_suspended",
+                        message: "The browser keeps audio suspended (autoplay policy); click the page to allow audio.",
+                        fatal: false,
+                        source: "client",
+                    });
+                }
+            }, 2000);
+        }
+    }
+
+    /**
+     * @param {Session} session
+     * @param {CaptureReport} report
+     */
+    #onCaptureReport(session, report) {
+        if (session.closed || report.type !== "frame") return;
+        const socket = session.socket;
+        if (socket.readyState === WebSocket.OPEN) {
+            // send() copies the bytes into the socket's queue, so the buffer can go back to the pool.
+            socket.send(report.buffer);
+            this.#stats.framesSent++;
+            this.#stats.bytesSent += report.buffer.byteLength;
+            this.#stats.lastFrameBytes = report.buffer.byteLength;
+        }
+        this.#stats.capturePoolMisses = report.allocated;
+        /** @type {CaptureCommand} */
+        const recycle = { type: "recycle", buffer: report.buffer };
+        session.captureNode?.port.postMessage(recycle, [report.buffer]);
+        this.#emit("level", { rms: report.rms });
+    }
+
+    /**
+     * A binary frame: agent audio of the turn of the latest `agent.audio.start`.
+     * @param {Session} session
+     * @param {ArrayBuffer} data
+     */
+    #onAudio(session, data) {
+        this.#stats.audioFramesReceived++;
+        this.#stats.audioBytesReceived += data.byteLength;
+        const turnId = session.audioTurn;
+        const turn = turnId === null ? undefined : session.turns.get(turnId);
+        if (turnId === null || !turn || turn.cleared || data.byteLength < 2) {
+            this.#stats.audioFramesDropped++;
+            return;
+        }
+        // PCM16LE; Int16Array reads platform order, which is little-endian in every browser.
+        const samples = new Int16Array(data, 0, data.byteLength >> 1);
+        this.#pushAudio(session, turnId, samples, session.audioRate);
+    }
+
+    /**
+     * @param {Session} session
+     * @param {number} turnId
+     * @param {Int16Array} samples
+     * @param {number} sampleRate
+     */
+    #pushAudio(session, turnId, samples, sampleRate) {
+        const turn = this.#turn(session, turnId);
+        if (turn.cleared) return;
+        turn.pushed += samples.length;
+        turn.drained = false;
+        const node = session.playbackNode;
+        if (!node) {
+            if (session.pendingAudio.length < MAX_PENDING_AUDIO) session.pendingAudio.push({ turnId, samples, sampleRate });
+            return;
+        }
+        session.pushedTotal += samples.length;
+        session.lastPushedTurn = turnId;
+        /** @type {PlaybackCommand} */
+        const push = { type: "push", turnId, samples, sampleRate };
+        node.port.postMessage(push, [samples.buffer]);
+        this.#refreshStatus(session);
+    }
+
+    /**
+     * @param {Session} session
+     * @param {PlaybackReport} report
+     */
+    #onPlaybackReport(session, report) {
+        if (session.closed) return;
+        this.#stats.playbackDroppedSamples = report.droppedSamples;
+        switch (report.type) {
+            case "progress":
+                this.#recordPlayed(session, report.turnId, report.playedSamples);
+                this.#sendProgress(session, report.turnId, report.playedSamples);
+                break;
+            case "drained": {
+                this.#recordPlayed(session, report.turnId, report.playedSamples);
+                // Audio pushed after the worklet wrote this report is still on its way: not drained.
+                const turn = session.turns.get(report.turnId);
+                const inFlight = session.lastPushedTurn === report.turnId && report.receivedSamples < session.pushedTotal;
+                if (turn && !inFlight) turn.drained = true;
+                this.#sendProgress(session, report.turnId, report.playedSamples);
+                this.#refreshStatus(session);
+                break;
+            }
+            case "flushed": {
+                const resolve = session.pendingFlushes.get(report.requestId);
+                session.pendingFlushes.delete(report.requestId);
+                resolve?.(report);
+                break;
+            }
+            default:
+                assertNever(report);
+        }
+    }
+
+    /**
+     * Barge-in: flush playback at once and tell the server how much of the turn was heard.
+     * @param {Session} session
+     * @param {number} turnId
+     */
+    async #onInterrupted(session, turnId) {
+        const turn = this.#turn(session, turnId);
+        turn.cleared = true;
+        turn.audioEnded = true;
+        if (session.audioTurn === turnId) session.audioTurn = null;
+        session.pendingAudio = session.pendingAudio.filter((chunk) => chunk.turnId !== turnId);
+        const node = session.playbackNode;
+        if (node) {
+            const requestId = session.nextRequestId++;
+            /** @type {Promise<PlaybackFlushedReport>} */
+            const flushed = new Promise((resolve) => session.pendingFlushes.set(requestId, resolve));
+            /** @type {PlaybackCommand} */
+            const flush = { type: "flush", requestId };
+            node.port.postMessage(flush);
+            const report = await flushed;
+            if (session.closed) return;
+            if (report.turnId === turnId) this.#recordPlayed(session, turnId, report.playedSamples);
+        }
+        turn.drained = true;
+        this.#send(session, playbackCleared(turnId, turn.played));
+        this.#emit("interrupted", { turnId, playedSamples: turn.played });
+        this.#refreshStatus(session);
+    }
+
+    /**
+     * @param {Session} session
+     * @param {number} turnId
+     * @param {number} playedSamples
+     */
+    #recordPlayed(session, turnId, playedSamples) {
+        const turn = session.turns.get(turnId);
+        if (!turn || playedSamples <= turn.played) return;
+        this.#totalPlayed += playedSamples - turn.played;
+        turn.played = playedSamples;
+        this.#emit("playback", { turnId, playedSamples, totalPlayedSamples: this.#totalPlayed });
+    }
+
+    /**
+     * @param {Session} session
+     * @param {number} turnId
+     * @param {number} playedSamples
+     */
+    #sendProgress(session, turnId, playedSamples) {
+        const turn = session.turns.get(turnId);
+        if (!turn || turn.cleared) return;
+        this.#send(session, playbackProgress(turnId, playedSamples));
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // State
+
+    /**
+     * The bookkeeping for a turn, created on first mention; old turns are forgotten.
+     * @param {Session} session
+     * @param {number} turnId
+     * @returns {TurnState}
+     */
+    #turn(session, turnId) {
+        let turn = session.turns.get(turnId);
+        if (!turn) {
+            turn = { text: "", played: 0, pushed: 0, audioStarted: false, audioEnded: false, drained: true, cleared: false };
+            session.turns.set(turnId, turn);
+            if (session.turns.size > MAX_TURNS) {
+                const oldest = session.turns.keys().next().value;
+                if (oldest !== undefined) session.turns.delete(oldest);
+            }
+        }
+        return turn;
+    }
+
+    /**
+     * `agent-speaking` while any turn's audio is announced or still playing, else `listening`.
+     * @param {Session} session
+     */
+    #refreshStatus(session) {
+        if (session.closed || !session.captureNode) return;
+        let speaking = false;
+        for (const turn of session.turns.values()) {
+            if (turn.cleared) continue;
+            if ((turn.audioStarted && !turn.audioEnded) || !turn.drained) speaking = true;
+        }
+        this.#setStatus(speaking ? "agent-speaking" : "listening");
+    }
+
+    /** @param {ClientStatus} status */
+    #setStatus(status) {
+        if (status === this.#status) return;
+        this.#status = status;
+        this.#emit("status", { status });
+    }
+
+    /**
+     * @param {Session} session
+     * @param {ClientMessage} message
+     */
+    #send(session, message) {
+        if (!session.closed && session.socket.readyState === WebSocket.OPEN) session.socket.send(encodeClientMessage(message));
+    }
+
+    /**
+     * Emits a fatal client error, tears the session down and returns an Error to throw.
+     * @param {Session | null} session
+     * @param {string} code
+     * @param {string} message
+     * @returns {Error}
+     */
+    #fail(session, code, message) {
+        if (session?.closed) return new Error(message); // already stopped: nothing left to report
+        if (session) this.#teardown(session);
+        this.#emit("error", { code, message, fatal: true, source: "client" });
+        this.#setStatus("error");
+        return new Error(message);
+    }
+
+    /** @param {Session} session */
+    #teardown(session) {
+        if (session.closed) return;
+        session.closed = true;
+        const { socket } = session;
+        socket.onmessage = null;
+        socket.onclose = null;
+        socket.onerror = null;
+        if (socket.readyState === WebSocket.CONNECTING || socket.readyState === WebSocket.OPEN) socket.close(1000, "client stopped");
+        for (const track of session.stream?.getTracks() ?? []) track.stop();
+        session.source?.disconnect();
+        if (session.captureNode) {
+            session.captureNode.port.onmessage = null;
+            session.captureNode.disconnect();
+        }
+        if (session.playbackNode) {
+            session.playbackNode.port.onmessage = null;
+            session.playbackNode.disconnect();
+        }
+        if (session.context && session.context.state !== "closed") void session.context.close().catch(() => {});
+        session.pendingAudio = [];
+        session.pendingFlushes.clear();
+        session.pendingPings.clear();
+        for (const callback of session.onTeardown.splice(0)) callback();
+    }
+
+    /**
+     * @template {ClientEventName} K
+     * @param {K} name
+     * @param {ClientEventMap[K]} detail
+     */
+    #emit(name, detail) {
+        for (const listener of this.#listeners.get(name) ?? []) {
+            try {
+                listener(detail);
+            } catch (error) {
+                console.error(`Parley: a "${name}" listener threw`, error);
+            }
+        }
+    }
+
+    /** @returns {ClientStats} */
+    static #emptyStats() {
+        return {
+            framesSent: 0,
+            bytesSent: 0,
+            lastFrameBytes: 0,
+            audioFramesReceived: 0,
+            audioBytesReceived: 0,
+            audioFramesDropped: 0,
+            playbackDroppedSamples: 0,
+            capturePoolMisses: 0,
+            contextSampleRate: 0,
+        };
+    }
+}
+
+/**
+ * Why this client cannot use the formats `session.ready` names, or null if it can.
+ * @param {SessionReadyEvent} ready
+ * @returns {string | null}
+ */
+function formatProblem(ready) {
+    for (const [name, format] of /** @type {const} */ ([["input", ready.input], ["output", ready.output]])) {
+        if (format.encoding !== "pcm_s16le" || format.channels !== 1) {
+            return `Unsupported ${name} format ${format.encoding}/${format.channels}ch; this client handles mono pcm_s16le`;
+        }
+    }
+    return null;
+}
+
+/**
+ * @param {unknown} error
+ * @returns {string}
+ */
+function describe(error) {
+    if (error instanceof Error) return error.name && error.name !== "Error" ? `${error.name}: ${error.message}` : error.message;
+    return String(error);
+}
+
+/**
+ * Compile-time exhaustiveness check for discriminated unions.
+ * @param {never} value
+ * @returns {never}
+ */
+function assertNever(value) {
+    throw new Error(`Unhandled message ${JSON.stringify(value)}`);
+}
