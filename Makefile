@@ -1,0 +1,42 @@
+# Parley — the two commands are `make run` and `make test`; both run `make setup` first.
+SHELL := /bin/bash
+PORT ?= 8080
+HOST ?= 127.0.0.1
+ARGS ?=
+
+.PHONY: setup build release run test test-swift test-web test-browser clean
+
+## Installs everything Parley needs on Debian 12 (idempotent; fast when done).
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@echo "==> swift build (debug)"
+	swift build
+
+release: setup
+	@echo "==> swift build -c release (first time: several minutes)"
+	swift build -c release --product parley
+
+## Builds and starts Parley on the embedded offline engines at http://$(HOST):$(PORT)/
+run: release
+	.build/release/parley serve --host $(HOST) --port $(PORT) $(ARGS)
+
+## Runs every test: Swift units, sessions, server, real engines end to end, web types, Chromium.
+test: setup test-swift test-web test-browser
+
+test-swift:
+	@echo "==> swift test"
+	swift build --build-tests
+	swift test --skip-build
+
+test-web:
+	@echo "==> tsc --checkJs on web/"
+	tsc -p web/tsconfig.json
+
+test-browser:
+	@echo "==> Chromium end to end against parley serve"
+	bash scripts/browser-test.sh
+
+clean:
+	rm -rf .build

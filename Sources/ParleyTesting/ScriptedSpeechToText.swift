@@ -1,0 +1,50 @@
+public import ParleyCore
+import Synchronization
+
+/// A recogniser that answers each utterance the VAD cut with the next scripted transcript.
+///
+/// Like the real Whisper client it reacts only to `speechEnded`; after the script runs out it
+/// reports no speech.
+public struct ScriptedSpeechToText: SpeechToText {
+    /// The transcripts, one per utterance.
+    public let transcripts: [String]
+    /// Simulated recognition time per utterance.
+    public let latency: Duration
+    private let counters = Counters()
+
+    public var name: String { "scripted-stt" }
+
+    /// Creates a recogniser.
+    public init(transcripts: [String], latency: Duration = .milliseconds(10)) {
+        self.transcripts = transcripts
+        self.latency = latency
+    }
+
+    /// Audio samples received so far.
+    public var samplesReceived: Int { counters.state.withLock { $0.samples } }
+
+    public func transcribe(_ input: AsyncStream<SpeechInput>, onEvent: (TranscriptEvent) async throws -> Void) async throws {
+        var next = 0
+        for await item in input {
+            switch item {
+            case .audio(let samples):
+                counters.state.withLock { $0.samples += samples.count }
+            case .speechStarted:
+                try await onEvent(.partial("…"))
+            case .speechEnded:
+                try await Task.sleep(for: latency)
+                if next < transcripts.count {
+                    try await onEvent(.final(transcripts[next], endsTurn: true))
+                    next += 1
+                } else {
+                    try await onEvent(.noSpeech)
+                }
+            }
+        }
+    }
+
+    final class Counters: Sendable {
+        struct State { var samples = 0 }
+        let state = Mutex(State())
+    }
+}

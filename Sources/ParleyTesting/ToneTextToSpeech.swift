@@ -1,0 +1,45 @@
+import Foundation
+public import ParleyCore
+import Synchronization
+
+/// A synthesiser that "speaks" each sentence as a sine tone, `durationPerCharacter` long per
+/// character, and records when each sentence arrived.
+public struct ToneTextToSpeech: TextToSpeech {
+    /// The tone's rate in Hz (may differ from the session's, to exercise resampling).
+    public let sampleRate: Int
+    /// Length of tone per character of text.
+    public let durationPerCharacter: Duration
+    /// Delay before each sentence's audio.
+    public let latency: Duration
+    private let log = Log()
+
+    public var name: String { "tone-tts" }
+
+    /// Creates a synthesiser.
+    public init(sampleRate: Int = 22050, durationPerCharacter: Duration = .milliseconds(10), latency: Duration = .milliseconds(5)) {
+        self.sampleRate = sampleRate
+        self.durationPerCharacter = durationPerCharacter
+        self.latency = latency
+    }
+
+    /// Sentences received, with the instant each arrived.
+    public var sentences: [(text: String, at: ContinuousClock.Instant)] { log.sentences.withLock { $0 } }
+
+    public func synthesize(_ text: AsyncStream<String>, sampleRate: Int, onAudio: (AudioChunk) async throws -> Void) async throws {
+        for await sentence in text {
+            log.sentences.withLock { $0.append((sentence, .now)) }
+            try await Task.sleep(for: latency)
+            let tone = AudioFixtures.tone(
+                frequency: 440, duration: durationPerCharacter * sentence.count, amplitude: 0.3, sampleRate: self.sampleRate)
+            // Deliver in 50 ms pieces, as streaming engines do.
+            let piece = self.sampleRate / 20
+            for start in stride(from: 0, to: tone.count, by: piece) {
+                try await onAudio(AudioChunk(samples: Array(tone[start..<min(tone.count, start + piece)]), sampleRate: self.sampleRate))
+            }
+        }
+    }
+
+    final class Log: Sendable {
+        let sentences = Mutex<[(text: String, at: ContinuousClock.Instant)]>([])
+    }
+}
