@@ -44,12 +44,18 @@ public struct ParleyServer: Sendable {
     public var options: Options
     /// The logger.
     public var logger: Logger
+    /// Called with the bound port once the server listens (useful with port 0).
+    public var onListening: @Sendable (Int) async -> Void
 
     /// Creates a server.
-    public init(configuration: ServerConfiguration, options: Options, logger: Logger) {
+    public init(
+        configuration: ServerConfiguration, options: Options, logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) {
         self.configuration = configuration
         self.options = options
         self.logger = logger
+        self.onListening = onListening
     }
 
     /// Runs until a shutdown signal; throws configuration errors before serving.
@@ -112,10 +118,12 @@ public struct ParleyServer: Sendable {
             textToSpeech: textToSpeech)
         let logger = self.logger
         let host = configuration.host
+        let onListening = self.onListening
         let app = buildApplication(
             configuration: configuration, providers: providers, health: HealthMonitor(stages: stages), logger: logger
         ) { port in
             logger.notice("Parley listening on http://\(host):\(port)/ (voice WebSocket at ws://\(host):\(port)/ws)")
+            await onListening(port)
         }
         let group = ServiceGroup(
             configuration: .init(

@@ -97,7 +97,9 @@ public struct EnergyVoiceActivityDetector: Sendable {
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         self.recent = Array(repeating: false, count: max(1, configuration.startWindow))
-        self.silenceFrames = max(1, Int((configuration.silenceTimeout.seconds / configuration.frameDuration.seconds).rounded(.up)))
+        // Duration ratios are not exact in floating point (0.3 / 0.02 = 15.000000000000002).
+        let ratio = configuration.silenceTimeout / configuration.frameDuration
+        self.silenceFrames = max(1, Int((ratio - 1e-9).rounded(.up)))
         pending.reserveCapacity(configuration.frameSamples)
     }
 

@@ -10,7 +10,7 @@ public struct SentenceChunker: Sendable {
     private var buffer = ""
 
     private static let abbreviations: Set<String> = [
-        "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "no", "approx", "mt",
+        "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "a.m", "p.m", "approx", "mt",
     ]
     private static let terminators: Set<Character> = [".", "!", "?", "…"]
     private static let closers: Set<Character> = ["\"", "'", "”", "’", ")", "]"]

@@ -103,7 +103,11 @@ public struct LocalEngine: Sendable {
             process.standardError = handle
         }
         process.standardInput = FileHandle.nullDevice
-        process.terminationHandler = { _ in exited.fire() }
+        let exitStatus = Mutex<Int32?>(nil)
+        process.terminationHandler = { process in
+            exitStatus.withLock { $0 = process.terminationStatus }
+            exited.fire()
+        }
         do {
             try process.run()
         } catch {
@@ -121,7 +125,9 @@ public struct LocalEngine: Sendable {
                 }
                 logger.info("local engine ready", metadata: ["parley.url": "\(baseURL)"])
                 await exited.wait()
-                return "exited with status \(process.terminationStatus)"
+                // The wait also ends when the task is cancelled; the process may still be running.
+                let status = exitStatus.withLock { $0 }
+                return status.map { "exited with status \($0)" } ?? "was stopped"
             } catch {
                 return "did not become ready: \(error)"
             }

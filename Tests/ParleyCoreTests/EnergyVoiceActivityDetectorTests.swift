@@ -1,0 +1,63 @@
+import ParleyCore
+import ParleyTesting
+import Testing
+
+@Suite("Energy VAD")
+struct EnergyVoiceActivityDetectorTests {
+    static func run(_ samples: [Int16], configuration: EnergyVoiceActivityDetector.Configuration = .init()) -> [EnergyVoiceActivityDetector.Event] {
+        var vad = EnergyVoiceActivityDetector(configuration: configuration)
+        return AudioFixtures.frames(samples).flatMap { vad.process($0).events }
+    }
+
+    @Test("silence produces no speech")
+    func silence() {
+        #expect(Self.run(AudioFixtures.silence(.seconds(3))).isEmpty)
+    }
+
+    @Test("a burst of voice-band tone between silences starts and ends speech once")
+    func burst() {
+        let audio = AudioFixtures.silence(.milliseconds(500)) + AudioFixtures.tone(frequency: 220, duration: .milliseconds(800))
+            + AudioFixtures.silence(.milliseconds(600))
+        let events = Self.run(audio)
+        #expect(events.count == 2)
+        guard case .speechStarted(let offset)? = events.first, case .speechEnded(let voiced)? = events.last else {
+            Issue.record("expected start then end, got \(events)")
+            return
+        }
+        // The start window reaches back to the tone's start at 0.5 s.
+        #expect(abs(offset - 8000) <= 320 * 4)
+        #expect(voiced >= .milliseconds(700) && voiced <= .milliseconds(820))
+    }
+
+    @Test("speech ends after the configured silence, not before")
+    func silenceTimeout() {
+        var vad = EnergyVoiceActivityDetector()
+        let lead = AudioFixtures.silence(.milliseconds(400)) + AudioFixtures.tone(frequency: 200, duration: .milliseconds(500))
+        for frame in AudioFixtures.frames(lead) { _ = vad.process(frame) }
+        #expect(vad.isSpeaking)
+        // 280 ms of silence: still speaking; the 300 ms frame ends it.
+        for frame in AudioFixtures.frames(AudioFixtures.silence(.milliseconds(280))) {
+            #expect(vad.process(frame).events.isEmpty)
+        }
+        #expect(vad.process(AudioFixtures.silence(.milliseconds(20))).events.count == 1)
+        #expect(!vad.isSpeaking)
+    }
+
+    @Test("a single click does not start speech")
+    func click() {
+        var audio = AudioFixtures.silence(.seconds(1))
+        for index in 9000..<9100 { audio[index] = 20000 }
+        #expect(Self.run(audio).isEmpty)
+    }
+
+    @Test("steady noise is learned as the floor; speech above it is still heard")
+    func steadyNoise() {
+        let noise = AudioFixtures.noise(duration: .seconds(4), amplitude: 0.05)
+        let noiseEvents = Self.run(noise)
+        #expect(noiseEvents.isEmpty)
+        let speech = zip(AudioFixtures.noise(duration: .seconds(1), amplitude: 0.05, seed: 7), AudioFixtures.tone(frequency: 180, duration: .seconds(1), amplitude: 0.6))
+            .map { Int16(clamping: Int($0) + Int($1)) }
+        let events = Self.run(noise + speech + AudioFixtures.noise(duration: .seconds(1), amplitude: 0.05, seed: 9))
+        #expect(events.count == 2)
+    }
+}

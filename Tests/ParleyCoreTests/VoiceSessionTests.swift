@@ -1,0 +1,200 @@
+import Logging
+import ParleyCore
+import ParleyTesting
+import Testing
+
+@Suite("Voice session with fake providers")
+struct VoiceSessionTests {
+    /// A running session fed by the test.
+    struct Harness {
+        let output = RecordingSessionOutput()
+        let inputs: AsyncStream<ClientMessage>
+        let sink: AsyncStream<ClientMessage>.Continuation
+        let session: VoiceSession
+
+        init(stt: any SpeechToText, llm: any LanguageModel, tts: any TextToSpeech, systemPrompt: String = "Be brief.") {
+            (inputs, sink) = AsyncStream.makeStream(of: ClientMessage.self)
+            session = VoiceSession(
+                id: "test", configuration: SessionConfiguration(systemPrompt: systemPrompt),
+                providers: SessionProviders(speechToText: stt, languageModel: llm, textToSpeech: tts),
+                logger: Logger(label: "test"))
+        }
+
+        /// Sends audio as 20 ms frames.
+        func say(_ samples: [Int16]) {
+            for frame in AudioFixtures.frames(samples) { sink.yield(.audio(frame)) }
+        }
+
+        /// An utterance: a voiced tone followed by enough silence to end the turn.
+        func utterance(_ duration: Duration = .milliseconds(600)) {
+            say(AudioFixtures.tone(frequency: 200, duration: duration) + AudioFixtures.silence(.milliseconds(400)))
+        }
+
+        /// Waits until turn `id` has ended; false on timeout.
+        func turnEnded(_ id: Int) async -> Bool {
+            // Keep closures out of #expect: its expression capture rewrites them.
+            await output.wait { events in
+                events.contains { event in
+                    guard case .turnEnd(let summary) = event else { return false }
+                    return summary.turnID == id
+                }
+            }
+        }
+
+        /// Runs `body` while the session runs, then ends the session.
+        func run(_ body: () async throws -> Void) async throws {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await session.run(inputs: inputs, output: output) }
+                say(AudioFixtures.silence(.milliseconds(300)))
+                try await body()
+                sink.finish()
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    static func index(_ events: [SessionEvent], _ predicate: (SessionEvent) -> Bool) -> Int? {
+        events.firstIndex(where: predicate)
+    }
+
+    @Test("a turn produces events in protocol order, and speech synthesis starts before the LLM finishes")
+    func turnOrder() async throws {
+        let llm = StreamingFakeLanguageModel(
+            reply: "It is sunny today. It will rain tomorrow, so bring an umbrella. Have a nice day.",
+            tokenDelay: .milliseconds(25))
+        let tts = ToneTextToSpeech(sampleRate: 22050, durationPerCharacter: .milliseconds(4))
+        let harness = Harness(stt: ScriptedSpeechToText(transcripts: ["What is the weather?"]), llm: llm, tts: tts)
+        try await harness.run {
+            harness.utterance()
+            let ended = await harness.turnEnded(1)
+            #expect(ended)
+        }
+        let events = harness.output.controlEvents
+        let ready = try #require(Self.index(events) { if case .ready = $0 { true } else { false } })
+        let started = try #require(Self.index(events) { $0 == .speechStarted })
+        let stopped = try #require(Self.index(events) { $0 == .speechStopped })
+        let final = try #require(Self.index(events) { $0 == .transcriptFinal(turnID: 1, text: "What is the weather?") })
+        let firstText = try #require(Self.index(events) { if case .agentText(1, _) = $0 { true } else { false } })
+        let audioStart = try #require(Self.index(events) { $0 == .agentAudioStart(turnID: 1, sampleRate: 16000) })
+        let audioEnd = try #require(Self.index(events) { if case .agentAudioEnd(1, _) = $0 { true } else { false } })
+        let turnEnd = try #require(Self.index(events) { if case .turnEnd = $0 { true } else { false } })
+        #expect(ready == 0)
+        #expect(started < stopped && stopped < final && final < firstText && firstText < audioStart)
+        #expect(audioStart < audioEnd && audioEnd == turnEnd - 1 && turnEnd == events.count - 1)
+
+        // All reply text arrives, and the audio frames are 20 ms (the last may be shorter).
+        let text = events.compactMap { if case .agentText(_, let delta) = $0 { delta } else { nil } }.joined()
+        #expect(text == llm.reply)
+        let frames = harness.output.events.compactMap { if case .agentAudio(1, let samples) = $0 { samples } else { nil } }
+        #expect(frames.dropLast().allSatisfy { $0.count == 320 })
+        guard case .agentAudioEnd(_, let total) = events[audioEnd], case .turnEnd(let summary) = events[turnEnd] else { return }
+        #expect(total == frames.reduce(0) { $0 + $1.count })
+        #expect(summary.text == llm.reply && !summary.interrupted)
+
+        // Pipelining: the first sentence reached TTS while the LLM was still streaming.
+        let llmFinished = try #require(llm.calls.first?.finished)
+        let firstSentence = try #require(tts.sentences.first)
+        #expect(firstSentence.text == "It is sunny today.")
+        #expect(firstSentence.at < llmFinished)
+        #expect(tts.sentences.map(\.text) == ["It is sunny today.", "It will rain tomorrow, so bring an umbrella.", "Have a nice day."])
+
+        // The timeline's stages are present and in causal order.
+        let timeline = summary.timeline
+        let stages: [TurnTimeline.Stage] = [.speechEnd, .vadEnd, .sttFinal, .llmRequest, .llmFirstToken, .firstSentence, .ttsFirstAudio, .firstAudioSent, .lastAudioSent]
+        let offsets = try stages.map { try #require(timeline[$0], "missing \($0)") }
+        #expect(offsets == offsets.sorted())
+        #expect(timeline[.interrupted] == nil)
+        #expect(llm.calls.first?.messages == [.system("Be brief."), .user("What is the weather?")])
+    }
+
+    @Test("each turn sends the conversation so far to the LLM")
+    func history() async throws {
+        let llm = StreamingFakeLanguageModel(reply: "Nice to meet you.", tokenDelay: .milliseconds(1))
+        let harness = Harness(
+            stt: ScriptedSpeechToText(transcripts: ["My name is John.", "What is my name?"]), llm: llm,
+            tts: ToneTextToSpeech(durationPerCharacter: .milliseconds(1)))
+        try await harness.run {
+            harness.utterance()
+            _ = await harness.turnEnded(1)
+            harness.utterance()
+            let ended = await harness.turnEnded(2)
+            #expect(ended)
+        }
+        #expect(llm.calls.count == 2, "\(harness.output.controlEvents)")
+        #expect(llm.calls.last?.messages == [
+            .system("Be brief."), .user("My name is John."), .assistant("Nice to meet you."), .user("What is my name?"),
+        ])
+    }
+
+    @Test("speech during the reply cancels it: LLM stream cancelled, clear sent, no audio of that turn after it")
+    func bargeIn() async throws {
+        let llm = StreamingFakeLanguageModel(
+            reply: "Once upon a time. There was a very long story. It went on and on. And on and on. The end.",
+            tokenDelay: .milliseconds(60))
+        let harness = Harness(
+            stt: ScriptedSpeechToText(transcripts: ["Tell me a story.", "Stop."]), llm: llm,
+            tts: ToneTextToSpeech(durationPerCharacter: .milliseconds(30)))
+        try await harness.run {
+            harness.utterance()
+            #expect(await harness.output.wait { $0.contains(.agentAudioStart(turnID: 1, sampleRate: 16000)) })
+            harness.utterance()
+            let ended2 = await harness.turnEnded(2)
+            #expect(ended2)
+        }
+        let events = harness.output.events
+        let interrupted = try #require(events.firstIndex(of: .agentInterrupted(turnID: 1)))
+        let staleAudio = events[(interrupted + 1)...].filter { if case .agentAudio(1, _) = $0 { true } else { false } }
+        #expect(staleAudio.isEmpty)
+        #expect(!events.contains { if case .agentAudioEnd(1, _) = $0 { true } else { false } })
+        let summary = try #require(events.compactMap { if case .turnEnd(let s) = $0, s.turnID == 1 { s } else { nil } }.first)
+        #expect(summary.interrupted)
+        #expect(summary.timeline[.interrupted] != nil)
+        #expect(llm.calls.first?.cancelled == true)
+        // The interrupted reply is kept in history as far as it was generated.
+        #expect(llm.calls.last?.messages.dropLast().last == .assistant(summary.text))
+    }
+
+    @Test("an utterance without words produces no turn")
+    func noSpeech() async throws {
+        let llm = StreamingFakeLanguageModel(reply: "Hi.")
+        let harness = Harness(stt: ScriptedSpeechToText(transcripts: []), llm: llm, tts: ToneTextToSpeech())
+        try await harness.run {
+            harness.utterance()
+            #expect(await harness.output.wait { $0.contains(.speechStopped) })
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(llm.calls.isEmpty)
+        #expect(!harness.output.events.contains { if case .transcriptFinal = $0 { true } else { false } })
+    }
+
+    @Test("an LLM failure ends the turn with llm_failed and the session goes on")
+    func llmFailure() async throws {
+        struct FailingModel: LanguageModel {
+            var name: String { "failing" }
+            func complete(_ messages: [ChatMessage], onText: (String) async throws -> Void) async throws {
+                try await onText("Partial ")
+                throw ProviderError(provider: "failing", kind: .rejected, message: "HTTP 500: overloaded", status: 500)
+            }
+        }
+        let harness = Harness(stt: ScriptedSpeechToText(transcripts: ["One.", "Two."]), llm: FailingModel(), tts: ToneTextToSpeech())
+        try await harness.run {
+            harness.utterance()
+            _ = await harness.turnEnded(1)
+            harness.utterance()
+            let ended2 = await harness.turnEnded(2)
+            #expect(ended2)
+        }
+        let errors = harness.output.events.compactMap { if case .error(let e) = $0 { e } else { nil } }
+        #expect(errors.count == 2, "\(harness.output.controlEvents)")
+        #expect(errors.allSatisfy { $0.code == .llmFailed && !$0.fatal && $0.message == "failing: HTTP 500: overloaded" })
+    }
+
+    @Test("ping is answered with pong")
+    func ping() async throws {
+        let harness = Harness(stt: ScriptedSpeechToText(transcripts: []), llm: StreamingFakeLanguageModel(reply: ""), tts: ToneTextToSpeech())
+        try await harness.run {
+            harness.sink.yield(.ping(["n": 1]))
+            #expect(await harness.output.wait { $0.contains(.pong(["n": 1])) })
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import ParleyCore
+import Testing
+
+@Suite("Wire protocol v1")
+struct WireProtocolTests {
+    @Test("binary frames decode as little-endian PCM16")
+    func audio() throws {
+        let bytes: [UInt8] = [0x01, 0x00, 0xFF, 0xFF, 0x00, 0x80]
+        let samples = try bytes.withUnsafeBytes { try WireProtocol.decodeAudio($0) }
+        #expect(samples == [1, -1, -32768])
+    }
+
+    @Test("odd-length and oversized binary frames are rejected with their codes")
+    func badAudio() {
+        let odd = [UInt8](repeating: 0, count: 641)
+        #expect(throws: SessionError(.badAudioFrame, "Binary frame of 641 bytes is not a whole number of 16-bit samples.")) {
+            try odd.withUnsafeBytes { try WireProtocol.decodeAudio($0) }
+        }
+        let big = [UInt8](repeating: 0, count: WireProtocol.maxAudioFrameBytes + 2)
+        #expect {
+            try big.withUnsafeBytes { try WireProtocol.decodeAudio($0) }
+        } throws: { ($0 as? SessionError)?.code == .frameTooLarge }
+    }
+
+    @Test("client events decode")
+    func clientEvents() throws {
+        #expect(try WireProtocol.decodeClientText(#"{"type":"playback.progress","turn_id":3,"played_samples":12800}"#)
+            == .playbackProgress(turnID: 3, playedSamples: 12800))
+        #expect(try WireProtocol.decodeClientText(#"{"type":"playback.cleared","turn_id":2,"played_samples":0,"extra":true}"#)
+            == .playbackCleared(turnID: 2, playedSamples: 0))
+        #expect(try WireProtocol.decodeClientText(#"{"type":"ping","id":7}"#) == .ping(7))
+    }
+
+    @Test("bad client text gets a specific error code", arguments: [
+        ("not json", SessionError.Code.invalidJSON),
+        ("[1,2]", .invalidJSON),
+        (#"{"kind":"ping"}"#, .invalidJSON),
+        (#"{"type":42}"#, .invalidJSON),
+        (#"{"type":"dance"}"#, .unknownEvent),
+        (#"{"type":"playback.progress","turn_id":"3","played_samples":1}"#, .invalidEvent),
+        (#"{"type":"playback.progress","turn_id":1,"played_samples":-5}"#, .invalidEvent),
+        (#"{"type":"playback.cleared","turn_id":1.5,"played_samples":1}"#, .invalidEvent),
+        (String(repeating: " ", count: WireProtocol.maxTextFrameBytes + 1), .frameTooLarge),
+    ])
+    func badText(text: String, code: SessionError.Code) {
+        #expect {
+            try WireProtocol.decodeClientText(text)
+        } throws: { error in
+            guard let error = error as? SessionError else { return false }
+            return error.code == code && !error.fatal && !error.message.isEmpty
+        }
+    }
+
+    @Test("server events encode as documented")
+    func encoding() {
+        #expect(WireProtocol.encode(SessionEvent.speechStarted) == #"{"type":"speech.started"}"#)
+        #expect(WireProtocol.encode(SessionEvent.agentText(turnID: 2, delta: "Hi \"you\"\n"))
+            == #"{"delta":"Hi \"you\"\n","turn_id":2,"type":"agent.text"}"#)
+        #expect(WireProtocol.encode(SessionEvent.error(SessionError(.badAudioFrame, "odd", fatal: false)))
+            == #"{"code":"bad_audio_frame","fatal":false,"message":"odd","type":"error"}"#)
+        #expect(WireProtocol.encode(SessionEvent.agentAudio(turnID: 1, samples: [1, 2])) == nil)
+    }
+
+    @Test("every server event survives encode → decode")
+    func serverRoundTrip() throws {
+        var timeline = TurnTimeline()
+        timeline[.speechEnd] = .zero
+        timeline[.sttFinal] = .milliseconds(512)
+        timeline[.firstAudioSent] = .microseconds(700_500)
+        let events: [SessionEvent] = [
+            .ready(SessionDescription(sessionID: "abc", inputSampleRate: 16000, outputSampleRate: 24000, providers: ["stt": "x"])),
+            .speechStarted, .speechStopped, .transcriptPartial("my na"),
+            .transcriptFinal(turnID: 1, text: "My name is John."),
+            .agentText(turnID: 1, delta: "Hello"), .agentAudioStart(turnID: 1, sampleRate: 24000),
+            .agentAudioEnd(turnID: 1, samples: 4800), .agentInterrupted(turnID: 1),
+            .turnEnd(TurnSummary(turnID: 1, text: "Hello", interrupted: true, timeline: timeline)),
+            .pong("x"), .error(SessionError(.llmFailed, "boom", fatal: false)),
+        ]
+        for event in events {
+            let text = try #require(WireProtocol.encode(event))
+            #expect(try WireProtocol.decodeServerText(text) == event)
+        }
+        #expect(try WireProtocol.decodeServerText(#"{"type":"future.event"}"#) == nil)
+    }
+
+    @Test("client messages encode to what the server decodes")
+    func clientRoundTrip() throws {
+        let messages: [ClientMessage] = [
+            .playbackProgress(turnID: 4, playedSamples: 99), .playbackCleared(turnID: 4, playedSamples: 0), .ping(["a": 1]),
+        ]
+        for message in messages {
+            #expect(try WireProtocol.decodeClientText(WireProtocol.encode(message)!) == message)
+        }
+    }
+
+    @Test("JSON strings escape control characters and keep Unicode")
+    func escaping() {
+        #expect(JSONValue.string("a\u{1}b\té😀").serialized == "\"a\\u0001b\\té😀\"")
+        #expect(JSONValue.parse(#"{"a":[true,null,1.5,"x"]}"#) == ["a": [true, nil, 1.5, "x"]])
+        #expect(JSONValue.parse("{") == nil)
+    }
+}

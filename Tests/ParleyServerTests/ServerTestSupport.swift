@@ -1,0 +1,65 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import ParleyCore
+import ParleyProviders
+import ParleyServer
+import ParleyTesting
+
+/// Fake providers that complete a turn quickly.
+func fakeProviders(transcripts: [String] = ["Hello there.", "Again."]) -> SessionProviders {
+    SessionProviders(
+        speechToText: ScriptedSpeechToText(transcripts: transcripts),
+        languageModel: StreamingFakeLanguageModel(reply: "Hi! Nice to hear you.", tokenDelay: .milliseconds(5)),
+        textToSpeech: ToneTextToSpeech(durationPerCharacter: .milliseconds(5)))
+}
+
+/// Builds the application on a free port with the given providers.
+func makeApplication(providers: SessionProviders, health: HealthMonitor? = nil) -> some ApplicationProtocol {
+    buildApplication(
+        configuration: ServerConfiguration(port: 0, webRoot: nil, maximumSessions: 4),
+        providers: providers, health: health ?? HealthMonitor(providers: providers),
+        logger: Logger(label: "parley.test"))
+}
+
+/// A raw WebSocket conversation: send frames, collect the text events received.
+struct RawSocket {
+    /// Connects, runs `body` with the writer, and returns every JSON event received until the close.
+    static func converse(
+        port: Int,
+        _ body: @escaping @Sendable (WebSocketOutboundWriter, RecordingSessionOutput) async throws -> Void
+    ) async throws -> [SessionEvent] {
+        let received = RecordingSessionOutput()
+        try await WebSocketClient.connect(
+            url: "ws://127.0.0.1:\(port)/ws", configuration: .init(maxFrameSize: 1 << 22), logger: Logger(label: "raw")
+        ) { inbound, outbound, _ in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for try await message in inbound.messages(maxSize: 1 << 22) {
+                        if case .text(let text) = message, let event = try WireProtocol.decodeServerText(text) {
+                            try await received.send(event)
+                        }
+                    }
+                }
+                try await body(outbound, received)
+                try? await outbound.close(.normalClosure, reason: nil)
+                try await group.waitForAll()
+            }
+        }
+        return received.events
+    }
+}
+
+extension RecordingSessionOutput {
+    /// Waits for `count` error events.
+    func errors(atLeast count: Int) async -> [SessionError] {
+        await wait { events in events.filter { if case .error = $0 { return true } else { return false } }.count >= count }
+        return events.compactMap { event in
+            guard case .error(let error) = event else { return nil }
+            return error
+        }
+    }
+}
