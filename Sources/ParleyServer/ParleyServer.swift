@@ -26,7 +26,7 @@ public struct ParleyServer: Sendable {
         /// Where `make setup` recorded the engines.
         public var engineLayoutPath = LocalEngineLayout.defaultPath
         /// Directory for the engines' logs.
-        public var logDirectory = FileManager.default.temporaryDirectory.path + "/parley-engines"
+        public var logDirectory = FileManager.default.temporaryDirectory.path + "/parley-\(ProcessInfo.processInfo.processIdentifier)"
 
         /// Default options: everything local.
         public init() {}
