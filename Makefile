@@ -25,10 +25,13 @@ run: release
 ## Runs every test: Swift units, sessions, server, real engines end to end, web types, Chromium.
 test: setup test-swift test-web test-browser
 
+# Serial: run in parallel on this 2-core machine, a few of the WebSocket and session tests
+# occasionally never finished (see docs/architecture.md, "Known issues"); serially they take ~25 s.
+# The timeout turns any future hang into a failure instead of a stuck CI.
 test-swift:
 	@echo "==> swift test"
 	swift build --build-tests
-	swift test --skip-build
+	timeout -k 10 600 swift test --skip-build --no-parallel
 
 test-web:
 	@echo "==> tsc --checkJs on web/"

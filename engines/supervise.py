@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run one engine as a child process and make sure it never outlives its owner.
 
-    python engines/supervise.py [--grace SECONDS] -- CMD ARGS...
+    python engines/supervise.py [--grace SECONDS] [--log FILE] -- CMD ARGS...
 
 * Starts CMD (stdout/stderr inherited).
 * If the supervisor's parent dies (os.getppid() changes; polled every 0.25 s),
@@ -75,10 +75,14 @@ def exit_code(returncode: int) -> int:
 
 def main(argv: list[str]) -> int:
     grace = DEFAULT_GRACE_S
+    log_path = None
     args = list(argv)
     while args and args[0] != "--":
         if args[0] == "--grace" and len(args) > 1:
             grace = float(args[1])
+            args = args[2:]
+        elif args[0] == "--log" and len(args) > 1:
+            log_path = args[1]
             args = args[2:]
         elif args[0] in ("-h", "--help"):
             print(__doc__)
@@ -88,8 +92,20 @@ def main(argv: list[str]) -> int:
     if args and args[0] == "--":
         args = args[1:]
     if not args:
-        log("usage: supervise.py [--grace S] -- CMD ARGS...")
+        log("usage: supervise.py [--grace S] [--log FILE] -- CMD ARGS...")
         return 2
+
+    if log_path is not None:
+        # The engine's output (and ours) goes to the log file, opened here rather than
+        # by the parent, so the parent shares no file descriptors with us.
+        try:
+            fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            log(f"cannot open log {log_path!r}: {exc}")
+            return 2
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
 
     # A parent may spawn us with signals blocked or ignored (Dispatch signal
     # sources ignore SIGTERM, for instance); both would be inherited. Undo that

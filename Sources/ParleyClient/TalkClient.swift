@@ -159,7 +159,7 @@ public struct TalkClient: Sendable {
         var framesSent = 0
 
         func sendFrame(_ frame: ArraySlice<Int16>) async throws {
-            try await clock.sleep(until: start + .milliseconds(20) * framesSent, tolerance: .milliseconds(1))
+            try await clock.sleep(until: start + .milliseconds(20) * framesSent)
             var buffer = ByteBuffer()
             buffer.reserveCapacity(frame.count * 2)
             for sample in frame { buffer.writeInteger(sample, endianness: .little) }

@@ -59,3 +59,4 @@ public final class RecordingSessionOutput: SessionOutput {
         return fired || predicate(events)
     }
 }
+

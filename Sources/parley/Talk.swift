@@ -38,19 +38,19 @@ struct Talk: AsyncParsableCommand {
             return handler
         }
         guard let bytes = FileManager.default.contents(atPath: wav) else {
-            throw ValidationError("cannot read \(wav)")
+            throw TalkError("cannot read \(wav)")
         }
         let file: WAVFile
         do {
             file = try WAVFile(bytes: [UInt8](bytes))
         } catch {
-            throw ValidationError("\(wav): \(error)")
+            throw TalkError("\(wav): \(error)")
         }
         guard (8000...48000).contains(file.sampleRate) else {
-            throw ValidationError("\(wav): sample rate \(file.sampleRate) Hz is outside 8000…48000 Hz")
+            throw TalkError("\(wav): sample rate \(file.sampleRate) Hz is outside 8000…48000 Hz")
         }
-        guard file.duration >= 0.1 else { throw ValidationError("\(wav): too short (\(file.duration) s)") }
-        guard file.duration <= 120 else { throw ValidationError("\(wav): too long (\(Int(file.duration)) s; at most 120 s)") }
+        guard file.duration >= 0.1 else { throw TalkError("\(wav): too short (\(file.duration) s)") }
+        guard file.duration <= 120 else { throw TalkError("\(wav): too long (\(Int(file.duration)) s; at most 120 s)") }
 
         let client = TalkClient(
             options: .init(url: url, turns: turns, replyTimeout: .seconds(timeout)),
@@ -61,15 +61,19 @@ struct Talk: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data((turn.json.serialized + "\n").utf8))
             }
         } catch let failure as TalkClient.Failure {
-            FileHandle.standardError.write(Data("parley talk: \(failure)\n".utf8))
-            throw ExitCode(1)
+            throw TalkError(failure.description)
         }
         if let out {
             let encoded = WAVFile.encodePCM16(result.audio, sampleRate: result.sampleRate)
             guard FileManager.default.createFile(atPath: out, contents: Data(encoded)) else {
-                FileHandle.standardError.write(Data("parley talk: cannot write \(out)\n".utf8))
-                throw ExitCode(1)
+                throw TalkError("cannot write \(out)")
             }
         }
     }
+}
+
+/// A failure at run time: ArgumentParser prints `Error: <message>` and exits with status 1.
+struct TalkError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -198,3 +198,4 @@ struct VoiceSessionTests {
         }
     }
 }
+

@@ -54,18 +54,25 @@ struct WAVFileTests {
         #expect(pcm8.mono == [0, 0.5, -0.5])
     }
 
-    @Test("bad files get specific errors", arguments: [
+    static let badFiles: [([UInt8], String)] = [
         ([UInt8](), "no RIFF header"),
         (Array("RIFF\u{0}\u{0}\u{0}\u{0}AVI LIST".utf8), "not WAVE"),
         (WAVFileTests.wav(format: 6, channels: 1, rate: 8000, bits: 8, data: [1, 2]), "unsupported encoding"),
         (WAVFileTests.wav(format: 1, channels: 0, rate: 8000, bits: 16, data: [1, 2]), "channel count"),
         (Array(WAVFileTests.wav(format: 1, channels: 1, rate: 8000, bits: 16, data: [1, 2]).prefix(20)), "fmt chunk"),
-    ])
-    func errors(bytes: [UInt8], message: String) {
-        #expect {
-            try WAVFile(bytes: bytes)
-        } throws: { error in
-            "\(error)".contains(message)
+    ]
+
+    @Test("bad files get specific errors")
+    func errors() {
+        for (bytes, message) in Self.badFiles {
+            #expect(throws: WAVFile.FormatError.self, "expected “\(message)”") {
+                try WAVFile(bytes: bytes)
+            }
+            do {
+                _ = try WAVFile(bytes: bytes)
+            } catch {
+                #expect(error.description.contains(message), "\(error) lacks “\(message)”")
+            }
         }
     }
 }

@@ -42,14 +42,49 @@ public struct Conversation: Sendable, Equatable {
     }
 
     /// The messages to send to the LLM: the system prompt, then each turn.
-    public var messages: [ChatMessage] {
+    public var messages: [ChatMessage] { messages(upTo: .max) }
+
+    /// The messages for replying to turn `id`: the system prompt and the turns up to it.
+    public func messages(upTo id: Int) -> [ChatMessage] {
         var messages: [ChatMessage] = []
         messages.reserveCapacity(1 + 2 * turns.count)
         if !systemPrompt.isEmpty { messages.append(.system(systemPrompt)) }
-        for turn in turns {
+        for turn in turns where turn.id <= id {
             messages.append(.user(turn.user))
             if let reply = turn.assistant, !reply.isEmpty { messages.append(.assistant(reply)) }
         }
         return messages
     }
 }
+
+/// A conversation shared by a session's coordinator (which adds user turns) and its reply task
+/// (which reads the history when a reply starts and records the reply when it ends), so a reply
+/// always sees every earlier reply, even one that was still winding down when the turn began.
+public final class ConversationStore: Sendable {
+    private let conversation: Mutex<Conversation>
+
+    /// Creates a store.
+    public init(_ conversation: Conversation) {
+        self.conversation = Mutex(conversation)
+    }
+
+    /// Adds a user turn.
+    public func addUserTurn(id: Int, text: String) {
+        conversation.withLock { $0.addUserTurn(id: id, text: text) }
+    }
+
+    /// Records the reply to turn `id`.
+    public func setReply(_ text: String, interrupted: Bool, forTurn id: Int) {
+        conversation.withLock { $0.setReply(text, interrupted: interrupted, forTurn: id) }
+    }
+
+    /// The messages for replying to turn `id`.
+    public func messages(upTo id: Int) -> [ChatMessage] {
+        conversation.withLock { $0.messages(upTo: id) }
+    }
+
+    /// A copy of the conversation.
+    public var snapshot: Conversation { conversation.withLock { $0 } }
+}
+
+import Synchronization

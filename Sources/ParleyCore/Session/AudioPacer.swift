@@ -80,7 +80,7 @@ public struct AudioPacer: Sendable {
             deadline = now
         }
         if deadline > now {
-            try await Task.sleep(until: deadline, tolerance: .milliseconds(1), clock: .continuous)
+            try await Task.sleep(until: deadline, clock: .continuous)
         }
     }
 }

@@ -6,6 +6,8 @@ public final class CancellationSignal: Sendable {
         var fired = false
         var nextWaiter = 0
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        // Waiters whose task was cancelled before their continuation was registered.
+        var cancelled: Set<Int> = []
     }
     private let state = Mutex(State())
 
@@ -34,15 +36,22 @@ public final class CancellationSignal: Sendable {
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // The cancellation handler may run before or after this registration (or
+                // concurrently, on another thread); the lock and the `cancelled` set make
+                // both orders resume exactly once.
                 let resumeNow = state.withLock { state -> Bool in
-                    if state.fired || Task.isCancelled { return true }
+                    if state.fired || state.cancelled.remove(id) != nil { return true }
                     state.waiters[id] = continuation
                     return false
                 }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
+                if !state.fired { state.cancelled.insert(id) }
+                return nil
+            }
             waiter?.resume()
         }
     }

@@ -8,17 +8,21 @@ extension VoiceSession {
     func reply(_ request: ReplyRequest, output: some SessionOutput) async -> (text: String, interrupted: Bool) {
         let recorder = request.recorder
         var failure: SessionError?
-        var interrupted = false
-        do {
-            interrupted = try await !request.interruption.run {
-                try await speak(request, output: output)
+        var interrupted = request.interruption.isFired
+        // A reply superseded while it waited in the queue is not started at all.
+        if !interrupted {
+            let messages = request.conversation.messages(upTo: request.turnID)
+            do {
+                interrupted = try await !request.interruption.run {
+                    try await speak(request, messages: messages, output: output)
+                }
+            } catch let stage as StageFailure {
+                failure = stage.error
+            } catch {
+                // The session itself is closing (client gone or cancelled): nothing left to tell.
+                if Task.isCancelled { return (recorder.text, true) }
+                failure = SessionError(.internal, "Reply failed: \(error)")
             }
-        } catch let stage as StageFailure {
-            failure = stage.error
-        } catch {
-            // The session itself is closing (client gone or cancelled): nothing left to tell.
-            if Task.isCancelled { return (recorder.text, true) }
-            failure = SessionError(.internal, "Reply failed: \(error)")
         }
         let turnID = request.turnID
         do {
@@ -41,7 +45,7 @@ extension VoiceSession {
     }
 
     /// LLM → sentences → text-to-speech → paced frames, the two halves running concurrently.
-    func speak(_ request: ReplyRequest, output: some SessionOutput) async throws {
+    func speak(_ request: ReplyRequest, messages: [ChatMessage], output: some SessionOutput) async throws {
         let recorder = request.recorder
         let turnID = request.turnID
         let (sentences, sentenceSink) = AsyncStream.makeStream(
@@ -59,7 +63,7 @@ extension VoiceSession {
                 }
                 recorder.mark(.llmRequest)
                 do {
-                    try await providers.languageModel.complete(request.messages) { delta in
+                    try await providers.languageModel.complete(messages) { delta in
                         guard !delta.isEmpty else { return }
                         recorder.mark(.llmFirstToken)
                         recorder.appendText(delta)

@@ -82,9 +82,11 @@ public struct VoiceSession: Sendable {
                 }
             }
             group.addTask {
+                // One reply at a time; each is recorded in the conversation before the next starts.
                 for await request in requests {
                     let outcome = await reply(request, output: output)
-                    signalSink.yield(.replyFinished(turnID: request.turnID, text: outcome.text, interrupted: outcome.interrupted))
+                    request.conversation.setReply(outcome.text, interrupted: outcome.interrupted, forTurn: request.turnID)
+                    signalSink.yield(.replyFinished(turnID: request.turnID))
                 }
             }
             var coordinator = Coordinator(session: self, speech: speechSink, requests: requestSink)
@@ -100,14 +102,14 @@ public struct VoiceSession: Sendable {
     enum Signal: Sendable {
         case input(ClientMessage)
         case transcript(TranscriptEvent)
-        case replyFinished(turnID: Int, text: String, interrupted: Bool)
+        case replyFinished(turnID: Int)
         case inputEnded
     }
 
     /// A reply to speak.
     struct ReplyRequest: Sendable {
         let turnID: Int
-        let messages: [ChatMessage]
+        let conversation: ConversationStore
         let recorder: TurnRecorder
         let interruption: CancellationSignal
     }
@@ -118,7 +120,7 @@ public struct VoiceSession: Sendable {
         let speech: AsyncStream<SpeechInput>.Continuation
         let requests: AsyncStream<ReplyRequest>.Continuation
         var vad: EnergyVoiceActivityDetector
-        var conversation: Conversation
+        let conversation: ConversationStore
         var turnCount = 0
         var pendingText: [String] = []
         var lastVoiced: ContinuousClock.Instant?
@@ -132,8 +134,8 @@ public struct VoiceSession: Sendable {
             self.speech = speech
             self.requests = requests
             self.vad = EnergyVoiceActivityDetector(configuration: session.configuration.vad)
-            self.conversation = Conversation(
-                systemPrompt: session.configuration.systemPrompt, maximumTurns: session.configuration.maximumTurns)
+            self.conversation = ConversationStore(
+                Conversation(systemPrompt: session.configuration.systemPrompt, maximumTurns: session.configuration.maximumTurns))
         }
 
         /// Handles one signal; returns false when the session is over.
@@ -149,8 +151,7 @@ public struct VoiceSession: Sendable {
                 try await output.send(.pong(id))
             case .transcript(let event):
                 try await transcribed(event, output: output)
-            case .replyFinished(let turnID, let text, let interrupted):
-                conversation.setReply(text, interrupted: interrupted, forTurn: turnID)
+            case .replyFinished(let turnID):
                 if activeReply?.turnID == turnID { activeReply = nil }
             case .inputEnded:
                 return false
@@ -216,12 +217,17 @@ public struct VoiceSession: Sendable {
             speechEnd = nil
             vadEnd = nil
             try await output.send(.transcriptFinal(turnID: turnID, text: text))
+            if let previous = activeReply {
+                // The user said more before the last reply finished: that reply is stale.
+                previous.recorder.mark(.interrupted, at: now)
+                previous.interruption.fire()
+            }
             conversation.addUserTurn(id: turnID, text: text)
             let interruption = CancellationSignal()
             activeReply = (turnID, recorder, interruption)
             session.logger.debug("turn committed", metadata: ["parley.turn.id": "\(turnID)"])
             requests.yield(
-                ReplyRequest(turnID: turnID, messages: conversation.messages, recorder: recorder, interruption: interruption))
+                ReplyRequest(turnID: turnID, conversation: conversation, recorder: recorder, interruption: interruption))
         }
 
         /// Ends the session's streams and any reply in flight.

@@ -96,13 +96,11 @@ public struct LocalEngine: Sendable {
         let exited = CancellationSignal()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: layout.python)
-        process.arguments = [layout.supervisor, "--"] + command
+        // The supervisor opens the log itself: a FileHandle passed to Process is closed by
+        // Foundation after the spawn and again when released, and that second close can hit a
+        // descriptor reused by the event loops (seen as timers that never fire).
         _ = FileManager.default.createFile(atPath: logFile, contents: nil)
-        if let handle = FileHandle(forWritingAtPath: logFile) {
-            process.standardOutput = handle
-            process.standardError = handle
-        }
-        process.standardInput = FileHandle.nullDevice
+        process.arguments = [layout.supervisor, "--log", logFile, "--"] + command
         let exitStatus = Mutex<Int32?>(nil)
         process.terminationHandler = { process in
             exitStatus.withLock { $0 = process.terminationStatus }
