@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 
 @main
 struct Parley: AsyncParsableCommand {
@@ -7,4 +8,13 @@ struct Parley: AsyncParsableCommand {
         abstract: "A real-time voice agent server.",
         subcommands: [Serve.self, Talk.self]
     )
+}
+
+/// Sends every log line at or above `level` to stderr (stdout carries `talk`'s JSON).
+func bootstrapLogging(_ level: Logger.Level) {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
 }

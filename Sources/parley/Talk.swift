@@ -32,11 +32,7 @@ struct Talk: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        bootstrapLogging(.warning)
         guard let bytes = FileManager.default.contents(atPath: wav) else {
             throw TalkError("cannot read \(wav)")
         }
