@@ -4,7 +4,7 @@ PORT ?= 8080
 HOST ?= 127.0.0.1
 ARGS ?=
 
-.PHONY: setup build release run test test-swift test-web test-browser clean
+.PHONY: setup build release run test test-swift test-web test-e2e clean
 
 ## Installs everything Parley needs on Debian 12 (idempotent; fast when done).
 setup:
@@ -22,8 +22,8 @@ release: setup
 run: release
 	.build/release/parley serve --host $(HOST) --port $(PORT) $(ARGS)
 
-## Runs every test: Swift units, sessions, server, real engines end to end, web types, Chromium.
-test: setup test-swift test-web test-browser
+## Runs every test: Swift units, sessions, server, real engines end to end, web types, Chromium, parley talk.
+test: setup test-swift test-web test-e2e
 
 # Serial: run in parallel on this 2-core machine, a few of the WebSocket and session tests
 # occasionally never finished (see docs/architecture.md, "Known issues"); serially they take ~25 s.
@@ -37,9 +37,9 @@ test-web:
 	@echo "==> tsc --checkJs on web/"
 	tsc -p web/tsconfig.json
 
-test-browser:
-	@echo "==> Chromium end to end against parley serve"
-	bash scripts/browser-test.sh
+test-e2e:
+	@echo "==> Chromium and parley talk end to end against parley serve"
+	bash scripts/e2e-test.sh
 
 clean:
 	rm -rf .build

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# End to end through the two real clients: starts `parley serve` on a free port with the embedded
+# engines, then
+#  1. Chromium: plays an espeak-ng question into the page's fake microphone and checks the page
+#     got the transcript and played the reply;
+#  2. `parley talk`: speaks the same question from a WAV, checks the JSON turn and the reply WAV,
+#     and checks the clear errors for a bad WAV and an unreachable server.
+# Stops the server it started, by PID.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+BIN=.build/debug/parley
+[ -x "$BIN" ] || swift build --product parley
+WORK="$(mktemp -d)"
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+PORT="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+espeak-ng -w "$WORK/question.wav" "My name is John and I live in Paris."
+
+"$BIN" serve --port "$PORT" >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 600); do
+  if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then break; fi
+  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log"; echo "parley serve exited" >&2; exit 1; }
+  sleep 0.2
+done
+curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null || { cat "$WORK/server.log"; echo "parley serve never became healthy" >&2; exit 1; }
+
+if ! .venv/bin/python tests/browser/browser_test.py --page "http://127.0.0.1:$PORT/" --wav "$WORK/question.wav" --timeout 90 >"$WORK/result.json"; then
+  cat "$WORK/result.json"; tail -n 30 "$WORK/server.log"; exit 1
+fi
+cat "$WORK/result.json"
+.venv/bin/python - "$WORK/result.json" <<'PY'
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.strip().startswith("{")]
+result = json.loads(lines[-1])
+text = json.dumps(result).lower()
+assert "john" in text and "paris" in text, "transcript lacks the key words"
+print("browser end to end: ok")
+PY
+
+echo "==> parley talk"
+"$BIN" talk --url "ws://127.0.0.1:$PORT/ws" --wav "$WORK/question.wav" --out "$WORK/reply.wav" --timeout 90 >"$WORK/talk.json"
+cat "$WORK/talk.json"
+.venv/bin/python - "$WORK/talk.json" "$WORK/reply.wav" <<'PY'
+import json, sys, wave
+turn = json.loads(open(sys.argv[1]).readline())
+assert "john" in turn["transcript"].lower() and "paris" in turn["transcript"].lower(), turn["transcript"]
+assert turn["reply"], "empty reply"
+for key in ("final_transcript", "first_token", "first_audio"):
+    assert isinstance(turn["timeline"].get(key), (int, float)), f"timeline lacks {key}"
+with wave.open(sys.argv[2]) as w:
+    assert w.getnchannels() == 1 and w.getsampwidth() == 2, "reply WAV is not mono PCM16"
+    seconds = w.getnframes() / w.getframerate()
+    assert seconds > 0.5, f"reply WAV holds {seconds:.2f} s"
+print(f"parley talk: ok ({seconds:.1f} s of reply audio)")
+PY
+
+echo "not a wav" >"$WORK/bad.wav"
+if "$BIN" talk --url "ws://127.0.0.1:$PORT/ws" --wav "$WORK/bad.wav" 2>"$WORK/bad.err"; then
+  echo "parley talk accepted a bad WAV" >&2; exit 1
+fi
+grep -q "not a WAV file" "$WORK/bad.err" || { cat "$WORK/bad.err"; echo "no clear message for a bad WAV" >&2; exit 1; }
+DEAD_PORT="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+if "$BIN" talk --url "ws://127.0.0.1:$DEAD_PORT/ws" --wav "$WORK/question.wav" 2>"$WORK/dead.err"; then
+  echo "parley talk succeeded against no server" >&2; exit 1
+fi
+grep -q "connection refused" "$WORK/dead.err" || { cat "$WORK/dead.err"; echo "no clear message for an unreachable server" >&2; exit 1; }
+echo "parley talk errors: ok ($(head -c 120 "$WORK/bad.err" | tr '\n' ' ') | $(head -c 160 "$WORK/dead.err" | tr '\n' ' '))"
