@@ -141,6 +141,13 @@ struct EngineService: Service {
     let logger: Logger
 
     func run() async throws {
+        defer { logger.debug("engine service stopped") }
+        guard !engines.isEmpty else {
+            // Nothing to run (every stage uses an external URL), but a service that returns
+            // early stops the whole group: stay until shutdown.
+            try await gracefulShutdown()
+            return
+        }
         await withDiscardingTaskGroup { group in
             for engine in engines {
                 group.addTask {
