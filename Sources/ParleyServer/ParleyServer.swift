@@ -23,6 +23,8 @@ public struct ParleyServer: Sendable {
         public var speechToTextURL: String?
         /// The model id sent to the chat server.
         public var languageModelName = "smollm2-135m-instruct"
+        /// The longest reply, in LLM tokens (a spoken reply of 100 tokens lasts about 30 s).
+        public var maximumReplyTokens = 100
         /// Where `make setup` recorded the engines.
         public var engineLayoutPath = LocalEngineLayout.defaultPath
         /// Directory for the engines' logs.
@@ -114,7 +116,8 @@ public struct ParleyServer: Sendable {
         let providers = SessionProviders(
             speechToText: OpenAICompatibleSpeechToText(
                 endpoint: sttEndpoint, model: "whisper-tiny.en", sampleRate: configuration.session.inputSampleRate),
-            languageModel: OpenAICompatibleLanguageModel(endpoint: llmEndpoint, model: options.languageModelName),
+            languageModel: OpenAICompatibleLanguageModel(
+                endpoint: llmEndpoint, model: options.languageModelName, maxTokens: options.maximumReplyTokens),
             textToSpeech: textToSpeech)
         let logger = self.logger
         let host = configuration.host

@@ -32,6 +32,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("system-prompt"), help: "The LLM's system prompt, or @FILE to read it from a file.")
     var systemPrompt: String?
 
+    @Option(name: .customLong("max-reply-tokens"), help: "The longest reply, in LLM tokens.")
+    var maxReplyTokens = 100
+
     @Option(name: .customLong("vad-silence"), help: "Silence that ends the user's turn, in milliseconds.")
     var vadSilence = 300
 
@@ -47,6 +50,7 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard (100...5000).contains(vadSilence) else { throw ValidationError("--vad-silence must be 100…5000 ms") }
+        guard (1...4096).contains(maxReplyTokens) else { throw ValidationError("--max-reply-tokens must be 1…4096") }
         guard maxSessions > 0 else { throw ValidationError("--max-sessions must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a log level") }
     }
@@ -65,6 +69,7 @@ struct Serve: AsyncParsableCommand {
         options.textToSpeech = tts
         options.languageModelURL = llmURL
         options.speechToTextURL = sttURL
+        options.maximumReplyTokens = maxReplyTokens
         let configuration = ServerConfiguration(
             host: host, port: port, webRoot: webRoot, session: session, maximumSessions: maxSessions)
         do {
