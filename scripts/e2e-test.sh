@@ -34,7 +34,9 @@ for _ in $(seq 1 600); do
 done
 curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null || { cat "$WORK/server.log"; echo "parley serve never became healthy" >&2; exit 1; }
 
-if ! .venv/bin/python tests/browser/browser_test.py --page "http://127.0.0.1:$PORT/" --wav "$WORK/question.wav" --timeout 90 >"$WORK/result.json"; then
+# mic=raw: the browser's own echo cancellation and gain control reshape the recorded question
+# enough for Whisper tiny to mishear "Paris" now and then; the check is of Parley, not of them.
+if ! .venv/bin/python tests/browser/browser_test.py --page "http://127.0.0.1:$PORT/?mic=raw" --wav "$WORK/question.wav" --timeout 90 >"$WORK/result.json"; then
   cat "$WORK/result.json"; tail -n 30 "$WORK/server.log"; exit 1
 fi
 cat "$WORK/result.json"

@@ -140,7 +140,12 @@ function start() {
     ui.sessionId.textContent = "–";
     ui.providers.textContent = "–";
 
-    const next = new VoiceClient({ url: serverUrl });
+    // `?mic=raw` turns off the browser's echo cancellation, noise suppression and gain control
+    // (a headset, or a test feeding a recorded question into a fake microphone).
+    const microphone = params.get("mic") === "raw"
+        ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 }
+        : undefined;
+    const next = new VoiceClient(microphone ? { url: serverUrl, microphone } : { url: serverUrl });
     client = next;
     next.on("status", ({ status }) => showStatus(status));
     next.on("ready", (ready) => {
