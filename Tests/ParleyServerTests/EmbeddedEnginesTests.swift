@@ -22,23 +22,10 @@ struct EmbeddedEnginesTests {
         options.engineLayoutPath = Self.packageRoot + "/" + LocalEngineLayout.defaultPath
         // Fails with "run `make setup`" when the engines are not installed: this test must not skip.
         _ = try LocalEngineLayout.load(from: options.engineLayoutPath)
-        let port = Mutex<Int?>(nil)
-        let listening = CancellationSignal()
-        let server = ParleyServer(
-            configuration: ServerConfiguration(port: 0, webRoot: nil), options: options, logger: Logger(label: "parley.e2e")
-        ) { bound in
-            port.withLock { $0 = bound }
-            listening.fire()
-        }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            defer { group.cancelAll() }
-            group.addTask { try await server.run() }
-            await listening.wait()
-            let bound = try #require(port.withLock { $0 })
-            try await Self.waitUntilHealthy(port: bound)
-
+        try await withParleyServer(options: options) { port in
+            try await Self.waitUntilHealthy(port: port)
             let question = try await EspeakEngine.shared.synthesize("My name is John and I live in Paris.")
-            let talk = TalkClient(options: .init(url: "ws://127.0.0.1:\(bound)/ws", replyTimeout: .seconds(60)), logger: Logger(label: "talk"))
+            let talk = TalkClient(options: .init(url: "ws://127.0.0.1:\(port)/ws", replyTimeout: .seconds(60)), logger: Logger(label: "talk"))
             let result = try await talk.run(speech: PCM.floats(question.samples), sampleRate: question.sampleRate)
 
             let turn = try #require(result.turns.first)
@@ -53,7 +40,6 @@ struct EmbeddedEnginesTests {
             }
             #expect(turn.serverTimeline[.firstAudioSent] != nil)
             #expect(result.session.providers == ["stt": "local-whisper", "llm": "local-llama", "tts": "espeak-ng"])
-            group.cancelAll()
         }
     }
 

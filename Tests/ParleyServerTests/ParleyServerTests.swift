@@ -13,27 +13,15 @@ struct ParleyServerTests {
         options.languageModelURL = "http://127.0.0.1:9/v1"
         options.speechToTextURL = "http://127.0.0.1:9/v1"
         options.engineLayoutPath = "/nonexistent/layout.json"  // must not be needed
-        let port = Mutex<Int?>(nil)
-        let listening = CancellationSignal()
-        let server = ParleyServer(
-            configuration: ServerConfiguration(port: 0, webRoot: nil), options: options, logger: Logger(label: "test")
-        ) { bound in
-            port.withLock { $0 = bound }
-            listening.fire()
-        }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run() }
-            await listening.wait()
+        try await withParleyServer(options: options) { port in
             // Still up a moment later (a service that ends early would stop the whole group).
             try await Task.sleep(for: .milliseconds(300))
-            let bound = try #require(port.withLock { $0 })
-            var request = HTTPClientRequest(url: "http://127.0.0.1:\(bound)/health")
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/health")
             request.method = .GET
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
             #expect(response.status == .ok)
             let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
             #expect(JSONValue.parse(body)?["stages"]?["llm"]?["provider"] == "openai-llm")
-            group.cancelAll()
         }
     }
 
