@@ -249,7 +249,6 @@ final class TalkState: Sendable {
         var heardSpeech = false
         var speechEnd: [Int: ContinuousClock.Instant] = [:]
         var currentTranscript = ""
-        var currentReply = ""
         var currentTurnID: Int?
         var marks: [String: ContinuousClock.Instant] = [:]
         var turnAudio = 0
@@ -313,9 +312,8 @@ final class TalkState: Sendable {
                 state.currentTurnID = turnID
                 state.currentTranscript = text
                 state.marks["final_transcript"] = instant
-            case .agentText(_, let delta):
+            case .agentText:
                 if state.marks["first_token"] == nil { state.marks["first_token"] = instant }
-                state.currentReply += delta
             case .turnEnd(let summary):
                 let origin = state.speechEnd[state.turns.count + 1]
                 var timeline: [String: Double] = [:]
@@ -328,7 +326,6 @@ final class TalkState: Sendable {
                     audioSamples: state.turnAudio)
                 state.turns.append(turn)
                 state.marks.removeAll()
-                state.currentReply = ""
                 state.turnAudio = 0
                 state.audioStart = nil
                 return (turn, false)

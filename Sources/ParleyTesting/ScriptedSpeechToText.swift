@@ -1,5 +1,4 @@
 public import ParleyCore
-import Synchronization
 
 /// A recogniser that answers each utterance the VAD cut with the next scripted transcript.
 ///
@@ -10,7 +9,6 @@ public struct ScriptedSpeechToText: SpeechToText {
     public let transcripts: [String]
     /// Simulated recognition time per utterance.
     public let latency: Duration
-    private let counters = Counters()
 
     public var name: String { "scripted-stt" }
 
@@ -20,15 +18,12 @@ public struct ScriptedSpeechToText: SpeechToText {
         self.latency = latency
     }
 
-    /// Audio samples received so far.
-    public var samplesReceived: Int { counters.state.withLock { $0.samples } }
-
     public func transcribe(_ input: AsyncStream<SpeechInput>, onEvent: (TranscriptEvent) async throws -> Void) async throws {
         var next = 0
         for await item in input {
             switch item {
-            case .audio(let samples):
-                counters.state.withLock { $0.samples += samples.count }
+            case .audio:
+                continue
             case .speechStarted:
                 try await onEvent(.partial("…"))
             case .speechEnded:
@@ -41,10 +36,5 @@ public struct ScriptedSpeechToText: SpeechToText {
                 }
             }
         }
-    }
-
-    final class Counters: Sendable {
-        struct State { var samples = 0 }
-        let state = Mutex(State())
     }
 }

@@ -41,6 +41,14 @@ struct VoiceSessionTests {
             }
         }
 
+        /// Speaks two utterances, the second after the first turn ended; true when both turns ended.
+        func twoTurns() async -> Bool {
+            utterance()
+            _ = await turnEnded(1)
+            utterance()
+            return await turnEnded(2)
+        }
+
         /// Runs `body` while the session runs, then ends the session.
         func run(_ body: () async throws -> Void) async throws {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -114,10 +122,7 @@ struct VoiceSessionTests {
             stt: ScriptedSpeechToText(transcripts: ["My name is John.", "What is my name?"]), llm: llm,
             tts: ToneTextToSpeech(durationPerCharacter: .milliseconds(1)))
         try await harness.run {
-            harness.utterance()
-            _ = await harness.turnEnded(1)
-            harness.utterance()
-            let ended = await harness.turnEnded(2)
+            let ended = await harness.twoTurns()
             #expect(ended)
         }
         #expect(llm.calls.count == 2, "\(harness.output.controlEvents)")
@@ -178,11 +183,8 @@ struct VoiceSessionTests {
         }
         let harness = Harness(stt: ScriptedSpeechToText(transcripts: ["One.", "Two."]), llm: FailingModel(), tts: ToneTextToSpeech())
         try await harness.run {
-            harness.utterance()
-            _ = await harness.turnEnded(1)
-            harness.utterance()
-            let ended2 = await harness.turnEnded(2)
-            #expect(ended2)
+            let ended = await harness.twoTurns()
+            #expect(ended)
         }
         let errors = harness.output.events.compactMap { if case .error(let e) = $0 { e } else { nil } }
         #expect(errors.count == 2, "\(harness.output.controlEvents)")

@@ -82,9 +82,6 @@ public final class ConversationStore: Sendable {
     public func messages(upTo id: Int) -> [ChatMessage] {
         conversation.withLock { $0.messages(upTo: id) }
     }
-
-    /// A copy of the conversation.
-    public var snapshot: Conversation { conversation.withLock { $0 } }
 }
 
 import Synchronization

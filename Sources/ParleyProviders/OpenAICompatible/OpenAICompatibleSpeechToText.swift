@@ -80,7 +80,7 @@ public struct OpenAICompatibleSpeechToText: SpeechToText {
         do {
             let text = try await request(samples).trimmingWhitespace()
             if text.isEmpty || Self.isLikelyHallucination(text, duration: duration) {
-                return endsTurn ? .final("", endsTurn: true) : .noSpeech
+                return .noSpeech
             }
             return .final(text, endsTurn: endsTurn)
         } catch let error as ProviderError {
