@@ -16,6 +16,9 @@ public enum TranscriptEvent: Sendable, Equatable {
     /// Final text of a stretch of speech. `endsTurn` is true when the recogniser considers the
     /// user's turn over (the session then replies to everything final so far).
     case final(String, endsTurn: Bool)
+    /// The recogniser's own voice-activity detection heard speech begin (Deepgram
+    /// `SpeechStarted`); an early hint, not yet words.
+    case speechStarted
     /// An utterance was heard but held no words (noise, a cough).
     case noSpeech
     /// One utterance could not be transcribed; the session reports it and goes on.

@@ -4,12 +4,47 @@ public struct AudioChunk: Sendable, Equatable {
     public var samples: [Int16]
     /// Their sample rate in Hz.
     public var sampleRate: Int
+    /// Which characters these samples speak, when the provider says (ElevenLabs does); used to cut
+    /// the remembered reply to what the listener heard.
+    public var alignment: SpeechAlignment?
 
     /// Creates a chunk.
-    public init(samples: [Int16], sampleRate: Int) {
+    public init(samples: [Int16], sampleRate: Int, alignment: SpeechAlignment? = nil) {
         self.samples = samples
         self.sampleRate = sampleRate
+        self.alignment = alignment
     }
+}
+
+/// Character timings of a piece of synthesised speech.
+public struct SpeechAlignment: Sendable, Equatable {
+    /// One spoken character and when it is heard.
+    public struct Character: Sendable, Equatable {
+        /// The character (a grapheme of the text sent to the provider).
+        public var character: String
+        /// When it starts, from the first sample of its ``AudioChunk``.
+        public var start: Duration
+        /// How long it lasts.
+        public var duration: Duration
+
+        /// Creates a timing.
+        public init(character: String, start: Duration, duration: Duration) {
+            self.character = character
+            self.start = start
+            self.duration = duration
+        }
+    }
+
+    /// The characters in order.
+    public var characters: [Character]
+
+    /// Creates an alignment.
+    public init(characters: [Character]) {
+        self.characters = characters
+    }
+
+    /// The text spoken, characters joined.
+    public var text: String { characters.map(\.character).joined() }
 }
 
 /// Speaks streamed text.

@@ -75,10 +75,16 @@ public struct VoiceSession: Sendable {
                 signalSink.yield(.inputEnded)
             }
             group.addTask {
-                try await providers.speechToText.transcribe(speech) { event in
-                    if case .dropped = signalSink.yield(.transcript(event)) {
-                        logger.warning("transcript event dropped: session queue full")
+                do {
+                    try await providers.speechToText.transcribe(speech) { event in
+                        if case .dropped = signalSink.yield(.transcript(event)) {
+                            logger.warning("transcript event dropped: session queue full")
+                        }
                     }
+                } catch let error as ProviderError {
+                    // The recogniser cannot go on (refused connection, lost stream): without it the
+                    // session cannot hear, so it ends with the provider's own words.
+                    throw SessionError(.sttFailed, error.description, fatal: true)
                 }
             }
             group.addTask {
@@ -196,6 +202,8 @@ public struct VoiceSession: Sendable {
                 let trimmed = text.trimmingWhitespace()
                 if !trimmed.isEmpty { pendingText.append(trimmed) }
                 if endsTurn { try await commitTurn(output: output) }
+            case .speechStarted:
+                session.logger.debug("recogniser heard speech start")
             case .noSpeech:
                 session.logger.debug("utterance without words")
             case .failed(let error):
