@@ -75,6 +75,8 @@ struct DeepgramStream {
         /// Set when a send failed: the reader should report the close soon.
         var brokenSince: ContinuousClock.Instant?
         var sendError = ""
+        /// Whether Deepgram sent its Metadata, which comes after the last result.
+        var metadataReceived = false
     }
 
     /// Runs one connection until the stream finishes or the connection drops.
@@ -137,7 +139,7 @@ struct DeepgramStream {
             case .message(generation, let message):
                 if let outcome = try await handle(message, connection: &connection, onEvent: onEvent) { return outcome }
             case .readFailed(generation, let description):
-                if connection.closingDeadline != nil { return .finished }
+                if connection.closingDeadline != nil && (connection.metadataReceived || replay.count == 0) { return .finished }
                 return .dropped(Drop(code: nil, reason: description))
             case .message, .readFailed:
                 continue  // from an earlier connection
@@ -158,6 +160,7 @@ struct DeepgramStream {
             switch reception.kind {
             case .metadata:
                 logger.debug("Deepgram sent its metadata")
+                connection.metadataReceived = true
                 // Metadata is the last message after CloseStream; say goodbye rather than wait.
                 if connection.closingDeadline != nil { try? await connection.socket.close(code: 1000) }
             case .error(let description):
@@ -175,10 +178,7 @@ struct DeepgramStream {
             logger.debug("ignoring a binary message from Deepgram")
             return nil
         case .closed(let code, let reason):
-            if connection.closingDeadline != nil {
-                if code != 1000 {
-                    logger.debug("Deepgram closed after CloseStream", metadata: ["parley.deepgram.close": "\(code.map(String.init) ?? "none") \(reason)"])
-                }
+            if connection.closingDeadline != nil && (code == 1000 || connection.metadataReceived || replay.count == 0) {
                 return .finished
             }
             if code == 1000 {

@@ -31,9 +31,12 @@ struct DeepgramTranscriptTracker: Sendable {
     private(set) var pendingFinals = false
     /// Interim text delivered that no final has replaced yet.
     private(set) var pendingInterim = false
+    /// Deepgram heard speech begin (`SpeechStarted`) and has not ended an utterance since.
+    private(set) var speechHeard = false
 
-    /// Whether the turn has text Deepgram has not yet ended (a `Finalize` would end it).
-    var turnOpen: Bool { pendingFinals || pendingInterim }
+    /// Whether Deepgram holds speech or text it has not yet ended the turn for (a `Finalize`
+    /// would end it).
+    var turnOpen: Bool { pendingFinals || pendingInterim || speechHeard }
 
     /// Handles one text message from Deepgram.
     mutating func receive(_ text: String) -> Reception {
@@ -44,8 +47,10 @@ struct DeepgramTranscriptTracker: Sendable {
         case "Results":
             return results(message)
         case "SpeechStarted":
+            speechHeard = true
             return Reception(kind: .speechStarted, events: [.speechStarted])
         case "UtteranceEnd":
+            speechHeard = false
             guard pendingFinals else { return Reception(kind: .utteranceEnd) }
             pendingFinals = false
             return Reception(kind: .utteranceEnd, events: [.final("", endsTurn: true)])
@@ -74,6 +79,7 @@ struct DeepgramTranscriptTracker: Sendable {
             reception.finalizedThrough = start + duration
         }
         pendingInterim = false
+        if endsTurn { speechHeard = false }
         if !text.isEmpty {
             reception.events = [.final(text, endsTurn: endsTurn)]
             pendingFinals = !endsTurn
