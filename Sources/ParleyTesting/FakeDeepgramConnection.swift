@@ -165,6 +165,9 @@ struct FakeDeepgramConnection: Sendable {
                 if case .malformedAfterResults(let count) = fault, resultsSent == count {
                     try await send(text: #"{"type":"Results","channel":{"alternatives":[{"transcript":"#)
                 }
+                if case .sendAfterResults(let count, let text) = fault, resultsSent == count {
+                    try await send(text: text)
+                }
             }
         }
 

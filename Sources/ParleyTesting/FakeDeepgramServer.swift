@@ -83,6 +83,8 @@ public enum FakeDeepgramServer {
         case stallResults
         /// Send a text message that is not JSON right after the given number of Results.
         case malformedAfterResults(Int)
+        /// Send `text` (an `Error` message, say) right after the given number of Results.
+        case sendAfterResults(Int, text: String)
     }
 
     /// One connection attempt as the fake saw it.

@@ -80,9 +80,15 @@ struct DeepgramReconnectTests {
         ]
         try await FakeDeepgramServer.run(configuration) { fake in
             let health = ConnectionHealth()
-            let outcome = await Support.transcribe(Support.client(fake, health: health)) { input in
+            let logs = Support.CapturingLogHandler.Store()
+            let client = Support.client(fake, health: health) { $0.logger = Support.capturingLogger(logs) }
+            let outcome = await Support.transcribe(client) { input in
                 try await Support.yield(Support.frames(Self.twoUtterances), to: input)
             }
+            let reconnects = logs.entries.filter { $0.level == .warning && $0.text.contains("reconnecting") }
+            #expect(reconnects.count == 1)
+            #expect(reconnects.first?.text.contains("1011 NET-0000") == true)
+            #expect(!logs.entries.contains { $0.text.contains(Support.key) })
             let error = try #require(outcome.error as? ProviderError)
             #expect(error.provider == "deepgram")
             #expect(error.kind == .streamEnded)

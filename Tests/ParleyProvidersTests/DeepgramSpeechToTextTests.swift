@@ -138,6 +138,27 @@ struct DeepgramSpeechToTextTests {
         }
     }
 
+    @Test("an Error message from Deepgram is logged as a warning and the stream goes on")
+    func errorMessage() async throws {
+        var configuration = FakeDeepgramServer.Configuration(apiKey: Support.key, utterances: ["Still here."])
+        let error = #"{"type":"Error","variant":"ProcessingError","description":"Transient hiccup.","message":""}"#
+        configuration.faults = [.sendAfterResults(1, text: error)]
+        try await FakeDeepgramServer.run(configuration) { fake in
+            let logs = Support.CapturingLogHandler.Store()
+            let client = Support.client(fake) { $0.logger = Support.capturingLogger(logs) }
+            let outcome = await Support.transcribe(client) { input in
+                try await Support.yield(Support.frames(Self.utterance), to: input)
+            }
+            #expect(outcome.error == nil)
+            #expect(Support.finals(outcome.events) == [.final("Still here.", endsTurn: true)])
+            #expect(fake.connections.first?.sentTypes.contains("Error") == true)
+            let warnings = logs.entries.filter { $0.level == .warning }.map(\.text)
+            #expect(warnings.count == 1)
+            #expect(warnings.first?.contains("ProcessingError: Transient hiccup.") == true)
+            #expect(!logs.entries.contains { $0.text.contains(Support.key) })
+        }
+    }
+
     @Test("KeepAlive goes out while no audio flows, never while it flows, and keeps an idle-strict server open")
     func keepAlive() async throws {
         var configuration = FakeDeepgramServer.Configuration(apiKey: Support.key)
@@ -211,7 +232,10 @@ struct DeepgramSpeechToTextTests {
     func unauthorized() async throws {
         try await FakeDeepgramServer.run(.init(apiKey: "the-right-key")) { fake in
             let health = ConnectionHealth()
-            let outcome = await Support.transcribe(Support.client(fake, health: health)) { _ in }
+            let logs = Support.CapturingLogHandler.Store()
+            let client = Support.client(fake, health: health) { $0.logger = Support.capturingLogger(logs) }
+            let outcome = await Support.transcribe(client) { _ in }
+            #expect(!logs.entries.contains { $0.text.contains(Support.key) })
             let error = try #require(outcome.error as? ProviderError)
             #expect(error.provider == "deepgram")
             #expect(error.status == 401)

@@ -1,3 +1,4 @@
+import Logging
 import ParleyCore
 import ParleyProviders
 import ParleyTesting
@@ -98,5 +99,39 @@ enum DeepgramTestSupport {
             continuation.yield(item)
             if let pace { try await Task.sleep(for: pace) }
         }
+    }
+
+    /// A log handler that keeps every message with its level and metadata, for checking what is
+    /// logged (and that no key ever is).
+    struct CapturingLogHandler: LogHandler {
+        /// The shared record.
+        final class Store: Sendable {
+            private let lines = Mutex<[(level: Logger.Level, text: String)]>([])
+
+            var entries: [(level: Logger.Level, text: String)] { lines.withLock { $0 } }
+
+            func append(_ level: Logger.Level, _ text: String) { lines.withLock { $0.append((level, text)) } }
+        }
+
+        let store: Store
+        var metadata: Logger.Metadata = [:]
+        var metadataProvider: Logger.MetadataProvider?
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+            let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            store.append(event.level, "\(event.message) \(fields)")
+        }
+    }
+
+    /// A logger at trace level whose lines end up in `store`.
+    static func capturingLogger(_ store: CapturingLogHandler.Store) -> Logger {
+        Logger(label: "test.deepgram") { _ in CapturingLogHandler(store: store) }
     }
 }

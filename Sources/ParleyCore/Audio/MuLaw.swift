@@ -9,16 +9,11 @@ public enum MuLaw {
     private static let clip = 32635
 
     /// Encodes one 16-bit sample as a μ-law byte.
-    @inlinable
     public static func encode(_ sample: Int16) -> UInt8 {
-        encodeSample(Int(sample))
-    }
-
-    @usableFromInline
-    static func encodeSample(_ sample: Int) -> UInt8 {
-        let sign = sample < 0 ? 0x80 : 0
+        let value = Int(sample)
+        let sign = value < 0 ? 0x80 : 0
         // Clipping before the bias keeps the largest magnitudes in the top segment.
-        let magnitude = min(abs(sample), clip) + bias
+        let magnitude = min(abs(value), clip) + bias
         var segment = 7
         var mask = 0x4000
         while segment > 0, magnitude & mask == 0 {
@@ -30,13 +25,7 @@ public enum MuLaw {
     }
 
     /// Decodes one μ-law byte to a 16-bit sample.
-    @inlinable
     public static func decode(_ code: UInt8) -> Int16 {
-        decodeSample(code)
-    }
-
-    @usableFromInline
-    static func decodeSample(_ code: UInt8) -> Int16 {
         let bits = Int(~code)
         let segment = (bits >> 4) & 0x07
         let magnitude = (((bits & 0x0F) << 3) + bias) << segment

@@ -63,6 +63,7 @@ public struct DeepgramSpeechToText: SpeechToText {
     /// Where reconnects (warning), Deepgram's errors and message flow (debug) are logged.
     public var logger: Logger
 
+    /// `deepgram`, for logs, errors and `/health`.
     public var name: String { "deepgram" }
 
     /// Creates a client; the defaults are the ones PROVIDERS.md §1.2 recommends for an agent.
@@ -97,6 +98,10 @@ public struct DeepgramSpeechToText: SpeechToText {
         self.logger = logger
     }
 
+    /// Streams `input` to Deepgram until it ends, reporting transcripts through `onEvent`.
+    ///
+    /// Throws ``ProviderError`` when Deepgram refuses the connection, cannot be reached, or drops
+    /// the stream and a reconnect fails or the reconnects are used up.
     public func transcribe(_ input: AsyncStream<SpeechInput>, onEvent: (TranscriptEvent) async throws -> Void) async throws {
         let address = try listenAddress(tag: ProviderContext.sessionID)
         var logger = logger
