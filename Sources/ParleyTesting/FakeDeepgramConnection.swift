@@ -127,6 +127,10 @@ struct FakeDeepgramConnection: Sendable {
             case "Finalize":
                 try await emit(recognizer.finalize())
             case "CloseStream":
+                if case .closeOnCloseStream(let code, let reason) = fault {
+                    await connection.close(socket, activity: activity, code: code, reason: reason)
+                    return
+                }
                 try await emit(recognizer.closeStream())
                 guard fault != .stallResults else { return }
                 try await send(metadata())

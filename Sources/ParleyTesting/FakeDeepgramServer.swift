@@ -83,6 +83,9 @@ public enum FakeDeepgramServer {
         case stallResults
         /// Send a text message that is not JSON right after the given number of Results.
         case malformedAfterResults(Int)
+        /// Answer `CloseStream` with a close (`1011 NET-0000`, as Deepgram does when it produced
+        /// no result in time) instead of the last results and Metadata.
+        case closeOnCloseStream(code: Int = 1011, reason: String = "NET-0000")
         /// Send `text` (an `Error` message, say) right after the given number of Results.
         case sendAfterResults(Int, text: String)
     }

@@ -84,6 +84,8 @@ struct DeepgramReconnectTests {
             let client = Support.client(fake, health: health) { $0.logger = Support.capturingLogger(logs) }
             let outcome = await Support.transcribe(client) { input in
                 try await Support.yield(Support.frames(Self.twoUtterances), to: input)
+                // The caller is still talking: the failure must end recognition.
+                try await Task.sleep(for: .seconds(10))
             }
             let reconnects = logs.entries.filter { $0.level == .warning && $0.text.contains("reconnecting") }
             #expect(reconnects.count == 1)
@@ -112,10 +114,49 @@ struct DeepgramReconnectTests {
             let client = Support.client(fake) { $0.maximumReconnects = 2 }
             let outcome = await Support.transcribe(client) { input in
                 try await Support.yield(Support.frames(Support.speech(.seconds(1))), to: input)
+                try await Task.sleep(for: .seconds(10))
             }
             let error = try #require(outcome.error as? ProviderError)
             #expect(error.message == "Deepgram closed the stream: 1011 NET-0000 (gave up after 2 reconnects)")
             #expect(fake.connections.count == 3)
+        }
+    }
+
+    @Test("a close instead of the last results after CloseStream reconnects, replays and sends CloseStream again")
+    func reconnectWhileClosing() async throws {
+        var configuration = FakeDeepgramServer.Configuration(apiKey: Support.key, utterances: ["Last words."])
+        configuration.faults = [.closeOnCloseStream(code: 1011, reason: "NET-0000")]
+        try await FakeDeepgramServer.run(configuration) { fake in
+            let speech = Support.speech(.milliseconds(800))
+            let outcome = await Support.transcribe(Support.client(fake)) { input in
+                try await Support.yield(Support.frames(speech), to: input)
+            }
+            #expect(outcome.error == nil)
+            #expect(Support.finals(outcome.events) == [.final("Last words.", endsTurn: true)])
+            let records = fake.connections
+            #expect(records.map(\.controlTypes) == [["CloseStream"], ["CloseStream"]])
+            #expect(records.map(\.audioBytes) == [speech.count * 2, speech.count * 2])
+            #expect(records.last?.sentTypes.last == "Metadata")
+        }
+    }
+
+    @Test("when the input has ended, a failed reconnect loses only the last results: logged, not thrown")
+    func reconnectRefusedWhileClosing() async throws {
+        var configuration = FakeDeepgramServer.Configuration(apiKey: Support.key, utterances: ["Heard.", "Lost."])
+        configuration.faults = [.closeOnCloseStream(code: 1011, reason: "NET-0000"), .reject(status: 503, body: "overloaded")]
+        try await FakeDeepgramServer.run(configuration) { fake in
+            let logs = Support.CapturingLogHandler.Store()
+            let client = Support.client(fake) { $0.logger = Support.capturingLogger(logs) }
+            let audio = Support.speech(.milliseconds(600)) + Support.silence(.milliseconds(600)) + Support.speech(.milliseconds(600))
+            let outcome = await Support.transcribe(client) { input in
+                try await Support.yield(Support.frames(audio), to: input)
+            }
+            #expect(outcome.error == nil)
+            #expect(Support.finals(outcome.events) == [.final("Heard.", endsTurn: true)])
+            #expect(fake.connections.map(\.status) == [101, 503])
+            let lost = logs.entries.filter { $0.level == .warning && $0.text.contains("the last Deepgram results are lost") }
+            #expect(lost.count == 1)
+            #expect(lost.first?.text.contains("HTTP 503") == true)
         }
     }
 

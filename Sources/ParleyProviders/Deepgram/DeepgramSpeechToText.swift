@@ -126,14 +126,17 @@ public struct DeepgramSpeechToText: SpeechToText {
             }
             var stream = DeepgramStream(client: self, logger: logger, channel: events)
             var iterator = events.makeAsyncIterator()
-            try await run(address: address, stream: &stream, events: &iterator, onEvent: onEvent)
+            try await run(address: address, stream: &stream, events: &iterator, logger: logger, onEvent: onEvent)
         }
     }
 
     /// Connects, serves the connection, and reconnects after drops until the input is done.
+    ///
+    /// A drop after the input ended (while Deepgram finishes the last results) that cannot be
+    /// recovered is logged, not thrown: recognition is over and the session is ending anyway.
     private func run(
         address: String, stream: inout DeepgramStream, events: inout AsyncChannel<DeepgramStream.Event>.Iterator,
-        onEvent: (TranscriptEvent) async throws -> Void
+        logger: Logger, onEvent: (TranscriptEvent) async throws -> Void
     ) async throws {
         var reconnects = 0
         var lastDrop: DeepgramStream.Drop?
@@ -153,26 +156,30 @@ public struct DeepgramSpeechToText: SpeechToText {
                 let failure = connectionError(error)
                 health.failed(failure)
                 guard let lastDrop else { throw failure }
-                throw ProviderError(
+                let error = ProviderError(
                     provider: name, kind: .streamEnded,
                     message: "\(lastDrop.message); reconnecting failed: \(failure.message)", status: failure.status)
+                guard stream.inputFinished else { throw error }
+                logger.warning("the last Deepgram results are lost", metadata: ["parley.error": "\(error.message)"])
+                return
             }
             switch outcome {
             case .finished:
                 return
             case .dropped(let drop):
                 guard reconnects < maximumReconnects else {
-                    throw ProviderError(
-                        provider: name, kind: .streamEnded,
-                        message: "\(drop.message) (gave up after \(reconnects) reconnects)")
+                    let error = ProviderError(
+                        provider: name, kind: .streamEnded, message: "\(drop.message) (gave up after \(reconnects) reconnects)")
+                    guard stream.inputFinished else { throw error }
+                    logger.warning("the last Deepgram results are lost", metadata: ["parley.error": "\(error.message)"])
+                    return
                 }
                 reconnects += 1
                 lastDrop = drop
                 logger.warning(
                     "Deepgram stream dropped; reconnecting",
                     metadata: [
-                        "parley.provider": "deepgram", "parley.deepgram.close": "\(drop.message)",
-                        "parley.deepgram.reconnect": "\(reconnects)",
+                        "parley.deepgram.close": "\(drop.message)", "parley.deepgram.reconnect": "\(reconnects)",
                         "parley.deepgram.replay_seconds": "\(stream.replaySeconds)",
                     ])
             }

@@ -52,7 +52,8 @@ struct DeepgramStream {
     let channel: AsyncChannel<Event>
     private var tracker = DeepgramTranscriptTracker()
     private var replay: DeepgramReplayBuffer
-    private var inputFinished = false
+    /// Whether the caller's input has ended (`CloseStream` is due on every connection from now on).
+    private(set) var inputFinished = false
     private var generation = 0
 
     init(client: DeepgramSpeechToText, logger: Logger, channel: AsyncChannel<Event>) {
