@@ -160,6 +160,22 @@ struct DeepgramReconnectTests {
         }
     }
 
+    @Test("a normal close Parley did not ask for ends recognition with an error, without reconnecting")
+    func unexpectedNormalClose() async throws {
+        var configuration = FakeDeepgramServer.Configuration(apiKey: Support.key)
+        configuration.faults = [.closeAfterAudio(bytes: 3200, code: 1000, reason: "")]
+        try await FakeDeepgramServer.run(configuration) { fake in
+            let outcome = await Support.transcribe(Support.client(fake)) { input in
+                try await Support.yield(Support.frames(Support.speech(.milliseconds(400))), to: input)
+                try await Task.sleep(for: .seconds(10))
+            }
+            let error = try #require(outcome.error as? ProviderError)
+            #expect(error.kind == .streamEnded)
+            #expect(error.message == "Deepgram closed the stream before the session ended: 1000")
+            #expect(fake.connections.count == 1)
+        }
+    }
+
     @Test("cancelling the task closes the socket at once")
     func cancellation() async throws {
         try await FakeDeepgramServer.run(.init(apiKey: Support.key)) { fake in

@@ -158,7 +158,7 @@ public struct DeepgramSpeechToText: SpeechToText {
                 guard let lastDrop else { throw failure }
                 let error = ProviderError(
                     provider: name, kind: .streamEnded,
-                    message: "\(lastDrop.message); reconnecting failed: \(failure.message)", status: failure.status)
+                    message: redacted("\(lastDrop.message); reconnecting failed: \(failure.message)"), status: failure.status)
                 guard stream.inputFinished else { throw error }
                 logger.warning("the last Deepgram results are lost", metadata: ["parley.error": "\(error.message)"])
                 return
@@ -169,7 +169,8 @@ public struct DeepgramSpeechToText: SpeechToText {
             case .dropped(let drop):
                 guard reconnects < maximumReconnects else {
                     let error = ProviderError(
-                        provider: name, kind: .streamEnded, message: "\(drop.message) (gave up after \(reconnects) reconnects)")
+                        provider: name, kind: .streamEnded,
+                        message: redacted("\(drop.message) (gave up after \(reconnects) reconnects)"))
                     guard stream.inputFinished else { throw error }
                     logger.warning("the last Deepgram results are lost", metadata: ["parley.error": "\(error.message)"])
                     return
@@ -179,7 +180,7 @@ public struct DeepgramSpeechToText: SpeechToText {
                 logger.warning(
                     "Deepgram stream dropped; reconnecting",
                     metadata: [
-                        "parley.deepgram.close": "\(drop.message)", "parley.deepgram.reconnect": "\(reconnects)",
+                        "parley.deepgram.close": "\(redacted(drop.message))", "parley.deepgram.reconnect": "\(reconnects)",
                         "parley.deepgram.replay_seconds": "\(stream.replaySeconds)",
                     ])
             }

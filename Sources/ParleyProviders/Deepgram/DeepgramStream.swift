@@ -185,7 +185,7 @@ struct DeepgramStream {
             if code == 1000 {
                 throw ProviderError(
                     provider: client.name, kind: .streamEnded,
-                    message: "Deepgram closed the stream before the session ended: 1000\(reason.isEmpty ? "" : " \(reason)")")
+                    message: client.redacted("Deepgram closed the stream before the session ended: 1000\(reason.isEmpty ? "" : " \(reason)")"))
             }
             return .dropped(Drop(code: code, reason: reason))
         }
