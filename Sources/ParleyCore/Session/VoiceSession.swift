@@ -50,6 +50,12 @@ public struct VoiceSession: Sendable {
     /// Throws ``SessionError`` for failures that end the session (input overflow, a recogniser
     /// that cannot go on); per-turn failures are reported to the client as non-fatal errors.
     public func run(inputs: AsyncStream<ClientMessage>, output: some SessionOutput) async throws {
+        try await ProviderContext.$sessionID.withValue(id) {
+            try await runSession(inputs: inputs, output: output)
+        }
+    }
+
+    private func runSession(inputs: AsyncStream<ClientMessage>, output: some SessionOutput) async throws {
         let (signals, signalSink) = AsyncStream.makeStream(
             of: Signal.self, bufferingPolicy: .bufferingOldest(Self.signalCapacity))
         let (speech, speechSink) = AsyncStream.makeStream(

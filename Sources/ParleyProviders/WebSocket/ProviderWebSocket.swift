@@ -99,7 +99,7 @@ public enum ProviderWebSocket {
         }
         switch result {
         case .rejected(let rejection):
-            throw rejection
+            throw try await rejection.get()
         case .upgraded(let channel):
             return try await channel.executeThenClose { inbound, outbound in
                 let connection = ProviderWebSocketConnection(
@@ -112,7 +112,7 @@ public enum ProviderWebSocket {
 
     enum UpgradeResult: Sendable {
         case upgraded(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>)
-        case rejected(HandshakeRejected)
+        case rejected(EventLoopFuture<HandshakeRejected>)
     }
 
     private static func configureUpgrade(
@@ -129,11 +129,12 @@ public enum ProviderWebSocket {
             upgradeRequestHead: head,
             upgraders: [upgrader],
             notUpgradingCompletionHandler: { channel in
-                // The refused response is still in the pipeline: read its status and body.
+                // The refused response follows once this returns: a handler reads its status and body.
                 let promise = channel.eventLoop.makePromise(of: HandshakeRejected.self)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(RejectionReader(promise: promise))
-                }.flatMap { promise.futureResult }.map { .rejected($0) }
+                    return .rejected(promise.futureResult)
+                }
             })
         var pipeline = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: configuration)
         pipeline.leftOverBytesStrategy = .forwardBytes

@@ -1,5 +1,6 @@
 public import NIOCore
-import NIOWebSocket
+package import NIOWebSocket
+
 
 /// An open client WebSocket: send text and binary messages, read the server's messages.
 ///
@@ -10,30 +11,34 @@ public struct ProviderWebSocketConnection: Sendable {
     private let inbound: NIOAsyncChannelInboundStream<WebSocketFrame>
     private let outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>
     private let maximumMessageSize: Int
+    private let masksFrames: Bool
 
-    init(
+    /// Wraps an upgraded channel; `masksFrames` is true for clients (RFC 6455 §5.3) and false for
+    /// the server side used by the test fakes.
+    package init(
         inbound: NIOAsyncChannelInboundStream<WebSocketFrame>, outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>,
-        maximumMessageSize: Int
+        maximumMessageSize: Int, masksFrames: Bool = true
     ) {
         self.inbound = inbound
         self.outbound = outbound
         self.maximumMessageSize = maximumMessageSize
+        self.masksFrames = masksFrames
     }
 
     /// Sends a text message.
     public func send(text: String) async throws {
-        try await outbound.write(Self.frame(.text, ByteBuffer(string: text)))
+        try await outbound.write(frame(.text, ByteBuffer(string: text)))
     }
 
     /// Sends a binary message; empty messages are not sent (some servers read them as end of stream).
     public func send(binary bytes: some Collection<UInt8>) async throws {
         guard !bytes.isEmpty else { return }
-        try await outbound.write(Self.frame(.binary, ByteBuffer(bytes: bytes)))
+        try await outbound.write(frame(.binary, ByteBuffer(bytes: bytes)))
     }
 
     /// Sends a close frame; the server answers with its own and ``messages`` then ends.
     public func close(code: Int = 1000, reason: String = "") async throws {
-        try await outbound.write(Self.closeFrame(code: WebSocketErrorCode(codeNumber: code), reason: reason))
+        try await outbound.write(closeFrame(code: WebSocketErrorCode(codeNumber: code), reason: reason))
     }
 
     /// The server's messages, ending with ``ProviderWebSocket/Message/closed(code:reason:)``.
@@ -66,7 +71,7 @@ public struct ProviderWebSocketConnection: Sendable {
                     }
                     switch frame.opcode {
                     case .ping:
-                        try? await connection.outbound.write(Self.pong(for: frame))
+                        try? await connection.outbound.write(connection.frame(.pong, frame.unmaskedData))
                     case .pong:
                         continue
                     case .connectionClose:
@@ -75,7 +80,7 @@ public struct ProviderWebSocketConnection: Sendable {
                         let code = data.readInteger(as: UInt16.self).map(Int.init)
                         let reason = data.readString(length: data.readableBytes) ?? ""
                         // Echo the close (RFC 6455 §5.5.1); the server then ends the TCP connection.
-                        let echo = ProviderWebSocketConnection.closeFrame(
+                        let echo = connection.closeFrame(
                             code: code.map { WebSocketErrorCode(codeNumber: $0) } ?? .normalClosure, reason: "")
                         try? await connection.outbound.write(echo)
                         return .closed(code: code, reason: reason)
@@ -111,18 +116,14 @@ public struct ProviderWebSocketConnection: Sendable {
             private func violation(_ what: String) -> ProviderWebSocket.ProtocolViolation {
                 ProviderWebSocket.ProtocolViolation(description: "the server sent \(what)")
             }
-
-            private static func pong(for ping: WebSocketFrame) -> WebSocketFrame {
-                ProviderWebSocketConnection.frame(.pong, ping.unmaskedData)
-            }
         }
     }
 
-    static func frame(_ opcode: WebSocketOpcode, _ data: ByteBuffer) -> WebSocketFrame {
-        WebSocketFrame(fin: true, opcode: opcode, maskKey: .random(), data: data)
+    func frame(_ opcode: WebSocketOpcode, _ data: ByteBuffer) -> WebSocketFrame {
+        WebSocketFrame(fin: true, opcode: opcode, maskKey: masksFrames ? .random() : nil, data: data)
     }
 
-    static func closeFrame(code: WebSocketErrorCode, reason: String) -> WebSocketFrame {
+    func closeFrame(code: WebSocketErrorCode, reason: String) -> WebSocketFrame {
         var data = ByteBuffer()
         data.write(webSocketErrorCode: code)
         data.writeString(String(reason.utf8.prefix(120)) ?? "")
