@@ -77,7 +77,7 @@ struct FakeElevenLabsServerTests {
         }
     }
 
-    @Test("a wrong key is refused with HTTP 401 at the upgrade, or by default-off error and close 1008")
+    @Test("a wrong key is refused with HTTP 401 at the upgrade, or (when so configured) with an error and close 1008")
     func wrongKey() async throws {
         try await FakeElevenLabsServer.run { fake in
             let error = await #expect(throws: ProviderWebSocket.HandshakeRejected.self) {
