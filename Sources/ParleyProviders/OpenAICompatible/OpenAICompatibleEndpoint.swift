@@ -2,7 +2,7 @@ public import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import ParleyCore
+public import ParleyCore
 
 /// Where an OpenAI-compatible API lives (Groq, OpenAI, llama.cpp's server, faster-whisper's local
 /// server) and how to authenticate.
@@ -17,17 +17,31 @@ public struct OpenAICompatibleEndpoint: Sendable {
     public var httpClient: HTTPClient
     /// How long to wait for the response head.
     public var responseTimeout: Duration
+    /// The environment variable holding the key, named in messages about a refused key.
+    public var keyVariable: String?
+    /// Retries after a retryable status (408, 409, 429, 5xx) before giving up.
+    public var maximumRetries: Int
+    /// The longest wait before a retry; a server asking for longer is not retried (a person is
+    /// waiting for the answer).
+    public var maximumRetryDelay: Duration
+    /// Records whether the last request was accepted, for `/health`.
+    public var health: ConnectionHealth
 
     /// Creates an endpoint.
     public init(
         name: String, baseURL: String, apiKey: String? = nil, httpClient: HTTPClient,
-        responseTimeout: Duration = .seconds(30)
+        responseTimeout: Duration = .seconds(30), keyVariable: String? = nil, maximumRetries: Int = 2,
+        maximumRetryDelay: Duration = .seconds(4), health: ConnectionHealth = ConnectionHealth()
     ) {
         self.name = name
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.apiKey = apiKey
         self.httpClient = httpClient
         self.responseTimeout = responseTimeout
+        self.keyVariable = keyVariable
+        self.maximumRetries = maximumRetries
+        self.maximumRetryDelay = maximumRetryDelay
+        self.health = health
     }
 
     /// A POST request to `path` (relative to the base URL) with authentication.
@@ -45,22 +59,83 @@ public struct OpenAICompatibleEndpoint: Sendable {
 
     /// Sends a request and returns the response if its status is 2xx; otherwise throws a
     /// ``ProviderError`` carrying the server's own error message.
+    ///
+    /// Retryable statuses are retried as the official SDKs do (PROVIDERS.md §2.5): `retry-after-ms`,
+    /// else `retry-after` (seconds or an HTTP date), else exponential backoff from 0.5 s;
+    /// `x-should-retry` overrides. Nothing has reached the caller before the response head, so a
+    /// retry can never repeat words already spoken.
     func execute(_ request: HTTPClientRequest) async throws -> HTTPClientResponse {
-        let response: HTTPClientResponse
-        do {
-            response = try await httpClient.execute(request, timeout: .nanoseconds(responseTimeout.nanoseconds))
-        } catch {
-            throw mapTransportError(error)
+        var attempt = 0
+        while true {
+            let response: HTTPClientResponse
+            do {
+                response = try await httpClient.execute(request, timeout: .nanoseconds(responseTimeout.nanoseconds))
+            } catch {
+                let mapped = mapTransportError(error)
+                if let failure = mapped as? ProviderError { health.failed(failure) }
+                throw mapped
+            }
+            let status = Int(response.status.code)
+            if (200..<300).contains(status) {
+                health.succeeded()
+                return response
+            }
+            let body = (try? await response.body.collect(upTo: 1 << 16)).map { String(buffer: $0) } ?? ""
+            let serverMessage = Self.errorMessage(in: body) ?? response.status.reasonPhrase
+            if attempt < maximumRetries, let delay = Self.retryDelay(status: status, headers: response.headers, attempt: attempt),
+                delay <= maximumRetryDelay
+            {
+                attempt += 1
+                try await Task.sleep(for: delay)
+                continue
+            }
+            let error = ProviderError(
+                provider: name, kind: .rejected, message: describe(status: status, serverMessage: serverMessage, retries: attempt),
+                status: status)
+            health.failed(error)
+            throw error
         }
-        guard (200..<300).contains(Int(response.status.code)) else {
-            let body = try? await response.body.collect(upTo: 1 << 16)
-            let text = body.map { String(buffer: $0) } ?? ""
-            throw ProviderError(
-                provider: name, kind: .rejected,
-                message: "HTTP \(response.status.code): \(Self.errorMessage(in: text) ?? response.status.reasonPhrase)",
-                status: Int(response.status.code))
+    }
+
+    /// A message for an error status, in the words of what the user should do about it.
+    func describe(status: Int, serverMessage: String, retries: Int) -> String {
+        let retried = retries > 0 ? " (after \(retries) retr\(retries == 1 ? "y" : "ies"))" : ""
+        switch status {
+        case 401, 403:
+            let hint = keyVariable.map { " — check \($0)" } ?? ""
+            return "the API key was refused (HTTP \(status): \(serverMessage))\(hint)"
+        case 404:
+            return "unknown model or path (HTTP 404: \(serverMessage))"
+        case 413:
+            return "the request is too large (HTTP 413: \(serverMessage))"
+        case 429:
+            return "rate limited (HTTP 429: \(serverMessage))\(retried)"
+        default:
+            return "HTTP \(status): \(serverMessage)\(retried)"
         }
-        return response
+    }
+
+    /// How long to wait before retrying a response with `status`, or nil when it must not be retried.
+    static func retryDelay(status: Int, headers: HTTPHeaders, attempt: Int) -> Duration? {
+        switch headers.first(name: "x-should-retry")?.lowercased() {
+        case "false": return nil
+        case "true": break
+        default:
+            guard [408, 409, 429].contains(status) || status >= 500 else { return nil }
+        }
+        if let value = headers.first(name: "retry-after-ms"), let milliseconds = Double(value), milliseconds >= 0 {
+            return .milliseconds(milliseconds)
+        }
+        if let value = headers.first(name: "retry-after") {
+            if let seconds = Double(value), seconds >= 0 { return .milliseconds(seconds * 1000) }
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+            if let date = formatter.date(from: value) {
+                return .milliseconds(max(0, date.timeIntervalSinceNow) * 1000)
+            }
+        }
+        return .milliseconds(500 * (1 << min(attempt, 4)))
     }
 
     /// Maps a transport failure (connection refused, timeout) to a provider error.
@@ -80,6 +155,13 @@ public struct OpenAICompatibleEndpoint: Sendable {
         }
         if Task.isCancelled { return CancellationError() }
         return ProviderError(provider: name, kind: .unreachable, message: "cannot reach \(host): \(error)")
+    }
+
+    /// Maps a failure while reading a response body that had begun (the connection dropped).
+    func mapStreamError(_ error: any Error) -> any Error {
+        if error is CancellationError || Task.isCancelled { return CancellationError() }
+        if case let mapped as ProviderError = mapTransportError(error), mapped.kind == .timeout { return mapped }
+        return ProviderError(provider: name, kind: .streamEnded, message: "the connection to \(host) dropped mid-reply (\(error))")
     }
 
     /// The scheme, host and port of the base URL (no path, no credentials), for messages.

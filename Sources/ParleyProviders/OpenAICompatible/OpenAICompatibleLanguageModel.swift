@@ -71,7 +71,7 @@ public struct OpenAICompatibleLanguageModel: LanguageModel {
         } catch let error as ProviderError {
             throw error
         } catch {
-            throw endpoint.mapTransportError(error)
+            throw endpoint.mapStreamError(error)
         }
         guard finished else {
             throw ProviderError(provider: name, kind: .streamEnded, message: "the reply stream ended before [DONE]")
@@ -98,5 +98,23 @@ public struct OpenAICompatibleLanguageModel: LanguageModel {
             try await onText(text)
         }
         return false
+    }
+}
+
+extension OpenAICompatibleLanguageModel {
+    /// The default Groq model: Groq retired its Llama 3 models on 2026-08-16, and `openai/gpt-oss-20b`
+    /// is its fast production model (PROVIDERS.md §2.6).
+    public static let defaultGroqModel = "openai/gpt-oss-20b"
+
+    /// A client for Groq: reasoning models are asked to think briefly and to keep their reasoning
+    /// out of the stream, so the voice answers quickly and never speaks its thoughts.
+    public static func groq(endpoint: OpenAICompatibleEndpoint, model: String = defaultGroqModel, maxTokens: Int) -> Self {
+        var extra: [String: JSONValue] = [:]
+        if model.hasPrefix("openai/gpt-oss") {
+            extra = ["reasoning_effort": "low", "include_reasoning": false]
+        } else if model.hasPrefix("qwen/qwen3") {
+            extra = ["reasoning_effort": "none", "include_reasoning": false]
+        }
+        return Self(endpoint: endpoint, model: model, maxTokens: maxTokens, extraFields: extra)
     }
 }

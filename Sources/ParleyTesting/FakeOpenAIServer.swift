@@ -1,0 +1,246 @@
+import Foundation
+public import ParleyCore
+import Synchronization
+
+/// A fake Groq / OpenAI-compatible API (PROVIDERS.md §2 and §8): streaming and non-streaming chat
+/// completions, `/audio/transcriptions` with real multipart parsing, the error envelope and
+/// statuses, rate-limit headers, and switchable faults and framing chaos.
+///
+/// Serves both the Groq paths (`/openai/v1/…`) and the generic ones (`/v1/…`).
+public struct FakeOpenAIServer: Sendable {
+    /// How the fake behaves.
+    public struct Configuration: Sendable {
+        /// Groq chunks (`x_groq`, usage on the last chunk) or OpenAI chunks (usage chunk with
+        /// `include_usage`).
+        public enum Flavor: Sendable { case groq, openAI }
+
+        /// The bearer token required, or nil to accept any request.
+        public var apiKey: String?
+        /// Model ids that exist; others get 404 `model_not_found`. Empty accepts any model.
+        public var models: Set<String> = []
+        /// Chunk shapes.
+        public var flavor: Flavor = .groq
+        /// The reply to a chat request.
+        public var reply: @Sendable ([ChatMessage]) -> String = { _ in "Hello from the fake model. How can I help?" }
+        /// Reasoning text streamed as `delta.reasoning` before the reply unless the request sets
+        /// `include_reasoning: false` (Groq's gpt-oss models).
+        public var reasoning: String?
+        /// Delay before the response head.
+        public var headDelay: Duration = .zero
+        /// Delay before the first content chunk.
+        public var firstTokenDelay: Duration = .zero
+        /// Delay between chunks.
+        public var tokenDelay: Duration = .zero
+        /// Faults, one per request in arrival order; requests beyond the list are served normally.
+        public var faults: [Fault] = []
+        /// Split the event stream into writes at random byte offsets (seeded), including inside
+        /// UTF-8 characters and `data:` prefixes.
+        public var splitWrites: UInt64?
+        /// End SSE lines with CRLF instead of LF.
+        public var crlf = false
+        /// Send `: ping` comment lines between events.
+        public var pings = false
+        /// Transcripts for successive transcription requests (the last repeats).
+        public var transcripts: [String] = ["Hello there."]
+
+        /// Creates a configuration.
+        public init(apiKey: String? = nil) {
+            self.apiKey = apiKey
+        }
+    }
+
+    /// A fault injected into one request.
+    public enum Fault: Sendable, Equatable {
+        /// An HTTP error with the provider's error envelope; optional `retry-after` (seconds)
+        /// and `retry-after-ms` headers.
+        case status(Int, retryAfter: String? = nil, retryAfterMilliseconds: String? = nil)
+        /// HTTP 200, `n` content chunks, then `data: {"error": …}`.
+        case errorAfter(tokens: Int)
+        /// HTTP 200, `n` content chunks, then a chunk with `x_groq.error`.
+        case groqErrorAfter(tokens: Int)
+        /// HTTP 200, `n` content chunks, then the body ends without `[DONE]`.
+        case endAfter(tokens: Int)
+        /// HTTP 200, `n` content chunks, then the connection drops.
+        case dropAfter(tokens: Int)
+        /// HTTP 200 and a chunk that is not JSON.
+        case malformedChunk
+    }
+
+    /// A request the fake received (the key itself is never kept).
+    public struct Request: Sendable {
+        /// The path.
+        public var path: String
+        /// Whether the bearer token matched.
+        public var authorized: Bool
+        /// The JSON body (chat) or nil.
+        public var json: JSONValue?
+        /// Multipart fields other than the file (transcriptions).
+        public var fields: [String: String]
+        /// The uploaded file's name and bytes (transcriptions).
+        public var file: (name: String, bytes: [UInt8])?
+        /// When it arrived.
+        public var at: ContinuousClock.Instant
+    }
+
+    /// The fake as a running test sees it.
+    public struct Running: Sendable {
+        /// The generic base URL, `http://127.0.0.1:<port>/v1`.
+        public let baseURL: String
+        /// The Groq-style base URL, `http://127.0.0.1:<port>/openai/v1`.
+        public let groqBaseURL: String
+        let log: Log
+
+        /// Every request received, in order.
+        public var requests: [Request] { log.requests.withLock { $0 } }
+        /// Chat streams the client abandoned before the end (connection closed mid-stream).
+        public var abandonedStreams: Int { log.abandoned.withLock { $0 } }
+    }
+
+    final class Log: Sendable {
+        let requests = Mutex<[Request]>([])
+        let faults: Mutex<[Fault]>
+        let transcriptIndex = Mutex(0)
+        let abandoned = Mutex(0)
+        init(faults: [Fault]) { self.faults = Mutex(faults) }
+
+        func nextFault() -> Fault? {
+            faults.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+        }
+    }
+
+    /// Runs the fake on a free loopback port for the length of `body`.
+    public static func run<Result: Sendable>(
+        _ configuration: Configuration, _ body: @Sendable (Running) async throws -> Result
+    ) async throws -> Result {
+        let log = Log(faults: configuration.faults)
+        let server = FakeProviderServer(http: { request, response in
+            try await handle(request, response, configuration: configuration, log: log)
+        })
+        return try await server.run { port in
+            try await body(Running(baseURL: "http://127.0.0.1:\(port)/v1", groqBaseURL: "http://127.0.0.1:\(port)/openai/v1", log: log))
+        }
+    }
+
+    static func handle(_ request: FakeRequest, _ response: FakeResponseWriter, configuration: Configuration, log: Log) async throws {
+        var path = request.path
+        if path.hasPrefix("/openai/v1/") { path = String(path.dropFirst("/openai".count)) }
+        let authorized = configuration.apiKey.map { request.header("authorization") == "Bearer \($0)" } ?? true
+        let headers = rateLimitHeaders()
+        if configuration.headDelay > .zero { try await Task.sleep(for: configuration.headDelay) }
+        switch (request.method, path) {
+        case ("GET", "/v1/models"):
+            guard authorized else { return try await sendError(response, 401, invalidKey, headers: headers) }
+            let data: [JSONValue] = configuration.models.sorted().map { ["id": .string($0), "object": "model"] }
+            try await response.send(status: 200, headers: headers + json, body: JSONValue.object(["object": "list", "data": .array(data)]).serialized)
+        case ("POST", "/v1/chat/completions"):
+            let body = JSONValue.parse(request.text)
+            log.requests.withLock { $0.append(Request(path: request.path, authorized: authorized, json: body, fields: [:], at: .now)) }
+            guard authorized else { return try await sendError(response, 401, invalidKey, headers: headers) }
+            guard let body, let messages = body["messages"]?.arrayValue, let model = body["model"]?.stringValue else {
+                return try await sendError(response, 400, ("'messages' and 'model' are required", "invalid_request_error", nil), headers: headers)
+            }
+            guard configuration.models.isEmpty || configuration.models.contains(model) else {
+                return try await sendError(
+                    response, 404,
+                    ("The model `\(model)` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found"),
+                    headers: headers)
+            }
+            let chat = messages.compactMap { message -> ChatMessage? in
+                guard let role = message["role"]?.stringValue.flatMap(ChatMessage.Role.init(rawValue:)),
+                    let content = message["content"]?.stringValue
+                else { return nil }
+                return ChatMessage(role: role, content: content)
+            }
+            let fault = log.nextFault()
+            if case .status(let status, let retryAfter, let retryAfterMilliseconds) = fault {
+                var extra = headers
+                if let retryAfter { extra.append(("retry-after", retryAfter)) }
+                if let retryAfterMilliseconds { extra.append(("retry-after-ms", retryAfterMilliseconds)) }
+                return try await sendError(response, status, statusError(status), headers: extra)
+            }
+            let completion = FakeChatCompletion(configuration: configuration, request: body, messages: chat, model: model)
+            if body["stream"]?.boolValue == true {
+                let finished = try await completion.stream(to: response, headers: headers + [("Content-Type", "text/event-stream")], fault: fault)
+                if !finished { log.abandoned.withLock { $0 += 1 } }
+            } else {
+                try await response.send(status: 200, headers: headers + json, body: completion.whole().serialized)
+            }
+        case ("POST", "/v1/audio/transcriptions"):
+            try await transcribe(request, response, authorized: authorized, configuration: configuration, log: log, headers: headers)
+        default:
+            try await sendError(response, 404, ("Unknown request URL: \(request.method) \(request.path)", "invalid_request_error", "unknown_url"), headers: headers)
+        }
+    }
+
+    static func transcribe(
+        _ request: FakeRequest, _ response: FakeResponseWriter, authorized: Bool, configuration: Configuration, log: Log,
+        headers: [(String, String)]
+    ) async throws {
+        let form = FakeMultipart.parse(body: request.body, contentType: request.header("content-type") ?? "")
+        let file = form?.files.first { $0.name == "file" }
+        log.requests.withLock {
+            $0.append(
+                Request(
+                    path: request.path, authorized: authorized, json: nil, fields: form?.fields ?? [:],
+                    file: file.map { ($0.filename, $0.bytes) }, at: .now))
+        }
+        guard authorized else { return try await sendError(response, 401, invalidKey, headers: headers) }
+        guard let form else {
+            return try await sendError(response, 400, ("request must be multipart/form-data", "invalid_request_error", nil), headers: headers)
+        }
+        guard let file else {
+            return try await sendError(response, 400, ("'file' is required", "invalid_request_error", nil), headers: headers)
+        }
+        guard form.fields["model"] != nil else {
+            return try await sendError(response, 400, ("'model' is required", "invalid_request_error", nil), headers: headers)
+        }
+        guard (try? WAVFile(bytes: file.bytes)) != nil else {
+            return try await sendError(
+                response, 400, ("could not process file - is it a valid media file?", "invalid_request_error", nil), headers: headers)
+        }
+        if case .status(let status, let retryAfter, _) = log.nextFault() {
+            return try await sendError(
+                response, status, statusError(status), headers: headers + (retryAfter.map { [("retry-after", $0)] } ?? []))
+        }
+        let index = log.transcriptIndex.withLock { index in
+            defer { index += 1 }
+            return index
+        }
+        let text = configuration.transcripts[min(index, configuration.transcripts.count - 1)]
+        let answer: JSONValue = ["text": .string(text), "x_groq": ["id": .string("req_fake\(index)")]]
+        try await response.send(status: 200, headers: headers + json, body: answer.serialized)
+    }
+
+    typealias ErrorBody = (message: String, type: String, code: String?)
+
+    static let json = [("Content-Type", "application/json")]
+    static let invalidKey: ErrorBody = ("Invalid API Key", "invalid_request_error", "invalid_api_key")
+
+    static func statusError(_ status: Int) -> ErrorBody {
+        switch status {
+        case 413: ("Request Entity Too Large", "invalid_request_error", "request_too_large")
+        case 429:
+            (
+                "Rate limit reached for model on tokens per minute (TPM): Limit 15000, Used 11972, Requested 4351. Please try again in 5.289s.",
+                "tokens", "rate_limit_exceeded"
+            )
+        case 500..<600: ("Internal Server Error", "internal_server_error", nil)
+        default: ("error \(status)", "invalid_request_error", nil)
+        }
+    }
+
+    static func sendError(_ response: FakeResponseWriter, _ status: Int, _ error: ErrorBody, headers: [(String, String)]) async throws {
+        var body: [String: JSONValue] = ["message": .string(error.message), "type": .string(error.type)]
+        if let code = error.code { body["code"] = .string(code) }
+        try await response.send(status: status, headers: headers + json, body: JSONValue.object(["error": .object(body)]).serialized)
+    }
+
+    static func rateLimitHeaders() -> [(String, String)] {
+        [
+            ("x-ratelimit-limit-requests", "14400"), ("x-ratelimit-limit-tokens", "6000"),
+            ("x-ratelimit-remaining-requests", "14399"), ("x-ratelimit-remaining-tokens", "5990"),
+            ("x-ratelimit-reset-requests", "6s"), ("x-ratelimit-reset-tokens", "100ms"),
+            ("x-request-id", "req_" + String(UInt64.random(in: 0...UInt64.max), radix: 36)),
+        ]
+    }
+}
