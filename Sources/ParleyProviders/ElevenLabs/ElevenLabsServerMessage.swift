@@ -1,0 +1,68 @@
+import Foundation
+import ParleyCore
+
+/// One JSON message from the `stream-input` WebSocket (PROVIDERS.md §3.1), decoded leniently:
+/// unknown fields are ignored, `isFinal` may be null, alignment may be null and its duration key
+/// may be spelt `charDurationsMs` or `charsDurationsMs`.
+struct ElevenLabsServerMessage: Equatable {
+    /// Audio bytes in the output format (empty when the message has none).
+    var audio: [UInt8] = []
+    /// Character timings of this message's audio, relative to its first byte.
+    var alignment: SpeechAlignment?
+    /// Whether this is the last message of the stream.
+    var isFinal = false
+    /// An error ElevenLabs reported: its code (such as `input_timeout_exceeded`) and message.
+    var error: (code: String, message: String)?
+
+    static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.audio == rhs.audio && lhs.alignment == rhs.alignment && lhs.isFinal == rhs.isFinal
+            && lhs.error?.code == rhs.error?.code && lhs.error?.message == rhs.error?.message
+    }
+
+    /// What was wrong with a message.
+    struct Malformed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Decodes a text message.
+    init(parsing text: String) throws(Malformed) {
+        guard let json = JSONValue.parse(text), case .object = json else {
+            throw Malformed(description: "a message that is not a JSON object: \(text.prefix(80))")
+        }
+        // Errors first: an error message has no audio and must not be mistaken for an empty chunk.
+        let errorCode = json["error"]?.stringValue
+        let message = json["message"]?.stringValue
+        if errorCode != nil || (message != nil && json["audio"] == nil) {
+            error = (errorCode ?? json["code"]?.intValue.map { "code \($0)" } ?? "error", message ?? "no message")
+            return
+        }
+        switch json["audio"] {
+        case .string(let encoded)?:
+            guard let data = Data(base64Encoded: encoded) else {
+                throw Malformed(description: "audio that is not base64")
+            }
+            audio = Array(data)
+        case .null?, nil:
+            break
+        default:
+            throw Malformed(description: "an `audio` field that is not a string")
+        }
+        isFinal = json["isFinal"]?.boolValue ?? json["is_final"]?.boolValue ?? false
+        alignment = Self.alignment(json["alignment"]) ?? Self.alignment(json["normalizedAlignment"])
+    }
+
+    /// Decodes an alignment object; nil when it is null or its arrays do not line up.
+    static func alignment(_ json: JSONValue?) -> SpeechAlignment? {
+        guard let json,
+            let chars = json["chars"]?.arrayValue?.compactMap(\.stringValue),
+            let starts = json["charStartTimesMs"]?.arrayValue?.compactMap(\.doubleValue),
+            let durations = (json["charDurationsMs"] ?? json["charsDurationsMs"])?.arrayValue?.compactMap(\.doubleValue),
+            !chars.isEmpty, chars.count == starts.count, chars.count == durations.count
+        else { return nil }
+        return SpeechAlignment(
+            characters: zip(chars, zip(starts, durations)).map { character, timing in
+                SpeechAlignment.Character(
+                    character: character, start: .milliseconds(timing.0), duration: .milliseconds(timing.1))
+            })
+    }
+}

@@ -1,0 +1,139 @@
+public import ParleyCore
+
+/// Text-to-speech over ElevenLabs' `stream-input` WebSocket (PROVIDERS.md §3.1): one socket per
+/// reply, opened as soon as the reply starts so the handshake overlaps the LLM's first token.
+///
+/// Each sentence goes out as `{"text":"<sentence> ","flush":true}` as soon as it arrives; audio
+/// (PCM16 at ``ElevenLabsConfiguration/outputSampleRate(for:)``) comes back with character
+/// timings and is handed on in order, from the caller's task, while later sentences are still
+/// being sent. A keep-alive `{"text":" "}` holds the socket open while the LLM is slow; when the
+/// text ends, `{"text":""}` asks for the rest, and the call returns once ElevenLabs says
+/// `isFinal` and closes. Cancelling the task closes the socket at once and delivers no more audio.
+public struct ElevenLabsTextToSpeech: TextToSpeech {
+    /// Where and how to connect.
+    public var configuration: ElevenLabsConfiguration
+
+    public var name: String { "elevenlabs" }
+
+    /// Creates a client.
+    public init(configuration: ElevenLabsConfiguration) {
+        self.configuration = configuration
+    }
+
+    public func synthesize(_ text: AsyncStream<String>, sampleRate: Int, onAudio: (AudioChunk) async throws -> Void) async throws {
+        let outputRate = ElevenLabsConfiguration.outputSampleRate(for: sampleRate)
+        let progress = StreamProgress()
+        var connected = false
+        do {
+            try await ProviderWebSocket.connect(
+                to: configuration.streamInputURL(sampleRate: outputRate),
+                headers: [("xi-api-key", configuration.apiKey)],
+                maximumMessageSize: 1 << 22,
+                timeout: configuration.connectTimeout
+            ) { connection in
+                connected = true
+                configuration.health.succeeded()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    // Sending and the watchdog must not outlive the reply, however it ends.
+                    defer { group.cancelAll() }
+                    group.addTask { try await sendInput(text, over: connection, progress: progress) }
+                    group.addTask { try await watch(connection, progress: progress) }
+                    try await receive(from: connection, sampleRate: outputRate, progress: progress, onAudio: onAudio)
+                }
+            }
+        } catch let failure where !connected {
+            let mapped = connectionFailure(failure)
+            if let mapped = mapped as? ProviderError { configuration.health.failed(mapped) }
+            throw mapped
+        }
+    }
+
+    /// Reads ElevenLabs' messages until `isFinal` and the close, handing audio to `onAudio`.
+    private func receive(
+        from connection: ProviderWebSocketConnection, sampleRate: Int, progress: StreamProgress,
+        onAudio: (AudioChunk) async throws -> Void
+    ) async throws {
+        var assembler = PCM16Assembler()
+        // Timings that arrived with less than one whole sample; they belong to the next chunk.
+        var pendingAlignment: [SpeechAlignment.Character] = []
+        var messages = connection.messages.makeAsyncIterator()
+        while true {
+            let message: ProviderWebSocket.Message?
+            do {
+                message = try await messages.next()
+            } catch {
+                throw streamFailure(error)
+            }
+            try Task.checkCancellation()
+            switch message {
+            case nil:
+                throw configuration.error(name, .streamEnded, "the connection to ElevenLabs ended before the final audio")
+            case .text(let text)?:
+                let decoded: ElevenLabsServerMessage
+                do {
+                    decoded = try ElevenLabsServerMessage(parsing: text)
+                } catch {
+                    throw configuration.error(name, .badResponse, "ElevenLabs sent \(error)")
+                }
+                if let error = decoded.error {
+                    throw configuration.error(name, .rejected, "ElevenLabs: \(error.code): \(error.message)")
+                }
+                progress.received(audio: !decoded.audio.isEmpty, isFinal: decoded.isFinal)
+                pendingAlignment += decoded.alignment?.characters ?? []
+                let samples = assembler.push(decoded.audio)
+                guard !samples.isEmpty else { continue }
+                let alignment = pendingAlignment.isEmpty ? nil : SpeechAlignment(characters: pendingAlignment)
+                pendingAlignment = []
+                // Barge-in: no audio may reach the caller once the reply is cancelled.
+                try Task.checkCancellation()
+                try await onAudio(AudioChunk(samples: samples, sampleRate: sampleRate, alignment: alignment))
+            case .binary?:
+                continue
+            case .closed(let code, let reason)?:
+                try Task.checkCancellation()
+                if progress.finalReceived { return }
+                throw closeFailure(code: code, reason: reason, timedOut: progress.timedOut)
+            }
+        }
+    }
+
+    /// The error for a close before `isFinal`.
+    private func closeFailure(code: Int?, reason: String, timedOut: Bool) -> ProviderError {
+        if timedOut {
+            return configuration.error(
+                name, .timeout, "ElevenLabs sent no audio within \(configuration.responseTimeout) of being asked for speech")
+        }
+        let said = reason.isEmpty ? "" : ": \(reason)"
+        switch code {
+        case nil:
+            return configuration.error(name, .streamEnded, "the connection to ElevenLabs dropped before the final audio")
+        case 1000?:
+            return configuration.error(name, .streamEnded, "ElevenLabs closed the stream before the final audio\(said)")
+        case 1008?:
+            return configuration.error(name, .rejected, "ElevenLabs closed the connection (code 1008)\(said)")
+        case let code?:
+            return configuration.error(name, .streamEnded, "ElevenLabs closed the connection (code \(code))\(said)")
+        }
+    }
+
+    /// Maps a failure to open the socket.
+    private func connectionFailure(_ failure: any Error) -> any Error {
+        if let rejected = failure as? ProviderWebSocket.HandshakeRejected {
+            return configuration.httpError(name, status: rejected.status, body: rejected.body)
+        }
+        if let violation = failure as? ProviderWebSocket.ProtocolViolation {
+            return configuration.error(name, .badResponse, "ElevenLabs' WebSocket handshake failed: \(violation)")
+        }
+        return configuration.connectError(name, failure)
+    }
+
+    /// Maps a failure to read from the open socket.
+    private func streamFailure(_ failure: any Error) -> any Error {
+        if failure is CancellationError { return failure }
+        if Task.isCancelled { return CancellationError() }
+        if let violation = failure as? ProviderWebSocket.ProtocolViolation {
+            return configuration.error(name, .badResponse, "ElevenLabs broke the WebSocket protocol: \(violation)")
+        }
+        return configuration.error(name, .streamEnded, "the connection to ElevenLabs failed: \(failure)")
+    }
+}
