@@ -48,6 +48,7 @@ let package = Package(
             dependencies: [
                 "ParleyCore",
                 "CEspeakNG",
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
