@@ -12,12 +12,20 @@ public struct HealthMonitor: Sendable {
         /// The engine state, for local engines; nil for in-process or external providers,
         /// which are always ready.
         public var status: EngineStatus?
+        /// Where a remote provider lives (base URL, never credentials).
+        public var address: String?
+        /// Whether a remote provider's last connection succeeded.
+        public var connection: ConnectionHealth?
 
         /// Creates a stage entry.
-        public init(stage: String, provider: String, status: EngineStatus? = nil) {
+        public init(
+            stage: String, provider: String, status: EngineStatus? = nil, address: String? = nil, connection: ConnectionHealth? = nil
+        ) {
             self.stage = stage
             self.provider = provider
             self.status = status
+            self.address = address
+            self.connection = connection
         }
 
         var snapshot: EngineStatus.Snapshot {
@@ -50,12 +58,21 @@ public struct HealthMonitor: Sendable {
         for stage in stages {
             let snapshot = stage.snapshot
             failed = failed || snapshot.failed
-            stageReports[stage.stage] = [
+            var report: [String: JSONValue] = [
                 "provider": .string(stage.provider),
                 "ready": .bool(snapshot.ready),
                 "restarts": .number(Double(snapshot.restarts)),
                 "error": snapshot.lastError.map { .string($0) } ?? .null,
             ]
+            if let address = stage.address { report["url"] = .string(address) }
+            if let connection = stage.connection?.snapshot {
+                // null until the first session has connected.
+                report["last_connection_ok"] = connection.lastSucceeded.map { .bool($0) } ?? .null
+                report["last_connection_error"] = connection.lastError.map { .string($0) } ?? .null
+                report["connections"] = .number(Double(connection.attempts))
+                report["failed_connections"] = .number(Double(connection.failures))
+            }
+            stageReports[stage.stage] = .object(report)
         }
         let status = isReady ? "ok" : failed ? "failed" : "starting"
         return [

@@ -11,20 +11,24 @@ import ServiceLifecycle
 public struct ParleyServer: Sendable {
     /// Which implementation serves each stage, and where.
     public struct Options: Sendable {
-        /// `local` (the embedded engine).
-        public var speechToText = "local"
-        /// `local` (the embedded engine).
-        public var languageModel = "local"
-        /// `local` (espeak-ng).
-        public var textToSpeech = "local"
+        /// `local`, `deepgram`, `groq-whisper`, or nil/`auto`: Deepgram when `DEEPGRAM_API_KEY` is set.
+        public var speechToText: String?
+        /// `local`, `groq`, or nil/`auto`: Groq when `GROQ_API_KEY` is set.
+        public var languageModel: String?
+        /// `local` (espeak-ng), `elevenlabs`, `elevenlabs-http`, or nil/`auto`: ElevenLabs when
+        /// `ELEVENLABS_API_KEY` is set.
+        public var textToSpeech: String?
+        /// Keys, base URLs and models of the cloud providers (see ``CloudSettings``).
+        public var environment: [String: String] = ProcessInfo.processInfo.environment
         /// An already running OpenAI-compatible chat server to use instead of starting llama.cpp.
         public var languageModelURL: String?
         /// An already running OpenAI-compatible transcription server to use instead of starting faster-whisper.
         public var speechToTextURL: String?
-        /// The model id sent to the chat server.
+        /// The model id sent to the local chat server (`LLM_MODEL` overrides it).
         public var languageModelName = "smollm2-135m-instruct"
-        /// The longest reply, in LLM tokens (a spoken reply of 100 tokens lasts about 30 s).
-        public var maximumReplyTokens = 100
+        /// The longest reply, in LLM tokens; nil means 100 for the local model (a spoken reply of
+        /// 100 tokens lasts about 30 s) and 400 for Groq, whose reasoning tokens count too.
+        public var maximumReplyTokens: Int?
         /// Where `make setup` recorded the engines.
         public var engineLayoutPath = LocalEngineLayout.defaultPath
         /// Directory for the engines' logs.
@@ -62,15 +66,14 @@ public struct ParleyServer: Sendable {
 
     /// Runs until a shutdown signal; throws configuration errors before serving.
     public func run() async throws {
-        for (flag, value) in [("--stt", options.speechToText), ("--llm", options.languageModel), ("--tts", options.textToSpeech)]
-        where value != "local" {
-            throw ConfigurationError("\(flag) \(value): unknown provider; this build supports only `local`")
-        }
+        let plan = try ProviderPlan.resolve(
+            speechToText: options.speechToText, languageModel: options.languageModel, textToSpeech: options.textToSpeech,
+            environment: options.environment)
         let httpClient = HTTPClient(
             eventLoopGroupProvider: .singleton,
             configuration: .init(timeout: .init(connect: .seconds(5), read: .seconds(30))))
         do {
-            try await serve(httpClient: httpClient)
+            try await serve(plan: plan, httpClient: httpClient)
         } catch {
             try? await httpClient.shutdown()
             throw error
@@ -78,47 +81,15 @@ public struct ParleyServer: Sendable {
         try await httpClient.shutdown()
     }
 
-    private func serve(httpClient: HTTPClient) async throws {
+    private func serve(plan: ProviderPlan, httpClient: HTTPClient) async throws {
         try FileManager.default.createDirectory(atPath: options.logDirectory, withIntermediateDirectories: true)
-        let needsLayout = options.speechToTextURL == nil || options.languageModelURL == nil
-        let layout: LocalEngineLayout? = needsLayout ? try LocalEngineLayout.load(from: options.engineLayoutPath) : nil
-        var engines: [LocalEngine] = []
-        var stages: [HealthMonitor.Stage] = []
-
-        let sttEndpoint: OpenAICompatibleEndpoint
-        if let url = options.speechToTextURL {
-            sttEndpoint = OpenAICompatibleEndpoint(name: "openai-stt", baseURL: url, httpClient: httpClient)
-            stages.append(.init(stage: "stt", provider: sttEndpoint.name))
-        } else {
-            let engine = try LocalEngines.whisper(layout: layout!, httpClient: httpClient, logDirectory: options.logDirectory)
-            engines.append(engine)
-            sttEndpoint = OpenAICompatibleEndpoint(name: engine.name, baseURL: engine.baseURL, httpClient: httpClient)
-            stages.append(.init(stage: "stt", provider: engine.name, status: engine.status))
-        }
-
-        let llmEndpoint: OpenAICompatibleEndpoint
-        if let url = options.languageModelURL {
-            llmEndpoint = OpenAICompatibleEndpoint(name: "openai-llm", baseURL: url, httpClient: httpClient, responseTimeout: .seconds(60))
-            stages.append(.init(stage: "llm", provider: llmEndpoint.name))
-        } else {
-            let engine = try LocalEngines.llama(
-                layout: layout!, httpClient: httpClient, logDirectory: options.logDirectory, model: options.languageModelName)
-            engines.append(engine)
-            llmEndpoint = OpenAICompatibleEndpoint(name: engine.name, baseURL: engine.baseURL, httpClient: httpClient, responseTimeout: .seconds(60))
-            stages.append(.init(stage: "llm", provider: engine.name, status: engine.status))
-        }
-
-        let textToSpeech = EspeakTextToSpeech()
-        // Load espeak-ng's voice data now rather than on the first reply.
-        _ = try await EspeakEngine.shared.synthesize("ready", voice: textToSpeech.voice)
-        stages.append(.init(stage: "tts", provider: textToSpeech.name))
-
-        let providers = SessionProviders(
-            speechToText: OpenAICompatibleSpeechToText(
-                endpoint: sttEndpoint, model: "whisper-tiny.en", sampleRate: configuration.session.inputSampleRate),
-            languageModel: OpenAICompatibleLanguageModel(
-                endpoint: llmEndpoint, model: options.languageModelName, maxTokens: options.maximumReplyTokens),
-            textToSpeech: textToSpeech)
+        let setup = try await makeProviders(plan: plan, httpClient: httpClient)
+        let providers = setup.providers
+        let stages = setup.stages
+        let engines = setup.engines
+        logger.info(
+            "providers chosen",
+            metadata: Dictionary(uniqueKeysWithValues: stages.map { ("parley.\($0.stage)", "\($0.provider) \($0.address ?? "")") }))
         let logger = self.logger
         let host = configuration.host
         let onListening = self.onListening

@@ -13,6 +13,8 @@ struct VoiceSocketHandler: Sendable {
 
     /// Client messages waiting for the session (about 5 s of 20 ms frames).
     static let inputCapacity = 256
+    /// How long a session whose client left may take to finish before it is cancelled.
+    static let windDown: Duration = .seconds(6)
 
     func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async {
         let output = WebSocketSessionOutput(outbound: outbound)
@@ -30,8 +32,10 @@ struct VoiceSocketHandler: Sendable {
             id: Self.makeSessionID(), configuration: configuration.session, providers: providers, logger: logger)
         let (inputs, sink) = AsyncStream.makeStream(of: ClientMessage.self, bufferingPolicy: .bufferingOldest(Self.inputCapacity))
 
-        await withTaskGroup(of: Void.self) { group in
-            // Either side finishing ends the connection: the client leaving or a fatal session error.
+        await withTaskGroup(of: Bool.self) { group in
+            // The session ending (a fatal error) ends the connection at once; the client leaving
+            // ends the session's input, and the session gets a moment to wind down on its own
+            // (stop the reply, let the recogniser close its provider stream) before it is cancelled.
             defer { group.cancelAll() }
             group.addTask {
                 do {
@@ -44,12 +48,20 @@ struct VoiceSocketHandler: Sendable {
                     session.logger.error("session failed", metadata: ["parley.error": "\(error)"])
                     try? await output.send(.error(SessionError(.internal, "Session failed: \(error)", fatal: true)))
                 }
+                return true
             }
             group.addTask {
                 await readFrames(inbound: inbound, into: sink, output: output, logger: session.logger)
                 sink.finish()
+                return false
             }
-            await group.next()
+            if await group.next() == false {
+                group.addTask {
+                    try? await Task.sleep(for: Self.windDown)
+                    return false
+                }
+                _ = await group.next()
+            }
             group.cancelAll()
             sink.finish()
         }

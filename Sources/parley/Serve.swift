@@ -14,14 +14,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (0 picks a free one).")
     var port = 8080
 
-    @Option(help: "Speech-to-text provider: local.")
-    var stt = "local"
+    @Option(help: "Speech-to-text: local, deepgram, groq-whisper or auto (deepgram when DEEPGRAM_API_KEY is set, else local).")
+    var stt = "auto"
 
-    @Option(help: "LLM provider: local.")
-    var llm = "local"
+    @Option(help: "LLM: local, groq or auto (groq when GROQ_API_KEY is set, else local).")
+    var llm = "auto"
 
-    @Option(help: "Text-to-speech provider: local.")
-    var tts = "local"
+    @Option(help: "Text-to-speech: local, elevenlabs, elevenlabs-http or auto (elevenlabs when ELEVENLABS_API_KEY is set, else local).")
+    var tts = "auto"
 
     @Option(name: .customLong("llm-url"), help: "Use this running OpenAI-compatible chat server (base URL ending in /v1) instead of starting llama.cpp.")
     var llmURL: String?
@@ -32,8 +32,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("system-prompt"), help: "The LLM's system prompt, or @FILE to read it from a file.")
     var systemPrompt: String?
 
-    @Option(name: .customLong("max-reply-tokens"), help: "The longest reply, in LLM tokens.")
-    var maxReplyTokens = 100
+    @Option(name: .customLong("max-reply-tokens"), help: "The longest reply, in LLM tokens (default 100 local, 400 Groq).")
+    var maxReplyTokens: Int?
 
     @Option(name: .customLong("vad-silence"), help: "Silence that ends the user's turn, in milliseconds.")
     var vadSilence = 300
@@ -50,7 +50,7 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard (100...5000).contains(vadSilence) else { throw ValidationError("--vad-silence must be 100…5000 ms") }
-        guard (1...4096).contains(maxReplyTokens) else { throw ValidationError("--max-reply-tokens must be 1…4096") }
+        guard maxReplyTokens.map({ (1...4096).contains($0) }) ?? true else { throw ValidationError("--max-reply-tokens must be 1…4096") }
         guard maxSessions > 0 else { throw ValidationError("--max-sessions must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a log level") }
     }

@@ -74,12 +74,12 @@ struct ElevenLabsMessageTests {
     func errorBodies() {
         let configuration = ElevenLabsConfiguration(apiKey: "sk_secret_key_42")
         let detail = configuration.httpError("elevenlabs", status: 400, body: #"{"detail":{"status":"voice_limit_reached","message":"Too many voices."}}"#)
-        #expect(detail.message == "ElevenLabs: HTTP 400: voice_limit_reached: Too many voices.")
+        #expect(detail.message == "HTTP 400: voice_limit_reached: Too many voices.")
         let echoed = configuration.httpError("elevenlabs", status: 401, body: #"{"detail":{"status":"invalid_api_key","message":"Key sk_secret_key_42 is invalid"}}"#)
         #expect(!echoed.description.contains("sk_secret_key_42"))
         #expect(echoed.message.contains("ELEVENLABS_API_KEY"))
         let plain = configuration.httpError("elevenlabs", status: 502, body: "Bad Gateway")
-        #expect(plain.message == "ElevenLabs: HTTP 502: Bad Gateway")
+        #expect(plain.message == "HTTP 502: Bad Gateway")
         #expect(plain.status == 502)
     }
 

@@ -18,7 +18,7 @@ struct ElevenLabsTextToSpeechFailureTests {
             }
             #expect(error?.provider == "elevenlabs")
             #expect(error?.kind == .rejected)
-            #expect(error?.message == "ElevenLabs: quota_exceeded: This request exceeds your quota.")
+            #expect(error?.message == "quota_exceeded: This request exceeds your quota.")
             #expect(fake.streamInput.first?.serverCloseCode == 1008)
         }
     }
@@ -35,7 +35,7 @@ struct ElevenLabsTextToSpeechFailureTests {
             }
             sink.finish()
             #expect(error?.kind == .rejected)
-            #expect(error?.message.hasPrefix("ElevenLabs: input_timeout_exceeded: Have not received a new text input") == true)
+            #expect(error?.message.hasPrefix("input_timeout_exceeded: Have not received a new text input") == true)
             #expect(fake.streamInput.first?.serverCloseCode == 1008)
         }
     }
@@ -69,7 +69,7 @@ struct ElevenLabsTextToSpeechFailureTests {
                 try await tts.synthesize(Support.sentences(["Hello."]), sampleRate: 16000) { _ in }
             }
             #expect(error?.status == 404)
-            #expect(error?.message.hasPrefix("ElevenLabs: HTTP 404: voice_not_found: A voice with voice_id NoSuchVoice") == true)
+            #expect(error?.message.hasPrefix("HTTP 404: voice_not_found: A voice with voice_id NoSuchVoice") == true)
         }
     }
 

@@ -10,6 +10,7 @@ struct ParleyServerTests {
     @Test("with --llm-url and --stt-url it starts no engine and keeps serving until cancelled")
     func externalEndpoints() async throws {
         var options = ParleyServer.Options()
+        options.environment = [:]
         options.languageModelURL = "http://127.0.0.1:9/v1"
         options.speechToTextURL = "http://127.0.0.1:9/v1"
         options.engineLayoutPath = "/nonexistent/layout.json"  // must not be needed
@@ -25,15 +26,16 @@ struct ParleyServerTests {
         }
     }
 
-    @Test("an unknown provider is a configuration error naming the flag")
-    func unknownProvider() async throws {
+    @Test("a cloud provider without its key stops start-up with a message naming the variable")
+    func missingKey() async throws {
         var options = ParleyServer.Options()
+        options.environment = [:]
         options.speechToText = "deepgram"
         let server = ParleyServer(configuration: ServerConfiguration(port: 0, webRoot: nil), options: options, logger: Logger(label: "test"))
         await #expect {
             try await server.run()
         } throws: { error in
-            "\(error)".contains("--stt deepgram")
+            "\(error)".contains("--stt deepgram needs DEEPGRAM_API_KEY")
         }
     }
 }

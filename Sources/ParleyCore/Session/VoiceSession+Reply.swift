@@ -98,7 +98,8 @@ extension VoiceSession {
                 }
                 try await pacer.finish(send: send)
             }
-            try await group.waitForAll()
+            // The first failure stops the other half at once (`waitForAll()` would wait for it).
+            while try await group.next() != nil {}
         }
     }
 

@@ -69,7 +69,8 @@ public struct VoiceSession: Sendable {
         logger.info("session started", metadata: ["parley.providers": "\(providers.names)"])
 
         try await withThrowingTaskGroup(of: Void.self) { group in
-            // The session ends as a unit: whichever part stops first takes the others with it.
+            // A part that fails takes the others with it; a normal end (the client left) lets the
+            // recogniser say goodbye to its provider (Deepgram's CloseStream) before the group ends.
             defer { group.cancelAll() }
             group.addTask {
                 for await message in inputs {
@@ -101,12 +102,17 @@ public struct VoiceSession: Sendable {
                     signalSink.yield(.replyFinished(turnID: request.turnID))
                 }
             }
-            var coordinator = Coordinator(session: self, speech: speechSink, requests: requestSink)
-            for await signal in signals {
-                guard try await coordinator.handle(signal, output: output) else { break }
+            group.addTask {
+                var coordinator = Coordinator(session: self, speech: speechSink, requests: requestSink)
+                defer { coordinator.stop() }
+                for await signal in signals {
+                    guard try await coordinator.handle(signal, output: output) else { break }
+                }
+                logger.info("session ended", metadata: ["parley.turns": "\(coordinator.turnCount)"])
             }
-            coordinator.stop()
-            logger.info("session ended", metadata: ["parley.turns": "\(coordinator.turnCount)"])
+            // `next()` rethrows the first child's error at once (`waitForAll()` would first wait
+            // for every other child); the coordinator is a child too, so no error waits behind its loop.
+            while try await group.next() != nil {}
         }
     }
 

@@ -22,7 +22,7 @@ extension ElevenLabsConfiguration {
                 status: status)
         }
         let said = detail.map { "\($0.code): \($0.message)" } ?? (body.isEmpty ? "no details" : String(body.prefix(200)))
-        return error(name, .rejected, "ElevenLabs: HTTP \(status): \(said)", status: status)
+        return error(name, .rejected, "HTTP \(status): \(said)", status: status)
     }
 
     /// The code and message of an ElevenLabs error body, if it is one.

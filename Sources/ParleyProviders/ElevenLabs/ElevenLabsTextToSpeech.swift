@@ -76,7 +76,7 @@ public struct ElevenLabsTextToSpeech: TextToSpeech {
                     throw configuration.error(name, .badResponse, "ElevenLabs sent \(error)")
                 }
                 if let error = decoded.error {
-                    throw configuration.error(name, .rejected, "ElevenLabs: \(error.code): \(error.message)")
+                    throw configuration.error(name, .rejected, "\(error.code): \(error.message)")
                 }
                 progress.received(audio: !decoded.audio.isEmpty, isFinal: decoded.isFinal)
                 pendingAlignment += decoded.alignment?.characters ?? []

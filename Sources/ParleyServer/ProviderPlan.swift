@@ -1,0 +1,126 @@
+import Foundation
+
+/// Which provider serves each stage, decided from the command line and the environment.
+///
+/// A stage left on automatic uses its cloud provider when that provider's key is set
+/// (`DEEPGRAM_API_KEY`, `GROQ_API_KEY`, `ELEVENLABS_API_KEY`) and the embedded engine otherwise;
+/// a cloud provider chosen explicitly without its key is a configuration error naming the variable.
+public struct ProviderPlan: Sendable, Equatable {
+    /// Speech-to-text choices.
+    public enum SpeechToText: String, Sendable, CaseIterable {
+        case local, deepgram
+        case groqWhisper = "groq-whisper"
+    }
+
+    /// LLM choices.
+    public enum LanguageModel: String, Sendable, CaseIterable {
+        case local, groq
+    }
+
+    /// Text-to-speech choices.
+    public enum TextToSpeech: String, Sendable, CaseIterable {
+        case local, elevenlabs
+        case elevenlabsHTTP = "elevenlabs-http"
+    }
+
+    /// The speech-to-text provider.
+    public var speechToText: SpeechToText
+    /// The LLM provider.
+    public var languageModel: LanguageModel
+    /// The text-to-speech provider.
+    public var textToSpeech: TextToSpeech
+    /// Cloud settings read from the environment.
+    public var cloud: CloudSettings
+
+    /// Resolves the choices (`nil` or `auto` = automatic) against `environment`.
+    public static func resolve(
+        speechToText: String?, languageModel: String?, textToSpeech: String?, environment: [String: String]
+    ) throws(ParleyServer.ConfigurationError) -> ProviderPlan {
+        let cloud = try CloudSettings(environment: environment)
+        let stt = try choose(
+            "--stt", speechToText, automatic: cloud.deepgramKey != nil ? .deepgram : SpeechToText.local)
+        let llm = try choose("--llm", languageModel, automatic: cloud.groqKey != nil ? .groq : LanguageModel.local)
+        let tts = try choose(
+            "--tts", textToSpeech, automatic: cloud.elevenLabsKey != nil ? .elevenlabs : TextToSpeech.local)
+        switch stt {
+        case .deepgram: try require(cloud.deepgramKey, "DEEPGRAM_API_KEY", for: "--stt deepgram")
+        case .groqWhisper: try require(cloud.groqKey, "GROQ_API_KEY", for: "--stt groq-whisper")
+        case .local: break
+        }
+        if llm == .groq { try require(cloud.groqKey, "GROQ_API_KEY", for: "--llm groq") }
+        if tts != .local { try require(cloud.elevenLabsKey, "ELEVENLABS_API_KEY", for: "--tts \(tts.rawValue)") }
+        return ProviderPlan(speechToText: stt, languageModel: llm, textToSpeech: tts, cloud: cloud)
+    }
+
+    private static func choose<Choice: RawRepresentable & CaseIterable>(
+        _ flag: String, _ value: String?, automatic: Choice
+    ) throws(ParleyServer.ConfigurationError) -> Choice where Choice.RawValue == String {
+        guard let value, value != "auto" else { return automatic }
+        guard let choice = Choice(rawValue: value) else {
+            let known = (Choice.allCases.map(\.rawValue) + ["auto"]).joined(separator: ", ")
+            throw ParleyServer.ConfigurationError("\(flag) \(value): unknown provider; choose one of \(known)")
+        }
+        return choice
+    }
+
+    private static func require(_ key: String?, _ variable: String, for choice: String) throws(ParleyServer.ConfigurationError) {
+        guard key == nil else { return }
+        throw ParleyServer.ConfigurationError("\(choice) needs \(variable): set it in the environment (or choose another provider)")
+    }
+}
+
+/// Keys, base URLs and models of the cloud providers, from the environment. Empty variables count
+/// as unset. Keys are kept only to be sent to their provider; nothing here prints them.
+public struct CloudSettings: Sendable, Equatable {
+    /// `DEEPGRAM_API_KEY`.
+    public var deepgramKey: String?
+    /// `GROQ_API_KEY`.
+    public var groqKey: String?
+    /// `ELEVENLABS_API_KEY`.
+    public var elevenLabsKey: String?
+    /// `DEEPGRAM_URL`, default `wss://api.deepgram.com`.
+    public var deepgramURL: String
+    /// `GROQ_BASE_URL`, default `https://api.groq.com/openai/v1`.
+    public var groqBaseURL: String
+    /// `ELEVENLABS_URL`, default `https://api.elevenlabs.io`.
+    public var elevenLabsURL: String
+    /// `LLM_MODEL`: the chat model id (default: Groq's `openai/gpt-oss-20b`, or the local model).
+    public var languageModel: String?
+    /// `DEEPGRAM_MODEL`, default `nova-3`.
+    public var deepgramModel: String
+    /// `GROQ_STT_MODEL`, default `whisper-large-v3-turbo`.
+    public var groqSpeechModel: String
+    /// `ELEVENLABS_VOICE_ID`, default Rachel (`21m00Tcm4TlvDq8ikWAM`).
+    public var elevenLabsVoice: String
+    /// `ELEVENLABS_MODEL_ID`, default `eleven_flash_v2_5`.
+    public var elevenLabsModel: String
+
+    /// Reads and checks the variables.
+    public init(environment: [String: String]) throws(ParleyServer.ConfigurationError) {
+        func value(_ name: String) -> String? {
+            guard let value = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty else { return nil }
+            return value
+        }
+        func url(_ name: String, default fallback: String, schemes: Set<String>) throws(ParleyServer.ConfigurationError) -> String {
+            guard let text = value(name) else { return fallback }
+            guard let parsed = URL(string: text), let scheme = parsed.scheme?.lowercased(), schemes.contains(scheme),
+                parsed.host?.isEmpty == false
+            else {
+                throw ParleyServer.ConfigurationError(
+                    "\(name)=\(text) is not a URL; expected \(schemes.sorted().map { "\($0)://" }.joined(separator: " or "))host[:port][/path]")
+            }
+            return text.hasSuffix("/") ? String(text.dropLast()) : text
+        }
+        deepgramKey = value("DEEPGRAM_API_KEY")
+        groqKey = value("GROQ_API_KEY")
+        elevenLabsKey = value("ELEVENLABS_API_KEY")
+        deepgramURL = try url("DEEPGRAM_URL", default: "wss://api.deepgram.com", schemes: ["ws", "wss", "http", "https"])
+        groqBaseURL = try url("GROQ_BASE_URL", default: "https://api.groq.com/openai/v1", schemes: ["http", "https"])
+        elevenLabsURL = try url("ELEVENLABS_URL", default: "https://api.elevenlabs.io", schemes: ["http", "https", "ws", "wss"])
+        languageModel = value("LLM_MODEL")
+        deepgramModel = value("DEEPGRAM_MODEL") ?? "nova-3"
+        groqSpeechModel = value("GROQ_STT_MODEL") ?? "whisper-large-v3-turbo"
+        elevenLabsVoice = value("ELEVENLABS_VOICE_ID") ?? "21m00Tcm4TlvDq8ikWAM"
+        elevenLabsModel = value("ELEVENLABS_MODEL_ID") ?? "eleven_flash_v2_5"
+    }
+}

@@ -1,0 +1,75 @@
+import ParleyServer
+import Testing
+
+@Suite("Provider selection from flags and environment")
+struct ProviderPlanTests {
+    static let allKeys = ["DEEPGRAM_API_KEY": "dg-secret", "GROQ_API_KEY": "gsk-secret", "ELEVENLABS_API_KEY": "xi-secret"]
+
+    @Test("without keys every stage is local; with keys every stage is the cloud provider")
+    func automatic() throws {
+        let local = try ProviderPlan.resolve(speechToText: nil, languageModel: "auto", textToSpeech: nil, environment: [:])
+        #expect(local.speechToText == .local)
+        #expect(local.languageModel == .local)
+        #expect(local.textToSpeech == .local)
+        let cloud = try ProviderPlan.resolve(speechToText: nil, languageModel: nil, textToSpeech: nil, environment: Self.allKeys)
+        #expect(cloud.speechToText == .deepgram)
+        #expect(cloud.languageModel == .groq)
+        #expect(cloud.textToSpeech == .elevenlabs)
+        #expect(cloud.cloud.deepgramURL == "wss://api.deepgram.com")
+        #expect(cloud.cloud.groqBaseURL == "https://api.groq.com/openai/v1")
+        #expect(cloud.cloud.elevenLabsURL == "https://api.elevenlabs.io")
+    }
+
+    @Test("a flag overrides the key-based choice, and empty variables count as unset")
+    func overrides() throws {
+        let plan = try ProviderPlan.resolve(
+            speechToText: "local", languageModel: "local", textToSpeech: "elevenlabs-http",
+            environment: Self.allKeys.merging(["DEEPGRAM_API_KEY": " "]) { $1 })
+        #expect(plan.speechToText == .local)
+        #expect(plan.languageModel == .local)
+        #expect(plan.textToSpeech == .elevenlabsHTTP)
+        #expect(plan.cloud.deepgramKey == nil)
+        let whisper = try ProviderPlan.resolve(
+            speechToText: "groq-whisper", languageModel: nil, textToSpeech: nil, environment: ["GROQ_API_KEY": "k"])
+        #expect(whisper.speechToText == .groqWhisper)
+    }
+
+    @Test("a cloud provider chosen without its key names the missing variable")
+    func missingKey() {
+        for (stt, llm, tts, variable) in [
+            ("deepgram", nil, nil, "DEEPGRAM_API_KEY"), ("groq-whisper", nil, nil, "GROQ_API_KEY"),
+            (nil, "groq", nil, "GROQ_API_KEY"), (nil, nil, "elevenlabs", "ELEVENLABS_API_KEY"),
+        ] as [(String?, String?, String?, String)] {
+            let error = #expect(throws: ParleyServer.ConfigurationError.self) {
+                try ProviderPlan.resolve(speechToText: stt, languageModel: llm, textToSpeech: tts, environment: [:])
+            }
+            #expect(error?.description.contains(variable) == true)
+        }
+    }
+
+    @Test("unknown providers and malformed base URLs are rejected with what to change")
+    func badValues() {
+        let unknown = #expect(throws: ParleyServer.ConfigurationError.self) {
+            try ProviderPlan.resolve(speechToText: "whisperx", languageModel: nil, textToSpeech: nil, environment: [:])
+        }
+        #expect(unknown?.description.contains("local, deepgram, groq-whisper") == true)
+        let badURL = #expect(throws: ParleyServer.ConfigurationError.self) {
+            try ProviderPlan.resolve(speechToText: nil, languageModel: nil, textToSpeech: nil, environment: ["GROQ_BASE_URL": "api.groq.com"])
+        }
+        #expect(badURL?.description.contains("GROQ_BASE_URL") == true)
+    }
+
+    @Test("plain ws:// and http:// base URLs are accepted, for gateways and tests")
+    func plainURLs() throws {
+        let plan = try ProviderPlan.resolve(
+            speechToText: nil, languageModel: nil, textToSpeech: nil,
+            environment: Self.allKeys.merging([
+                "DEEPGRAM_URL": "ws://127.0.0.1:9001", "GROQ_BASE_URL": "http://127.0.0.1:9002/v1/",
+                "ELEVENLABS_URL": "http://127.0.0.1:9003", "LLM_MODEL": "llama-3.1-8b-instant",
+            ]) { $1 })
+        #expect(plan.cloud.deepgramURL == "ws://127.0.0.1:9001")
+        #expect(plan.cloud.groqBaseURL == "http://127.0.0.1:9002/v1")
+        #expect(plan.cloud.elevenLabsURL == "http://127.0.0.1:9003")
+        #expect(plan.cloud.languageModel == "llama-3.1-8b-instant")
+    }
+}
