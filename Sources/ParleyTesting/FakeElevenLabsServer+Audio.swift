@@ -32,7 +32,7 @@ extension FakeElevenLabsServer {
         func encode(_ samples: [Int16]) -> [UInt8] {
             switch self {
             case .pcm: PCM.littleEndianBytes(samples)
-            case .ulaw: samples.map(FakeElevenLabsServer.ulaw)
+            case .ulaw: MuLaw.encode(samples)
             }
         }
     }
@@ -90,22 +90,5 @@ extension FakeElevenLabsServer {
             }
             return AudioPiece(bytes: Array(bytes[start..<end]), characters: timings)
         }
-    }
-
-    /// Encodes one sample as G.711 μ-law.
-    static func ulaw(_ sample: Int16) -> UInt8 {
-        let bias = 0x84
-        var magnitude = Int(sample)
-        let sign = magnitude < 0 ? 0x80 : 0
-        if magnitude < 0 { magnitude = -magnitude }
-        magnitude = min(magnitude, 32635) + bias
-        var exponent = 7
-        var mask = 0x4000
-        while exponent > 0 && magnitude & mask == 0 {
-            exponent -= 1
-            mask >>= 1
-        }
-        let mantissa = (magnitude >> (exponent + 3)) & 0x0F
-        return UInt8(~(sign | exponent << 4 | mantissa) & 0xFF)
     }
 }

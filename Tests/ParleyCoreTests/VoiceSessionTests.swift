@@ -191,6 +191,51 @@ struct VoiceSessionTests {
         #expect(errors.allSatisfy { $0.code == .llmFailed && !$0.fatal && $0.message == "failing: HTTP 500: overloaded" })
     }
 
+    @Test("a text-to-speech failure ends the turn with tts_failed and stops the LLM at once")
+    func ttsFailure() async throws {
+        struct FailingSpeech: TextToSpeech {
+            var name: String { "failing-tts" }
+            func synthesize(_ text: AsyncStream<String>, sampleRate: Int, onAudio: (AudioChunk) async throws -> Void) async throws {
+                for await _ in text {
+                    throw ProviderError(provider: "failing-tts", kind: .rejected, message: "quota_exceeded: out of credits")
+                }
+            }
+        }
+        // A long, slow reply: the LLM would stream for about 10 s if nothing stopped it.
+        let llm = StreamingFakeLanguageModel(
+            reply: "Short first sentence. " + String(repeating: "and then more words ", count: 100), tokenDelay: .milliseconds(50))
+        let harness = Harness(stt: ScriptedSpeechToText(transcripts: ["Go on."]), llm: llm, tts: FailingSpeech())
+        let started = ContinuousClock.now
+        try await harness.run {
+            harness.utterance()
+            let ended = await harness.turnEnded(1)
+            #expect(ended)
+        }
+        #expect(ContinuousClock.now - started < .seconds(4))
+        let errors = harness.output.events.compactMap { if case .error(let e) = $0 { e } else { nil } }
+        #expect(errors.map(\.code) == [.ttsFailed])
+        #expect(errors.first?.message == "failing-tts: quota_exceeded: out of credits")
+        #expect(llm.calls.first?.cancelled == true)
+    }
+
+    @Test("a recogniser that gives up ends the session with a fatal stt_failed, without waiting for the client")
+    func recogniserFailure() async throws {
+        struct FailingRecogniser: SpeechToText {
+            var name: String { "failing-stt" }
+            func transcribe(_ input: AsyncStream<SpeechInput>, onEvent: (TranscriptEvent) async throws -> Void) async throws {
+                throw ProviderError(provider: "failing-stt", kind: .rejected, message: "refused the API key (HTTP 401)", status: 401)
+            }
+        }
+        let harness = Harness(stt: FailingRecogniser(), llm: StreamingFakeLanguageModel(reply: "Hi."), tts: ToneTextToSpeech())
+        // The client never leaves (the input stays open): the session must end by itself.
+        let error = await #expect(throws: SessionError.self) {
+            try await harness.session.run(inputs: harness.inputs, output: harness.output)
+        }
+        #expect(error?.code == .sttFailed)
+        #expect(error?.fatal == true)
+        #expect(error?.message == "failing-stt: refused the API key (HTTP 401)")
+    }
+
     @Test("ping is answered with pong")
     func ping() async throws {
         let harness = Harness(stt: ScriptedSpeechToText(transcripts: []), llm: StreamingFakeLanguageModel(reply: ""), tts: ToneTextToSpeech())
