@@ -25,7 +25,7 @@ trap cleanup EXIT
 PORT="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 espeak-ng -w "$WORK/question.wav" "My name is John and I live in Paris."
 
-"$BIN" serve --port "$PORT" >"$WORK/server.log" 2>&1 &
+"$BIN" serve --port "$PORT" --stt local --llm local --tts local >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 600); do
   if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then break; fi
