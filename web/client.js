@@ -20,7 +20,8 @@ import { encodeClientMessage, parseServerEvent, ping, playbackCleared, playbackP
  * Where the conversation stands.
  * - `idle`: not started; `connecting`: socket opening, waiting for `session.ready`;
  * - `ready`: `session.ready` read, microphone and audio graph starting;
- * - `listening`: microphone streaming, no agent audio playing; `agent-speaking`: agent audio playing;
+ * - `listening`: microphone streaming, no agent audio playing; `agent-speaking`: agent audio playing
+ *   (or held by `agent.paused`: see `agentPaused`);
  * - `closed`: stopped or closed by the server; `error`: failed (see the `error` event).
  * @typedef {"idle" | "connecting" | "ready" | "listening" | "agent-speaking" | "closed" | "error"} ClientStatus
  */
@@ -61,7 +62,9 @@ import { encodeClientMessage, parseServerEvent, ping, playbackCleared, playbackP
  * @property {{turnId: number, text: string}} final Final transcript; opens turn `turnId`.
  * @property {{turnId: number, delta: string, text: string}} agentText A reply text piece and the text so far.
  * @property {{turnId: number, playedSamples: number, totalPlayedSamples: number}} playback Samples played.
- * @property {{turnId: number, playedSamples: number}} interrupted Barge-in: playback flushed.
+ * @property {{turnId: number}} paused `agent.paused`: playback held, buffered audio kept; `resumed` or `interrupted` follows.
+ * @property {{turnId: number}} resumed `agent.resumed`: playback continues where it paused.
+ * @property {{turnId: number, playedSamples: number}} interrupted Barge-in: playback flushed (ends a pause too).
  * @property {TurnEndEvent} turnEnd
  * @property {{id: unknown, rttMs: number}} pong
  * @property {ClientError} error
@@ -89,6 +92,7 @@ import { encodeClientMessage, parseServerEvent, ping, playbackCleared, playbackP
  * @property {boolean} audioEnded `agent.audio.end` or `turn.end` seen: no more audio will come.
  * @property {boolean} drained The worklet has played everything pushed so far.
  * @property {boolean} cleared Interrupted and flushed.
+ * @property {boolean} paused Playback held by `agent.paused` until `agent.resumed` or `agent.interrupted`.
  */
 
 /**
@@ -173,6 +177,12 @@ export class VoiceClient {
     /** Samples of agent audio played since start(), all turns together. */
     get totalPlayedSamples() {
         return this.#totalPlayed;
+    }
+
+    /** Whether the agent's playback is held by `agent.paused` (the status stays `agent-speaking`). */
+    get agentPaused() {
+        const session = this.#session;
+        return session !== null && !session.closed && isPaused(session);
     }
 
     /** @returns {ClientStats} A snapshot of the counters. */
@@ -427,6 +437,10 @@ export class VoiceClient {
                 break;
             }
             case "agent.audio.start": {
+                // A pause lasts only while its turn is the audio turn: a lost `agent.resumed` must
+                // not silence every later turn.
+                const previous = session.audioTurn;
+                if (previous !== null && previous !== message.turn_id) this.#onResumed(session, previous);
                 const turn = this.#turn(session, message.turn_id);
                 turn.audioStarted = true;
                 session.audioTurn = message.turn_id;
@@ -441,6 +455,12 @@ export class VoiceClient {
                 this.#refreshStatus(session);
                 break;
             }
+            case "agent.paused":
+                this.#onPaused(session, message.turn_id);
+                break;
+            case "agent.resumed":
+                this.#onResumed(session, message.turn_id);
+                break;
             case "agent.interrupted":
                 void this.#onInterrupted(session, message.turn_id);
                 break;
@@ -544,6 +564,7 @@ export class VoiceClient {
         playbackNode.port.onmessage = (event) => this.#onPlaybackReport(session, /** @type {PlaybackReport} */ (event.data));
         playbackNode.connect(context.destination);
         session.playbackNode = playbackNode;
+        if (isPaused(session)) this.#postPlayback(session, { type: "pause" }); // paused before playback was ready
 
         const frameSamples = Math.max(1, Math.min(
             Math.round(ready.input.sample_rate * ready.input.frame_ms / 1000),
@@ -684,6 +705,35 @@ export class VoiceClient {
     }
 
     /**
+     * `agent.paused`: stop playback at once, keeping the buffered audio. Ignored unless `turnId`
+     * is the turn playing (or about to play).
+     * @param {Session} session
+     * @param {number} turnId
+     */
+    #onPaused(session, turnId) {
+        const turn = session.turns.get(turnId);
+        if (session.audioTurn !== turnId || !turn || turn.cleared || turn.paused || !isSpeaking(turn)) return;
+        turn.paused = true;
+        this.#postPlayback(session, { type: "pause" });
+        this.#emit("paused", { turnId });
+        this.#refreshStatus(session);
+    }
+
+    /**
+     * `agent.resumed`: playback continues from the sample where it paused. Ignored unless `turnId` is paused.
+     * @param {Session} session
+     * @param {number} turnId
+     */
+    #onResumed(session, turnId) {
+        const turn = session.turns.get(turnId);
+        if (!turn || !turn.paused) return;
+        turn.paused = false;
+        this.#postPlayback(session, { type: "resume" });
+        this.#emit("resumed", { turnId });
+        this.#refreshStatus(session);
+    }
+
+    /**
      * Barge-in: flush playback at once and tell the server how much of the turn was heard.
      * @param {Session} session
      * @param {number} turnId
@@ -692,6 +742,7 @@ export class VoiceClient {
         const turn = this.#turn(session, turnId);
         turn.cleared = true;
         turn.audioEnded = true;
+        turn.paused = false; // the flush ends the worklet's pause too
         if (session.audioTurn === turnId) session.audioTurn = null;
         session.pendingAudio = session.pendingAudio.filter((chunk) => chunk.turnId !== turnId);
         const node = session.playbackNode;
@@ -710,6 +761,15 @@ export class VoiceClient {
         this.#send(session, playbackCleared(turnId, turn.played));
         this.#emit("interrupted", { turnId, playedSamples: turn.played });
         this.#refreshStatus(session);
+    }
+
+    /**
+     * Posts a command without a transfer to the playback worklet, if it is running.
+     * @param {Session} session
+     * @param {PlaybackCommand} command
+     */
+    #postPlayback(session, command) {
+        session.playbackNode?.port.postMessage(command);
     }
 
     /**
@@ -748,7 +808,7 @@ export class VoiceClient {
     #turn(session, turnId) {
         let turn = session.turns.get(turnId);
         if (!turn) {
-            turn = { text: "", played: 0, pushed: 0, audioStarted: false, audioEnded: false, drained: true, cleared: false };
+            turn = { text: "", played: 0, pushed: 0, audioStarted: false, audioEnded: false, drained: true, cleared: false, paused: false };
             session.turns.set(turnId, turn);
             if (session.turns.size > MAX_TURNS) {
                 const oldest = session.turns.keys().next().value;
@@ -759,15 +819,14 @@ export class VoiceClient {
     }
 
     /**
-     * `agent-speaking` while any turn's audio is announced or still playing, else `listening`.
+     * `agent-speaking` while any turn's audio is announced or still playing (or paused), else `listening`.
      * @param {Session} session
      */
     #refreshStatus(session) {
         if (session.closed || !session.captureNode) return;
         let speaking = false;
         for (const turn of session.turns.values()) {
-            if (turn.cleared) continue;
-            if ((turn.audioStarted && !turn.audioEnded) || !turn.drained) speaking = true;
+            if (!turn.cleared && isSpeaking(turn)) speaking = true;
         }
         this.#setStatus(speaking ? "agent-speaking" : "listening");
     }
@@ -871,6 +930,24 @@ function formatProblem(ready) {
         }
     }
     return null;
+}
+
+/**
+ * Whether a turn's audio is announced and not over, or not yet played out (paused included).
+ * @param {TurnState} turn
+ * @returns {boolean}
+ */
+function isSpeaking(turn) {
+    return (turn.audioStarted && !turn.audioEnded) || !turn.drained;
+}
+
+/**
+ * Whether the turn of the latest `agent.audio.start` is paused.
+ * @param {Session} session
+ * @returns {boolean}
+ */
+function isPaused(session) {
+    return session.audioTurn !== null && (session.turns.get(session.audioTurn)?.paused ?? false);
 }
 
 /**

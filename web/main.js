@@ -24,6 +24,9 @@ import { TIMELINE_STAGES } from "./protocol.js";
  * @property {ClientError[]} errors
  * @property {Record<string, string> | null} providers
  * @property {Array<{turnId: number, playedSamples: number}>} interruptions
+ * @property {boolean} agentPaused Agent playback held by `agent.paused` (status stays `agent-speaking`).
+ * @property {number[]} pauses Turn of each `agent.paused` honoured, in order.
+ * @property {number[]} resumes Turn of each `agent.resumed` honoured, in order.
  * @property {ClientStats | null} stats Capture/playback counters (frames sent, bytes, …).
  * @property {number} outputSampleRate Hz of the agent audio (`session.ready` output.sample_rate).
  */
@@ -38,6 +41,8 @@ const STATUS_LABELS = {
     "closed": "closed",
     "error": "error",
 };
+/** The status line while `agent-speaking` is held by `agent.paused`. */
+const PAUSED_LABEL = "agent paused — listening…";
 
 /** Short labels for the compact timeline line. */
 /** @type {Record<string, string>} */
@@ -95,6 +100,9 @@ function initialState() {
         errors: [],
         providers: null,
         interruptions: [],
+        agentPaused: false,
+        pauses: [],
+        resumes: [],
         stats: null,
         outputSampleRate: 0,
     };
@@ -147,7 +155,7 @@ function start() {
         : undefined;
     const next = new VoiceClient(microphone ? { url: serverUrl, microphone } : { url: serverUrl });
     client = next;
-    next.on("status", ({ status }) => showStatus(status));
+    next.on("status", ({ status }) => showStatus(status, next.agentPaused));
     next.on("ready", (ready) => {
         state.sessionId = ready.session_id;
         state.providers = { ...ready.providers };
@@ -182,9 +190,18 @@ function start() {
         state.stats = next.stats;
         showAudioStats(next);
     });
+    next.on("paused", ({ turnId }) => {
+        state.pauses.push(turnId);
+        showStatusLine(next.agentPaused);
+    });
+    next.on("resumed", ({ turnId }) => {
+        state.resumes.push(turnId);
+        showStatusLine(next.agentPaused);
+    });
     next.on("interrupted", ({ turnId, playedSamples }) => {
         state.interruptions.push({ turnId, playedSamples });
         turnView(turnId).item.dataset.interrupted = "true";
+        showStatusLine(next.agentPaused);
     });
     next.on("turnEnd", (end) => {
         const view = turnView(end.turn_id);
@@ -205,16 +222,29 @@ function start() {
     });
 }
 
-/** @param {ClientStatus} status */
-function showStatus(status) {
+/**
+ * @param {ClientStatus} status
+ * @param {boolean} paused The client's `agentPaused`.
+ */
+function showStatus(status, paused) {
     state.status = status;
     state.statusHistory.push(status);
-    ui.status.textContent = STATUS_LABELS[status];
     ui.status.dataset.status = status;
+    showStatusLine(paused);
     const running = status !== "idle" && status !== "closed" && status !== "error";
     ui.toggle.textContent = running ? "Stop" : "Start";
     ui.toggle.dataset.running = String(running);
     if (!running) showLevel(0, null);
+}
+
+/**
+ * Shows the status line for the current status, paused or not.
+ * @param {boolean} paused The client's `agentPaused`.
+ */
+function showStatusLine(paused) {
+    state.agentPaused = paused;
+    ui.status.textContent = paused && state.status === "agent-speaking" ? PAUSED_LABEL : STATUS_LABELS[state.status];
+    ui.status.dataset.paused = String(paused);
 }
 
 /**

@@ -1,7 +1,7 @@
 // Agent audio playback: PCM16 chunks from the main thread go into a preallocated ring buffer and
 // are played gaplessly (resampled when the server's rate differs from the context's), silence
-// when empty. Samples are counted per turn as they are played, at the server's rate, so the
-// client can tell the server exactly what the listener heard.
+// when empty or paused. Samples are counted per turn as they are played, at the server's rate,
+// so the client can tell the server exactly what the listener heard.
 
 /**
  * Options passed as `processorOptions` when the node is created.
@@ -20,13 +20,26 @@
  */
 
 /**
- * Empties the buffer at once; answered by `flushed` with the same `requestId`.
+ * Empties the buffer at once and ends a pause; answered by `flushed` with the same `requestId`.
  * @typedef {object} PlaybackFlushMessage
  * @property {"flush"} type
  * @property {number} requestId
  */
 
-/** @typedef {PlaybackPushMessage | PlaybackFlushMessage} PlaybackCommand */
+/**
+ * Stops playback at once, keeping the buffer: silence is played and nothing is consumed until
+ * `resume` (pushes are still queued). A `progress` report gives the position it stopped at.
+ * @typedef {object} PlaybackPauseMessage
+ * @property {"pause"} type
+ */
+
+/**
+ * Continues playback from the sample where `pause` stopped it; ignored when not paused.
+ * @typedef {object} PlaybackResumeMessage
+ * @property {"resume"} type
+ */
+
+/** @typedef {PlaybackPushMessage | PlaybackFlushMessage | PlaybackPauseMessage | PlaybackResumeMessage} PlaybackCommand */
 
 /**
  * Sent every ~100 ms of playback.
@@ -95,6 +108,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         this.step = 1; // source samples per output sample
         this.fraction = 0; // position between readIndex and the next sample, 0 ≤ fraction < 1
         this.playing = false; // the last quantum played audio of `currentTurn`
+        this.paused = false; // output silence and consume nothing until `resume`
         this.drainReported = true;
         this.progressInterval = Math.max(1, Math.round(sampleRate / 10));
         this.sinceProgress = 0;
@@ -108,6 +122,12 @@ class PlaybackProcessor extends AudioWorkletProcessor {
                     break;
                 case "flush":
                     this.flush(message.requestId);
+                    break;
+                case "pause":
+                    this.pause();
+                    break;
+                case "resume":
+                    this.paused = false;
                     break;
             }
         };
@@ -162,6 +182,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         this.segmentCount = 0;
         this.fraction = 0;
         this.playing = false;
+        this.paused = false;
         this.drainReported = true;
         this.sinceProgress = 0;
         /** @type {PlaybackFlushedReport} */
@@ -174,6 +195,16 @@ class PlaybackProcessor extends AudioWorkletProcessor {
             flushedSamples,
         };
         this.port.postMessage(report);
+    }
+
+    pause() {
+        if (this.paused) return;
+        this.paused = true;
+        // The exact position heard, at once rather than at the next ~100 ms report.
+        if (this.playing) {
+            this.sinceProgress = 0;
+            this.reportProgress();
+        }
     }
 
     reportProgress() {
@@ -232,6 +263,11 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     process(_inputs, outputs) {
         const output = outputs[0];
         if (!output || output.length === 0) return true;
+        if (this.paused) {
+            // Nothing consumed, nothing reported: the turn is neither progressing nor drained.
+            for (let c = 0; c < output.length; c++) output[c].fill(0);
+            return true;
+        }
         const out = output[0];
         const n = out.length;
         let i = 0;

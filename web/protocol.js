@@ -122,6 +122,21 @@ export const TIMELINE_STAGES = /** @type {const} */ ([
  */
 
 /**
+ * The user may be talking over the agent: stop playback at once but keep the buffered audio.
+ * No audio of `turn_id` follows until `agent.resumed`; `agent.interrupted` may follow instead.
+ * @typedef {object} AgentPausedEvent
+ * @property {"agent.paused"} type
+ * @property {number} turn_id
+ */
+
+/**
+ * It was not an interruption: playback of `turn_id` continues where it paused, and its audio follows again.
+ * @typedef {object} AgentResumedEvent
+ * @property {"agent.resumed"} type
+ * @property {number} turn_id
+ */
+
+/**
  * @typedef {object} AgentInterruptedEvent
  * @property {"agent.interrupted"} type
  * @property {number} turn_id
@@ -153,8 +168,8 @@ export const TIMELINE_STAGES = /** @type {const} */ ([
 /**
  * Every text event the server sends in protocol v1, discriminated on `type`.
  * @typedef {SessionReadyEvent | SpeechStartedEvent | SpeechStoppedEvent | TranscriptPartialEvent
- *   | TranscriptFinalEvent | AgentTextEvent | AgentAudioStartEvent | AgentAudioEndEvent
- *   | AgentInterruptedEvent | TurnEndEvent | PongEvent | ServerErrorEvent} ServerEvent
+ *   | TranscriptFinalEvent | AgentTextEvent | AgentAudioStartEvent | AgentAudioEndEvent | AgentPausedEvent
+ *   | AgentResumedEvent | AgentInterruptedEvent | TurnEndEvent | PongEvent | ServerErrorEvent} ServerEvent
  */
 
 /** @typedef {ServerEvent["type"]} ServerEventType */
@@ -291,6 +306,10 @@ export function parseServerEvent(text) {
                 ? /** @type {AgentAudioStartEvent} */ (m) : null;
         case "agent.audio.end":
             return isCount(m.turn_id) && isCount(m.samples) ? /** @type {AgentAudioEndEvent} */ (m) : null;
+        case "agent.paused":
+            return isCount(m.turn_id) ? /** @type {AgentPausedEvent} */ (m) : null;
+        case "agent.resumed":
+            return isCount(m.turn_id) ? /** @type {AgentResumedEvent} */ (m) : null;
         case "agent.interrupted":
             return isCount(m.turn_id) ? /** @type {AgentInterruptedEvent} */ (m) : null;
         case "turn.end":

@@ -33,6 +33,7 @@ import { serverUrlFor, VoiceClient } from "../client.js";
  * @property {AgentTurn[]} turns
  * @property {number} level Microphone RMS, 0…1 (updated ~15 times a second).
  * @property {number} playedSamples Agent audio played, all turns.
+ * @property {boolean} agentPaused Agent playback held by `agent.paused` (status stays `agent-speaking`).
  * @property {ClientError | null} error The latest error.
  */
 
@@ -48,6 +49,7 @@ import { serverUrlFor, VoiceClient } from "../client.js";
  *   | {type: "turn", turnId: number, change: Partial<AgentTurn>}
  *   | {type: "level", level: number}
  *   | {type: "played", playedSamples: number}
+ *   | {type: "paused", paused: boolean}
  *   | {type: "error", error: ClientError}} Action
  */
 
@@ -60,6 +62,7 @@ const initialState = {
     turns: [],
     level: 0,
     playedSamples: 0,
+    agentPaused: false,
     error: null,
 };
 
@@ -73,7 +76,12 @@ function reduce(state, action) {
         case "reset":
             return initialState;
         case "status":
-            return { ...state, status: action.status, level: action.status === "listening" || action.status === "agent-speaking" ? state.level : 0 };
+            return {
+                ...state,
+                status: action.status,
+                level: action.status === "listening" || action.status === "agent-speaking" ? state.level : 0,
+                agentPaused: action.status === "agent-speaking" && state.agentPaused,
+            };
         case "ready":
             return { ...state, sessionId: action.sessionId, providers: action.providers };
         case "partial":
@@ -92,6 +100,8 @@ function reduce(state, action) {
             return { ...state, level: action.level };
         case "played":
             return { ...state, playedSamples: action.playedSamples };
+        case "paused":
+            return { ...state, agentPaused: action.paused };
         case "error":
             return { ...state, error: action.error };
     }
@@ -132,7 +142,12 @@ export function useVoiceAgent(options = {}) {
             dispatch({ type: "turn", turnId, change: { userText: text } });
         });
         client.on("agentText", ({ turnId, text }) => dispatch({ type: "turn", turnId, change: { agentText: text } }));
-        client.on("interrupted", ({ turnId }) => dispatch({ type: "turn", turnId, change: { interrupted: true } }));
+        client.on("paused", () => dispatch({ type: "paused", paused: client.agentPaused }));
+        client.on("resumed", () => dispatch({ type: "paused", paused: client.agentPaused }));
+        client.on("interrupted", ({ turnId }) => {
+            dispatch({ type: "turn", turnId, change: { interrupted: true } });
+            dispatch({ type: "paused", paused: client.agentPaused });
+        });
         client.on("turnEnd", (end) => dispatch({
             type: "turn",
             turnId: end.turn_id,
