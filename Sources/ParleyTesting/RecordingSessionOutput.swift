@@ -25,6 +25,9 @@ public final class RecordingSessionOutput: SessionOutput {
     /// Every event, in order.
     public var events: [SessionEvent] { log.withLock { $0.map(\.event) } }
 
+    /// Every event with the instant it was sent.
+    public var timedEvents: [(event: SessionEvent, at: ContinuousClock.Instant)] { log.withLock { $0 } }
+
     /// The events without audio frames.
     public var controlEvents: [SessionEvent] {
         events.filter {

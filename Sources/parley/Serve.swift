@@ -38,6 +38,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("vad-silence"), help: "Silence that ends the user's turn, in milliseconds.")
     var vadSilence = 300
 
+    @Option(name: .customLong("barge-in-min-speech"), help: "Voice over a reply that interrupts it without words, in milliseconds.")
+    var bargeInMinSpeech = 200
+
+    @Option(name: .customLong("barge-in-echo-margin"), help: "While the agent plays, dB above the VAD threshold that voice needs to count.")
+    var bargeInEchoMargin: Float = 6
+
+    @Option(name: .customLong("resume-after"), help: "Milliseconds after a false start without words before a paused reply resumes.")
+    var resumeAfter = 1500
+
     @Option(name: .customLong("web-root"), help: "Directory of the browser client served at /.")
     var webRoot = "web"
 
@@ -51,6 +60,9 @@ struct Serve: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard (100...5000).contains(vadSilence) else { throw ValidationError("--vad-silence must be 100…5000 ms") }
         guard maxReplyTokens.map({ (1...4096).contains($0) }) ?? true else { throw ValidationError("--max-reply-tokens must be 1…4096") }
+        guard (40...2000).contains(bargeInMinSpeech) else { throw ValidationError("--barge-in-min-speech must be 40…2000 ms") }
+        guard (0...40).contains(bargeInEchoMargin) else { throw ValidationError("--barge-in-echo-margin must be 0…40 dB") }
+        guard (200...10000).contains(resumeAfter) else { throw ValidationError("--resume-after must be 200…10000 ms") }
         guard maxSessions > 0 else { throw ValidationError("--max-sessions must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a log level") }
     }
@@ -63,6 +75,8 @@ struct Serve: AsyncParsableCommand {
             session.systemPrompt = try Self.readPrompt(prompt)
         }
         session.vad.silenceTimeout = .milliseconds(vadSilence)
+        session.bargeIn = .init(
+            minimumSpeech: .milliseconds(bargeInMinSpeech), echoMargin: bargeInEchoMargin, resumeAfter: .milliseconds(resumeAfter))
         var options = ParleyServer.Options()
         options.speechToText = stt
         options.languageModel = llm

@@ -1,10 +1,24 @@
 /// Sends reply audio in fixed frames, at real-time pace plus a small lead.
 ///
+/// The optional ``PlaybackGate`` holds the frames while the user may be talking over the agent:
+/// the pacer announces ``Output/paused`` before it waits and ``Output/resumed`` after, from the
+/// same task that sends the frames, so no frame can slip between the announcement and the pause.
+///
 /// Frame `k` of a reply is due at `start + k × frameDuration − lead`: deadlines come from one
 /// anchor, not from accumulated sleeps, so pacing does not drift. If the source falls behind real
 /// time (a slow synthesiser), the anchor moves so the client gets `lead` of audio again instead of
 /// a burst. Audio at another rate is resampled to ``outputRate`` first.
 public struct AudioPacer: Sendable {
+    /// What the pacer hands to its sender, in order.
+    public enum Output: Sendable, Equatable {
+        /// One frame of audio.
+        case frame([Int16])
+        /// The gate closed: no frame follows until ``resumed``.
+        case paused
+        /// The gate opened again.
+        case resumed
+    }
+
     /// Rate of the frames sent, in Hz.
     public let outputRate: Int
     /// Samples per frame.
@@ -21,17 +35,21 @@ public struct AudioPacer: Sendable {
     private var pending: [Int16] = []
     private var start: ContinuousClock.Instant?
     private var resampler: Resampler?
+    private let gate: PlaybackGate?
 
     /// Creates a pacer.
-    public init(outputRate: Int, frameDuration: Duration = .milliseconds(20), lead: Duration = .milliseconds(100)) {
+    public init(
+        outputRate: Int, frameDuration: Duration = .milliseconds(20), lead: Duration = .milliseconds(100), gate: PlaybackGate? = nil
+    ) {
         self.outputRate = outputRate
         self.frameDuration = frameDuration
         self.frameSamples = max(1, Int(Double(outputRate) * frameDuration.seconds))
         self.lead = lead
+        self.gate = gate
     }
 
     /// Queues a chunk and sends every complete frame when it is due.
-    public mutating func play(_ chunk: AudioChunk, send: ([Int16]) async throws -> Void) async throws {
+    public mutating func play(_ chunk: AudioChunk, send: (Output) async throws -> Void) async throws {
         if chunk.sampleRate == outputRate {
             pending.append(contentsOf: chunk.samples)
         } else {
@@ -45,7 +63,7 @@ public struct AudioPacer: Sendable {
     }
 
     /// Sends what remains, the last frame possibly short.
-    public mutating func finish(send: ([Int16]) async throws -> Void) async throws {
+    public mutating func finish(send: (Output) async throws -> Void) async throws {
         if var resampler {
             pending.append(contentsOf: resampler.finishInt16())
             self.resampler = nil
@@ -53,34 +71,45 @@ public struct AudioPacer: Sendable {
         try await sendFrames(flushing: true, send: send)
     }
 
-    private mutating func sendFrames(flushing: Bool, send: ([Int16]) async throws -> Void) async throws {
+    private mutating func sendFrames(flushing: Bool, send: (Output) async throws -> Void) async throws {
         var offset = 0
         defer { pending.removeFirst(offset) }
         while pending.count - offset >= frameSamples || (flushing && offset < pending.count) {
             let end = min(pending.count, offset + frameSamples)
-            try await waitForDeadline()
-            try await send(Array(pending[offset..<end]))
+            try await waitForDeadline(send: send)
+            try await send(.frame(Array(pending[offset..<end])))
             framesSent += 1
             samplesSent += end - offset
             offset = end
         }
     }
 
-    private mutating func waitForDeadline() async throws {
-        let now = ContinuousClock.now
-        guard let anchor = start else {
-            // Playback starts now; frames up to `lead` ahead go out at once.
-            start = now
-            return
-        }
-        var deadline = anchor + frameDuration * framesSent - lead
-        if deadline < now - frameDuration {
-            // Fell behind real time: the client has run dry, so restart the lead from now.
-            start = now + lead - frameDuration * framesSent
-            deadline = now
-        }
-        if deadline > now {
-            try await Task.sleep(until: deadline, clock: .continuous)
+    private mutating func waitForDeadline(send: (Output) async throws -> Void) async throws {
+        while true {
+            if let gate, gate.isPaused {
+                try await send(.paused)
+                await gate.waitUntilOpen()
+                try Task.checkCancellation()
+                try await send(.resumed)
+            }
+            let now = ContinuousClock.now
+            guard let start else {
+                // Playback starts now; frames up to `lead` ahead go out at once.
+                self.start = now
+                return
+            }
+            let paused = gate?.pausedTotal ?? .zero
+            var deadline = start + paused + frameDuration * framesSent - lead
+            if deadline < now - frameDuration {
+                // Fell behind real time: the client has run dry, so restart the lead from now.
+                self.start = now + lead - frameDuration * framesSent - paused
+                deadline = now
+            }
+            if deadline > now {
+                try await Task.sleep(until: deadline, clock: .continuous)
+            }
+            // A pause that began while waiting holds this frame too.
+            if gate?.isPaused != true { return }
         }
     }
 }

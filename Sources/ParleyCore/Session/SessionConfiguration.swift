@@ -12,6 +12,8 @@ public struct SessionConfiguration: Sendable {
     public var maximumTurns: Int
     /// How far ahead of real time agent audio is sent (the client's jitter buffer).
     public var outputLead: Duration
+    /// When speech over a reply pauses, interrupts or resumes it.
+    public var bargeIn: BargeInPolicy.Configuration
 
     /// The default system prompt: short spoken answers.
     public static let defaultSystemPrompt = """
@@ -26,7 +28,8 @@ public struct SessionConfiguration: Sendable {
         systemPrompt: String = SessionConfiguration.defaultSystemPrompt,
         vad: EnergyVoiceActivityDetector.Configuration? = nil,
         maximumTurns: Int = 20,
-        outputLead: Duration = .milliseconds(100)
+        outputLead: Duration = .milliseconds(100),
+        bargeIn: BargeInPolicy.Configuration = BargeInPolicy.Configuration()
     ) {
         self.inputSampleRate = inputSampleRate
         self.outputSampleRate = outputSampleRate
@@ -34,6 +37,7 @@ public struct SessionConfiguration: Sendable {
         self.vad = vad ?? EnergyVoiceActivityDetector.Configuration(sampleRate: inputSampleRate)
         self.maximumTurns = maximumTurns
         self.outputLead = outputLead
+        self.bargeIn = bargeIn
     }
 }
 

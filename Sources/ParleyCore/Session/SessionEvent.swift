@@ -18,6 +18,11 @@ public enum SessionEvent: Sendable, Equatable {
     case agentAudio(turnID: Int, samples: [Int16])
     /// The agent's audio for `turnID` is complete; `samples` were sent in all.
     case agentAudioEnd(turnID: Int, samples: Int)
+    /// The user may be talking over the agent: the client pauses playback, keeping its buffer;
+    /// no audio of `turnID` follows until ``agentResumed(turnID:)`` or ``agentInterrupted(turnID:)``.
+    case agentPaused(turnID: Int)
+    /// It was not an interruption (a cough, "mm-hm"): playback continues where it paused.
+    case agentResumed(turnID: Int)
     /// The reply was cancelled by barge-in; the client must flush playback.
     case agentInterrupted(turnID: Int)
     /// The turn is over.

@@ -76,9 +76,20 @@ extension VoiceSession {
                 if let rest = chunker.finish() { try queue(rest) }
             }
             group.addTask {
-                var pacer = AudioPacer(outputRate: configuration.outputSampleRate, lead: configuration.outputLead)
+                var pacer = AudioPacer(
+                    outputRate: configuration.outputSampleRate, lead: configuration.outputLead, gate: request.gate)
                 let outputRate = configuration.outputSampleRate
-                let send: ([Int16]) async throws -> Void = { frame in
+                let send: (AudioPacer.Output) async throws -> Void = { item in
+                    let frame: [Int16]
+                    switch item {
+                    case .frame(let samples): frame = samples
+                    case .paused:
+                        try await output.send(.agentPaused(turnID: turnID))
+                        return
+                    case .resumed:
+                        try await output.send(.agentResumed(turnID: turnID))
+                        return
+                    }
                     if recorder.addAudio(samples: frame.count) {
                         try await output.send(.agentAudioStart(turnID: turnID, sampleRate: outputRate))
                         try await output.send(.agentAudio(turnID: turnID, samples: frame))

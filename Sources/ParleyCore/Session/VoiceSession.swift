@@ -130,6 +130,8 @@ public struct VoiceSession: Sendable {
         let conversation: ConversationStore
         let recorder: TurnRecorder
         let interruption: CancellationSignal
+        /// Holds the reply's audio while speech over it is judged (``BargeInPolicy``).
+        let gate: PlaybackGate
     }
 
     /// The coordinator's state: VAD, turn assembly, conversation and the reply in flight.
@@ -144,7 +146,8 @@ public struct VoiceSession: Sendable {
         var lastVoiced: ContinuousClock.Instant?
         var speechEnd: ContinuousClock.Instant?
         var vadEnd: ContinuousClock.Instant?
-        var activeReply: (turnID: Int, recorder: TurnRecorder, interruption: CancellationSignal)?
+        var activeReply: ReplyRequest?
+        var bargeIn: BargeInPolicy
         var playedSamples: [Int: Int] = [:]
 
         init(session: VoiceSession, speech: AsyncStream<SpeechInput>.Continuation, requests: AsyncStream<ReplyRequest>.Continuation) {
@@ -152,12 +155,15 @@ public struct VoiceSession: Sendable {
             self.speech = speech
             self.requests = requests
             self.vad = EnergyVoiceActivityDetector(configuration: session.configuration.vad)
+            self.bargeIn = BargeInPolicy(configuration: session.configuration.bargeIn)
             self.conversation = ConversationStore(
                 Conversation(systemPrompt: session.configuration.systemPrompt, maximumTurns: session.configuration.maximumTurns))
         }
 
         /// Handles one signal; returns false when the session is over.
         mutating func handle(_ signal: Signal, output: some SessionOutput) async throws -> Bool {
+            // Checked on every signal: audio arrives every 20 ms while a client is connected.
+            apply(bargeIn.tick(at: .now))
             switch signal {
             case .input(.audio(let samples)):
                 try await hear(samples, output: output)
@@ -170,7 +176,10 @@ public struct VoiceSession: Sendable {
             case .transcript(let event):
                 try await transcribed(event, output: output)
             case .replyFinished(let turnID):
-                if activeReply?.turnID == turnID { activeReply = nil }
+                if activeReply?.turnID == turnID {
+                    activeReply = nil
+                    bargeIn.reset()
+                }
             case .inputEnded:
                 return false
             }
@@ -184,35 +193,72 @@ public struct VoiceSession: Sendable {
             }
             let result = vad.process(samples)
             if result.containsVoice { lastVoiced = now }
+            // The frame that completed the VAD's start decision is already in its `voiced` credit.
+            let judgedBefore = bargeIn.isJudging
             for event in result.events {
                 switch event {
                 case .speechStarted:
                     session.logger.debug("speech started")
                     speech.yield(.speechStarted)
-                    if let reply = activeReply {
-                        // Barge-in: the user talks over the agent, so the reply stops as a unit.
-                        session.logger.debug("barge-in", metadata: ["parley.turn.id": "\(reply.turnID)"])
-                        reply.recorder.mark(.interrupted, at: now)
-                        reply.interruption.fire()
+                    if activeReply != nil {
+                        let voiced = vad.configuration.frameDuration * vad.configuration.startFrames
+                        apply(bargeIn.speechStarted(voiced: voiced), at: now)
                     }
                     try await output.send(.speechStarted)
                 case .speechEnded(let voiced):
                     session.logger.debug("speech ended", metadata: ["parley.voiced_ms": "\(Int(voiced.milliseconds))"])
+                    apply(bargeIn.speechEnded(at: now))
                     speechEnd = lastVoiced ?? now
                     vadEnd = now
                     speech.yield(.speechEnded)
                     try await output.send(.speechStopped)
                 }
             }
+            if judgedBefore, bargeIn.isJudging, let reply = activeReply {
+                // While the agent's audio plays, only frames clearly louder than its echo count.
+                let playing = reply.recorder.audioSamples != nil
+                let threshold = max(vad.noiseFloor + vad.configuration.margin, vad.configuration.minimumLevel)
+                let loudEnough = !playing || vad.lastLevel >= threshold + bargeIn.configuration.echoMargin
+                let duration = Duration.seconds(Double(samples.count) / Double(vad.configuration.sampleRate))
+                apply(bargeIn.frame(counts: result.containsVoice && loudEnough, duration: duration), at: now)
+            }
+        }
+
+        /// Whether a transcript holds words (not just "…" or punctuation).
+        static func hasWords(_ text: String) -> Bool {
+            text.contains { $0.isLetter || $0.isNumber }
+        }
+
+        /// Carries out a barge-in decision on the reply in flight.
+        private mutating func apply(_ action: BargeInPolicy.Action, at instant: ContinuousClock.Instant = .now) {
+            guard let reply = activeReply else { return }
+            let metadata: Logger.Metadata = ["parley.turn.id": "\(reply.turnID)"]
+            switch action {
+            case .none:
+                break
+            case .pause:
+                session.logger.debug("speech over the reply: paused", metadata: metadata)
+                reply.gate.pause(at: instant)
+            case .resume:
+                session.logger.debug("no words followed: resumed", metadata: metadata)
+                reply.gate.resume(at: instant)
+            case .interrupt:
+                // Barge-in: the user talks over the agent, so the reply stops as a unit.
+                session.logger.debug("barge-in", metadata: metadata)
+                reply.recorder.mark(.interrupted, at: instant)
+                reply.interruption.fire()
+            }
         }
 
         private mutating func transcribed(_ event: TranscriptEvent, output: some SessionOutput) async throws {
             switch event {
             case .partial(let text):
+                if Self.hasWords(text) { apply(bargeIn.words()) }
                 try await output.send(.transcriptPartial(text))
             case .final(let text, let endsTurn):
                 let trimmed = text.trimmingWhitespace()
                 if !trimmed.isEmpty { pendingText.append(trimmed) }
+                if Self.hasWords(trimmed) { apply(bargeIn.words()) }
                 if endsTurn { try await commitTurn(output: output) }
             case .speechStarted:
                 session.logger.debug("recogniser heard speech start")
@@ -243,11 +289,12 @@ public struct VoiceSession: Sendable {
                 previous.interruption.fire()
             }
             conversation.addUserTurn(id: turnID, text: text)
-            let interruption = CancellationSignal()
-            activeReply = (turnID, recorder, interruption)
+            let request = ReplyRequest(
+                turnID: turnID, conversation: conversation, recorder: recorder, interruption: CancellationSignal(), gate: PlaybackGate())
+            activeReply = request
+            bargeIn.reset()
             session.logger.debug("turn committed", metadata: ["parley.turn.id": "\(turnID)"])
-            requests.yield(
-                ReplyRequest(turnID: turnID, conversation: conversation, recorder: recorder, interruption: interruption))
+            requests.yield(request)
         }
 
         /// Ends the session's streams and any reply in flight.

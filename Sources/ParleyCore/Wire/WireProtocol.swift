@@ -139,6 +139,10 @@ public enum WireProtocol {
             return nil
         case .agentAudioEnd(let turnID, let samples):
             return ["type": "agent.audio.end", "turn_id": .number(Double(turnID)), "samples": .number(Double(samples))]
+        case .agentPaused(let turnID):
+            return ["type": "agent.paused", "turn_id": .number(Double(turnID))]
+        case .agentResumed(let turnID):
+            return ["type": "agent.resumed", "turn_id": .number(Double(turnID))]
         case .agentInterrupted(let turnID):
             return ["type": "agent.interrupted", "turn_id": .number(Double(turnID))]
         case .turnEnd(let summary):
@@ -207,6 +211,8 @@ public enum WireProtocol {
         case "agent.text": return .agentText(turnID: try int("turn_id"), delta: try string("delta"))
         case "agent.audio.start": return .agentAudioStart(turnID: try int("turn_id"), sampleRate: try int("sample_rate"))
         case "agent.audio.end": return .agentAudioEnd(turnID: try int("turn_id"), samples: try int("samples"))
+        case "agent.paused": return .agentPaused(turnID: try int("turn_id"))
+        case "agent.resumed": return .agentResumed(turnID: try int("turn_id"))
         case "agent.interrupted": return .agentInterrupted(turnID: try int("turn_id"))
         case "turn.end":
             var timeline = TurnTimeline()
