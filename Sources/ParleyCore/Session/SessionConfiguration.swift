@@ -12,6 +12,11 @@ public struct SessionConfiguration: Sendable {
     public var maximumTurns: Int
     /// How far ahead of real time agent audio is sent (the client's jitter buffer).
     public var outputLead: Duration
+    /// The most history kept for the LLM, in estimated tokens (characters / 4); older turns are
+    /// folded into a summary written in the background.
+    public var historyTokenBudget: Int
+    /// Spoken as turn 0 when the session starts, if set.
+    public var greeting: String?
 
     /// The default system prompt: short spoken answers.
     public static let defaultSystemPrompt = """
@@ -26,7 +31,9 @@ public struct SessionConfiguration: Sendable {
         systemPrompt: String = SessionConfiguration.defaultSystemPrompt,
         vad: EnergyVoiceActivityDetector.Configuration? = nil,
         maximumTurns: Int = 20,
-        outputLead: Duration = .milliseconds(100)
+        outputLead: Duration = .milliseconds(100),
+        historyTokenBudget: Int = 1500,
+        greeting: String? = nil
     ) {
         self.inputSampleRate = inputSampleRate
         self.outputSampleRate = outputSampleRate
@@ -34,6 +41,8 @@ public struct SessionConfiguration: Sendable {
         self.vad = vad ?? EnergyVoiceActivityDetector.Configuration(sampleRate: inputSampleRate)
         self.maximumTurns = maximumTurns
         self.outputLead = outputLead
+        self.historyTokenBudget = historyTokenBudget
+        self.greeting = greeting
     }
 }
 
