@@ -32,6 +32,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("system-prompt"), help: "The LLM's system prompt, or @FILE to read it from a file.")
     var systemPrompt: String?
 
+    @Option(name: .customLong("greeting"), help: "Spoken to the caller when a session starts (turn 0).")
+    var greeting: String?
+
+    @Option(name: .customLong("history-tokens"), help: "History kept for the LLM, in estimated tokens; older turns are summarised.")
+    var historyTokens = 1500
+
     @Option(name: .customLong("max-reply-tokens"), help: "The longest reply, in LLM tokens (default 100 local, 400 Groq).")
     var maxReplyTokens: Int?
 
@@ -51,6 +57,7 @@ struct Serve: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard (100...5000).contains(vadSilence) else { throw ValidationError("--vad-silence must be 100…5000 ms") }
         guard maxReplyTokens.map({ (1...4096).contains($0) }) ?? true else { throw ValidationError("--max-reply-tokens must be 1…4096") }
+        guard (100...100_000).contains(historyTokens) else { throw ValidationError("--history-tokens must be 100…100000") }
         guard maxSessions > 0 else { throw ValidationError("--max-sessions must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a log level") }
     }
@@ -63,6 +70,8 @@ struct Serve: AsyncParsableCommand {
             session.systemPrompt = try Self.readPrompt(prompt)
         }
         session.vad.silenceTimeout = .milliseconds(vadSilence)
+        session.greeting = greeting.map { $0.trimmingWhitespace() }.flatMap { $0.isEmpty ? nil : $0 }
+        session.historyTokenBudget = historyTokens
         var options = ParleyServer.Options()
         options.speechToText = stt
         options.languageModel = llm
