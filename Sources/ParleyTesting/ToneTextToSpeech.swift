@@ -29,12 +29,17 @@ public struct ToneTextToSpeech: TextToSpeech {
         for await sentence in text {
             log.sentences.withLock { $0.append((sentence, .now)) }
             try await Task.sleep(for: latency)
-            let tone = AudioFixtures.tone(
-                frequency: 440, duration: durationPerCharacter * sentence.count, amplitude: 0.3, sampleRate: self.sampleRate)
+            let duration = durationPerCharacter * sentence.count
+            let tone = AudioFixtures.tone(frequency: 440, duration: duration, amplitude: 0.3, sampleRate: self.sampleRate)
+            // Each character is "spoken" for the same time, so the proportional alignment is exact.
+            let alignment = SpeechAlignment.proportional(sentence, over: duration)
             // Deliver in 50 ms pieces, as streaming engines do.
             let piece = self.sampleRate / 20
             for start in stride(from: 0, to: tone.count, by: piece) {
-                try await onAudio(AudioChunk(samples: Array(tone[start..<min(tone.count, start + piece)]), sampleRate: self.sampleRate))
+                let end = min(tone.count, start + piece)
+                let at: (Int) -> Duration = { .seconds(Double($0) / Double(self.sampleRate)) }
+                let slice = alignment.slice(from: at(start), to: end == tone.count ? nil : at(end))
+                try await onAudio(AudioChunk(samples: Array(tone[start..<end]), sampleRate: self.sampleRate, alignment: slice))
             }
         }
     }

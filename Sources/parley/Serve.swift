@@ -32,6 +32,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("system-prompt"), help: "The LLM's system prompt, or @FILE to read it from a file.")
     var systemPrompt: String?
 
+    @Option(name: .customLong("greeting"), help: "Spoken to the caller when a session starts (turn 0).")
+    var greeting: String?
+
+    @Option(name: .customLong("history-tokens"), help: "History kept for the LLM, in estimated tokens; older turns are summarised.")
+    var historyTokens = 1500
+
     @Option(name: .customLong("max-reply-tokens"), help: "The longest reply, in LLM tokens (default 100 local, 400 Groq).")
     var maxReplyTokens: Int?
 
@@ -63,6 +69,7 @@ struct Serve: AsyncParsableCommand {
         guard (40...2000).contains(bargeInMinSpeech) else { throw ValidationError("--barge-in-min-speech must be 40…2000 ms") }
         guard (0...40).contains(bargeInEchoMargin) else { throw ValidationError("--barge-in-echo-margin must be 0…40 dB") }
         guard (200...10000).contains(resumeAfter) else { throw ValidationError("--resume-after must be 200…10000 ms") }
+        guard (100...100_000).contains(historyTokens) else { throw ValidationError("--history-tokens must be 100…100000") }
         guard maxSessions > 0 else { throw ValidationError("--max-sessions must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a log level") }
     }
@@ -77,6 +84,8 @@ struct Serve: AsyncParsableCommand {
         session.vad.silenceTimeout = .milliseconds(vadSilence)
         session.bargeIn = .init(
             minimumSpeech: .milliseconds(bargeInMinSpeech), echoMargin: bargeInEchoMargin, resumeAfter: .milliseconds(resumeAfter))
+        session.greeting = greeting.map { $0.trimmingWhitespace() }.flatMap { $0.isEmpty ? nil : $0 }
+        session.historyTokenBudget = historyTokens
         var options = ParleyServer.Options()
         options.speechToText = stt
         options.languageModel = llm

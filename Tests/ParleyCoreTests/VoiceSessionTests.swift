@@ -12,10 +12,13 @@ struct VoiceSessionTests {
         let sink: AsyncStream<ClientMessage>.Continuation
         let session: VoiceSession
 
-        init(stt: any SpeechToText, llm: any LanguageModel, tts: any TextToSpeech, systemPrompt: String = "Be brief.") {
+        init(
+            stt: any SpeechToText, llm: any LanguageModel, tts: any TextToSpeech, systemPrompt: String = "Be brief.",
+            configuration: SessionConfiguration? = nil
+        ) {
             (inputs, sink) = AsyncStream.makeStream(of: ClientMessage.self)
             session = VoiceSession(
-                id: "test", configuration: SessionConfiguration(systemPrompt: systemPrompt),
+                id: "test", configuration: configuration ?? SessionConfiguration(systemPrompt: systemPrompt),
                 providers: SessionProviders(speechToText: stt, languageModel: llm, textToSpeech: tts),
                 logger: Logger(label: "test"))
         }
@@ -155,8 +158,10 @@ struct VoiceSessionTests {
         #expect(summary.interrupted)
         #expect(summary.timeline[.interrupted] != nil)
         #expect(llm.calls.first?.cancelled == true)
-        // The interrupted reply is kept in history as far as it was generated.
-        #expect(llm.calls.last?.messages.dropLast().last == .assistant(summary.text))
+        // The interrupted reply is kept in history only as far as it was heard, marked as cut off.
+        let history = llm.calls.last?.messages.dropLast() ?? []
+        #expect(!history.contains(.assistant(summary.text)))
+        #expect(history.filter { $0.role == .assistant }.allSatisfy { $0.content.hasSuffix(Conversation.interruptionMarker) })
     }
 
     @Test("an utterance without words produces no turn")

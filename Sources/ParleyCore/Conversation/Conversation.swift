@@ -1,31 +1,59 @@
-/// A session's conversation: the system prompt and its turns, bounded in length.
+/// A session's conversation: the system prompt, a rolling summary of older turns and the turns
+/// since, within a token budget.
 ///
 /// Turns are kept by id, so a reply that finishes after the next user turn began (an interrupted
-/// reply winding down) still lands in its own place.
+/// reply winding down) still lands in its own place. When the turns grow past
+/// ``historyTokenBudget`` (or three quarters of ``maximumTurns``), ``foldJob()`` names the oldest
+/// ones to summarise; they stay until ``applySummary(_:for:)`` replaces them, so nothing is lost
+/// while the summary is being written.
 public struct Conversation: Sendable, Equatable {
-    /// One exchange.
+    /// One exchange; the greeting is a turn without user text.
     public struct Turn: Sendable, Equatable {
         /// The turn's id.
         public var id: Int
-        /// What the user said.
+        /// What the user said (empty for the greeting).
         public var user: String
-        /// What the agent replied, once known.
+        /// What the agent replied, once known; for an interrupted reply, what the listener heard.
         public var assistant: String?
         /// Whether the reply was cut short by the user.
         public var interrupted = false
     }
 
+    /// Appended to an interrupted reply in the messages sent to the LLM, so the model knows the
+    /// listener stopped it there (an ellipsis is how transcripts mark speech trailing off).
+    public static let interruptionMarker = "…"
+
     /// The system prompt sent first on every request.
     public var systemPrompt: String
-    /// The most turns kept; older ones are dropped first.
+    /// The most turns kept; older ones are dropped first (a backstop for a failing summariser).
     public let maximumTurns: Int
+    /// The most estimated tokens (``estimatedTokens(_:)``) of summary and turns to keep.
+    public let historyTokenBudget: Int
+    /// A summary of the turns folded away, written by the LLM.
+    public internal(set) var summary: String?
     /// The turns, oldest first.
-    public private(set) var turns: [Turn] = []
+    public internal(set) var turns: [Turn] = []
 
     /// Creates an empty conversation.
-    public init(systemPrompt: String, maximumTurns: Int = 20) {
+    public init(systemPrompt: String, maximumTurns: Int = 20, historyTokenBudget: Int = 1500) {
         self.systemPrompt = systemPrompt
-        self.maximumTurns = max(1, maximumTurns)
+        self.maximumTurns = max(2, maximumTurns)
+        self.historyTokenBudget = max(1, historyTokenBudget)
+    }
+
+    /// A rough token count for `text`: one token per four characters, rounded up (about right for
+    /// English with GPT-style tokenisers; no tokeniser is needed to stay within a budget).
+    public static func estimatedTokens(_ text: String) -> Int {
+        (text.count + 3) / 4
+    }
+
+    /// Estimated tokens of the summary and every turn.
+    public var estimatedTokens: Int {
+        Self.estimatedTokens(summary ?? "") + turns.reduce(0) { $0 + Self.tokens(of: $1) }
+    }
+
+    static func tokens(of turn: Turn) -> Int {
+        Self.estimatedTokens(turn.user) + Self.estimatedTokens(turn.assistant ?? "")
     }
 
     /// Adds a user turn.
@@ -44,44 +72,21 @@ public struct Conversation: Sendable, Equatable {
     /// The messages to send to the LLM: the system prompt, then each turn.
     public var messages: [ChatMessage] { messages(upTo: .max) }
 
-    /// The messages for replying to turn `id`: the system prompt and the turns up to it.
+    /// The messages for replying to turn `id`: the system prompt, the summary and the turns up
+    /// to it; an interrupted reply ends in ``interruptionMarker``.
     public func messages(upTo id: Int) -> [ChatMessage] {
         var messages: [ChatMessage] = []
-        messages.reserveCapacity(1 + 2 * turns.count)
+        messages.reserveCapacity(2 + 2 * turns.count)
         if !systemPrompt.isEmpty { messages.append(.system(systemPrompt)) }
+        if let summary, !summary.isEmpty { messages.append(.system(Self.summaryPrefix + summary)) }
         for turn in turns where turn.id <= id {
-            messages.append(.user(turn.user))
-            if let reply = turn.assistant, !reply.isEmpty { messages.append(.assistant(reply)) }
+            if !turn.user.isEmpty { messages.append(.user(turn.user)) }
+            guard let reply = turn.assistant, !reply.isEmpty else { continue }
+            messages.append(.assistant(turn.interrupted ? reply + Self.interruptionMarker : reply))
         }
         return messages
     }
+
+    /// How the summary is introduced to the LLM.
+    public static let summaryPrefix = "Summary of the conversation so far: "
 }
-
-/// A conversation shared by a session's coordinator (which adds user turns) and its reply task
-/// (which reads the history when a reply starts and records the reply when it ends), so a reply
-/// always sees every earlier reply, even one that was still winding down when the turn began.
-public final class ConversationStore: Sendable {
-    private let conversation: Mutex<Conversation>
-
-    /// Creates a store.
-    public init(_ conversation: Conversation) {
-        self.conversation = Mutex(conversation)
-    }
-
-    /// Adds a user turn.
-    public func addUserTurn(id: Int, text: String) {
-        conversation.withLock { $0.addUserTurn(id: id, text: text) }
-    }
-
-    /// Records the reply to turn `id`.
-    public func setReply(_ text: String, interrupted: Bool, forTurn id: Int) {
-        conversation.withLock { $0.setReply(text, interrupted: interrupted, forTurn: id) }
-    }
-
-    /// The messages for replying to turn `id`.
-    public func messages(upTo id: Int) -> [ChatMessage] {
-        conversation.withLock { $0.messages(upTo: id) }
-    }
-}
-
-import Synchronization

@@ -26,6 +26,13 @@ public final class PlaybackGate: Sendable {
     /// Time spent paused so far, not counting a pause still in progress.
     public var pausedTotal: Duration { state.withLock { $0.pausedTotal } }
 
+    /// Time spent paused up to `instant`, including a pause still in progress.
+    public func pausedTime(until instant: ContinuousClock.Instant) -> Duration {
+        state.withLock { state in
+            state.pausedTotal + (state.pausedSince.map { max(.zero, instant - $0) } ?? .zero)
+        }
+    }
+
     /// Pauses; returns false if already paused.
     @discardableResult
     public func pause(at instant: ContinuousClock.Instant = .now) -> Bool {

@@ -14,6 +14,11 @@ public struct SessionConfiguration: Sendable {
     public var outputLead: Duration
     /// When speech over a reply pauses, interrupts or resumes it.
     public var bargeIn: BargeInPolicy.Configuration
+    /// The most history kept for the LLM, in estimated tokens (characters / 4); older turns are
+    /// folded into a summary written in the background.
+    public var historyTokenBudget: Int
+    /// Spoken as turn 0 when the session starts, if set.
+    public var greeting: String?
 
     /// The default system prompt: short spoken answers.
     public static let defaultSystemPrompt = """
@@ -29,7 +34,9 @@ public struct SessionConfiguration: Sendable {
         vad: EnergyVoiceActivityDetector.Configuration? = nil,
         maximumTurns: Int = 20,
         outputLead: Duration = .milliseconds(100),
-        bargeIn: BargeInPolicy.Configuration = BargeInPolicy.Configuration()
+        bargeIn: BargeInPolicy.Configuration = BargeInPolicy.Configuration(),
+        historyTokenBudget: Int = 1500,
+        greeting: String? = nil
     ) {
         self.inputSampleRate = inputSampleRate
         self.outputSampleRate = outputSampleRate
@@ -38,6 +45,8 @@ public struct SessionConfiguration: Sendable {
         self.maximumTurns = maximumTurns
         self.outputLead = outputLead
         self.bargeIn = bargeIn
+        self.historyTokenBudget = historyTokenBudget
+        self.greeting = greeting
     }
 }
 

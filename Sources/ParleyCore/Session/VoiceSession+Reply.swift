@@ -57,18 +57,24 @@ extension VoiceSession {
                 var chunker = SentenceChunker()
                 func queue(_ sentence: String) throws {
                     recorder.mark(.firstSentence)
+                    request.heard.addGivenText(sentence, outputRate: configuration.outputSampleRate)
                     if case .dropped = sentenceSink.yield(sentence) {
                         throw StageFailure(error: SessionError(.llmFailed, "Reply has more than \(Self.sentenceCapacity) sentences pending."))
                     }
                 }
-                recorder.mark(.llmRequest)
+                func say(_ delta: String) async throws {
+                    guard !delta.isEmpty else { return }
+                    recorder.mark(.llmFirstToken)
+                    recorder.appendText(delta)
+                    try await output.send(.agentText(turnID: turnID, delta: delta))
+                    for sentence in chunker.push(delta) { try queue(sentence) }
+                }
                 do {
-                    try await providers.languageModel.complete(messages) { delta in
-                        guard !delta.isEmpty else { return }
-                        recorder.mark(.llmFirstToken)
-                        recorder.appendText(delta)
-                        try await output.send(.agentText(turnID: turnID, delta: delta))
-                        for sentence in chunker.push(delta) { try queue(sentence) }
+                    if let script = request.script {
+                        try await say(script)
+                    } else {
+                        recorder.mark(.llmRequest)
+                        try await providers.languageModel.complete(messages) { try await say($0) }
                     }
                 } catch let error as ProviderError {
                     throw StageFailure(error: SessionError(.llmFailed, error.description))
@@ -102,6 +108,7 @@ extension VoiceSession {
                 do {
                     try await providers.textToSpeech.synthesize(sentences, sampleRate: outputRate) { chunk in
                         recorder.mark(.ttsFirstAudio)
+                        request.heard.addChunk(chunk, outputRate: outputRate)
                         try await pacer.play(chunk, send: send)
                     }
                 } catch let error as ProviderError {

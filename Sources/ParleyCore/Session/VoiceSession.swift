@@ -61,9 +61,14 @@ public struct VoiceSession: Sendable {
         let (speech, speechSink) = AsyncStream.makeStream(
             of: SpeechInput.self, bufferingPolicy: .bufferingOldest(Self.speechCapacity))
         let (requests, requestSink) = AsyncStream.makeStream(of: ReplyRequest.self, bufferingPolicy: .bufferingOldest(8))
+        // Memory: each stored reply pokes the summariser; only the latest poke matters.
+        let (stored, storedSink) = AsyncStream.makeStream(of: ConversationStore.self, bufferingPolicy: .bufferingNewest(1))
+        let repliesEnded = CancellationSignal()
         defer {
             speechSink.finish()
             requestSink.finish()
+            storedSink.finish()
+            repliesEnded.fire()
         }
         try await output.send(.ready(description))
         logger.info("session started", metadata: ["parley.providers": "\(providers.names)"])
@@ -98,13 +103,20 @@ public struct VoiceSession: Sendable {
                 // One reply at a time; each is recorded in the conversation before the next starts.
                 for await request in requests {
                     let outcome = await reply(request, output: output)
-                    request.conversation.setReply(outcome.text, interrupted: outcome.interrupted, forTurn: request.turnID)
+                    remember(request, text: outcome.text, interrupted: outcome.interrupted)
+                    storedSink.yield(request.conversation)
                     signalSink.yield(.replyFinished(turnID: request.turnID))
                 }
+                // A summary still being written is of no use once the session is over.
+                repliesEnded.fire()
+            }
+            group.addTask {
+                _ = try? await repliesEnded.run { await summarise(stored) }
             }
             group.addTask {
                 var coordinator = Coordinator(session: self, speech: speechSink, requests: requestSink)
                 defer { coordinator.stop() }
+                coordinator.greet()
                 for await signal in signals {
                     guard try await coordinator.handle(signal, output: output) else { break }
                 }
@@ -132,6 +144,10 @@ public struct VoiceSession: Sendable {
         let interruption: CancellationSignal
         /// Holds the reply's audio while speech over it is judged (``BargeInPolicy``).
         let gate: PlaybackGate
+        /// Text to speak instead of asking the LLM (the greeting).
+        var script: String? = nil
+        /// What of the reply the listener has heard, filled as its audio goes out.
+        let heard = HeardTextRecorder()
     }
 
     /// The coordinator's state: VAD, turn assembly, conversation and the reply in flight.
@@ -157,7 +173,9 @@ public struct VoiceSession: Sendable {
             self.vad = EnergyVoiceActivityDetector(configuration: session.configuration.vad)
             self.bargeIn = BargeInPolicy(configuration: session.configuration.bargeIn)
             self.conversation = ConversationStore(
-                Conversation(systemPrompt: session.configuration.systemPrompt, maximumTurns: session.configuration.maximumTurns))
+                Conversation(
+                    systemPrompt: session.configuration.systemPrompt, maximumTurns: session.configuration.maximumTurns,
+                    historyTokenBudget: session.configuration.historyTokenBudget))
         }
 
         /// Handles one signal; returns false when the session is over.
@@ -170,6 +188,7 @@ public struct VoiceSession: Sendable {
             case .input(.playbackProgress(let turnID, let played)), .input(.playbackCleared(let turnID, let played)):
                 // Bounded: only the latest turns matter once memory truncation uses this.
                 playedSamples[turnID] = played
+                if case .input(.playbackCleared) = signal { conversation.playbackCleared(turnID: turnID, playedSamples: played) }
                 if playedSamples.count > 8, let oldest = playedSamples.keys.min() { playedSamples[oldest] = nil }
             case .input(.ping(let id)):
                 try await output.send(.pong(id))

@@ -28,7 +28,11 @@ public struct EspeakTextToSpeech: TextToSpeech {
                 throw ProviderError(provider: name, kind: .engine, message: failure.description)
             }
             try Task.checkCancellation()
-            try await onAudio(AudioChunk(samples: Self.trimmingSilence(result.samples), sampleRate: result.sampleRate))
+            let samples = Self.trimmingSilence(result.samples)
+            // espeak-ng reports no timings: the sentence is spread evenly over its audio.
+            let duration = Duration.seconds(Double(samples.count) / Double(result.sampleRate))
+            let alignment = SpeechAlignment.proportional(sentence, over: duration)
+            try await onAudio(AudioChunk(samples: samples, sampleRate: result.sampleRate, alignment: alignment))
         }
     }
 
