@@ -53,6 +53,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("resume-after"), help: "Milliseconds after a false start without words before a paused reply resumes.")
     var resumeAfter = 1500
 
+    @Flag(name: .customLong("early-llm"), help: "Start the LLM on a final transcript before the turn ends; its answer is spoken only if the user said no more.")
+    var earlyLLM = false
+
     @Option(name: .customLong("web-root"), help: "Directory of the browser client served at /.")
     var webRoot = "web"
 
@@ -82,6 +85,7 @@ struct Serve: AsyncParsableCommand {
             session.systemPrompt = try Self.readPrompt(prompt)
         }
         session.vad.silenceTimeout = .milliseconds(vadSilence)
+        session.earlyLLM = earlyLLM
         session.bargeIn = .init(
             minimumSpeech: .milliseconds(bargeInMinSpeech), echoMargin: bargeInEchoMargin, resumeAfter: .milliseconds(resumeAfter))
         session.greeting = greeting.map { $0.trimmingWhitespace() }.flatMap { $0.isEmpty ? nil : $0 }

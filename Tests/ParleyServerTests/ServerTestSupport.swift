@@ -70,19 +70,23 @@ extension RecordingSessionOutput {
 /// Runs `ParleyServer` (what `parley serve` runs) on a free port, calls `body` with the port once
 /// it listens, then stops the server.
 func withParleyServer(options: ParleyServer.Options, _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
-    let port = Mutex<Int?>(nil)
+    // A class, not a local `Mutex`: the escaping `onListening` closure must own what it captures.
+    final class BoundPort: Sendable {
+        let value = Mutex<Int?>(nil)
+    }
+    let port = BoundPort()
     let listening = CancellationSignal()
     let server = ParleyServer(
         configuration: ServerConfiguration(port: 0, webRoot: nil), options: options, logger: Logger(label: "parley.test")
     ) { bound in
-        port.withLock { $0 = bound }
+        port.value.withLock { $0 = bound }
         listening.fire()
     }
     try await withThrowingTaskGroup(of: Void.self) { group in
         defer { group.cancelAll() }
         group.addTask { try await server.run() }
         await listening.wait()
-        try await body(try #require(port.withLock { $0 }))
+        try await body(try #require(port.value.withLock { $0 }))
         group.cancelAll()
     }
 }

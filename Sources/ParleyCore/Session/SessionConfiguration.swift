@@ -14,6 +14,9 @@ public struct SessionConfiguration: Sendable {
     public var outputLead: Duration
     /// When speech over a reply pauses, interrupts or resumes it.
     public var bargeIn: BargeInPolicy.Configuration
+    /// Start the LLM on a final transcript before the turn is committed, keeping its answer
+    /// unspoken until the turn ends with the same words (discarded if the user goes on).
+    public var earlyLLM = false
     /// The most history kept for the LLM, in estimated tokens (characters / 4); older turns are
     /// folded into a summary written in the background.
     public var historyTokenBudget: Int

@@ -7,6 +7,8 @@ extension VoiceSession {
     /// Speaks one reply and reports it to the client; returns the text and whether it was interrupted.
     func reply(_ request: ReplyRequest, output: some SessionOutput) async -> (text: String, interrupted: Bool) {
         let recorder = request.recorder
+        // An adopted early LLM request must not outlive its reply (barge-in, failure).
+        defer { request.early?.discard() }
         var failure: SessionError?
         var interrupted = request.interruption.isFired
         // A reply superseded while it waited in the queue is not started at all.
@@ -72,6 +74,10 @@ extension VoiceSession {
                 do {
                     if let script = request.script {
                         try await say(script)
+                    } else if let early = request.early {
+                        // Asked before the turn was committed; what it said so far is replayed now.
+                        recorder.mark(.llmRequest, at: early.created)
+                        for try await delta in early.deltas { try await say(delta) }
                     } else {
                         recorder.mark(.llmRequest)
                         try await providers.languageModel.complete(messages) { try await say($0) }

@@ -61,6 +61,8 @@ public struct VoiceSession: Sendable {
         let (speech, speechSink) = AsyncStream.makeStream(
             of: SpeechInput.self, bufferingPolicy: .bufferingOldest(Self.speechCapacity))
         let (requests, requestSink) = AsyncStream.makeStream(of: ReplyRequest.self, bufferingPolicy: .bufferingOldest(8))
+        // Early LLM requests (--early-llm); a newer one replaces one not yet started.
+        let (speculations, speculationSink) = AsyncStream.makeStream(of: EarlyReply.self, bufferingPolicy: .bufferingNewest(1))
         // Memory: each stored reply pokes the summariser; only the latest poke matters.
         let (stored, storedSink) = AsyncStream.makeStream(of: ConversationStore.self, bufferingPolicy: .bufferingNewest(1))
         let repliesEnded = CancellationSignal()
@@ -114,7 +116,11 @@ public struct VoiceSession: Sendable {
                 _ = try? await repliesEnded.run { await summarise(stored) }
             }
             group.addTask {
-                var coordinator = Coordinator(session: self, speech: speechSink, requests: requestSink)
+                for await early in speculations { await early.produce(with: providers.languageModel) }
+            }
+            group.addTask {
+                defer { speculationSink.finish() }
+                var coordinator = Coordinator(session: self, speech: speechSink, requests: requestSink, speculations: speculationSink)
                 defer { coordinator.stop() }
                 coordinator.greet()
                 for await signal in signals {
@@ -144,6 +150,8 @@ public struct VoiceSession: Sendable {
         let interruption: CancellationSignal
         /// Holds the reply's audio while speech over it is judged (``BargeInPolicy``).
         let gate: PlaybackGate
+        /// An early LLM request for the same words, adopted instead of asking again.
+        var early: EarlyReply? = nil
         /// Text to speak instead of asking the LLM (the greeting).
         var script: String? = nil
         /// What of the reply the listener has heard, filled as its audio goes out.
@@ -155,6 +163,8 @@ public struct VoiceSession: Sendable {
         let session: VoiceSession
         let speech: AsyncStream<SpeechInput>.Continuation
         let requests: AsyncStream<ReplyRequest>.Continuation
+        let speculations: AsyncStream<EarlyReply>.Continuation
+        var early: EarlyReply?
         var vad: EnergyVoiceActivityDetector
         let conversation: ConversationStore
         var turnCount = 0
@@ -166,10 +176,14 @@ public struct VoiceSession: Sendable {
         var bargeIn: BargeInPolicy
         var playedSamples: [Int: Int] = [:]
 
-        init(session: VoiceSession, speech: AsyncStream<SpeechInput>.Continuation, requests: AsyncStream<ReplyRequest>.Continuation) {
+        init(
+            session: VoiceSession, speech: AsyncStream<SpeechInput>.Continuation, requests: AsyncStream<ReplyRequest>.Continuation,
+            speculations: AsyncStream<EarlyReply>.Continuation
+        ) {
             self.session = session
             self.speech = speech
             self.requests = requests
+            self.speculations = speculations
             self.vad = EnergyVoiceActivityDetector(configuration: session.configuration.vad)
             self.bargeIn = BargeInPolicy(configuration: session.configuration.bargeIn)
             self.conversation = ConversationStore(
@@ -219,6 +233,7 @@ public struct VoiceSession: Sendable {
                 case .speechStarted:
                     session.logger.debug("speech started")
                     speech.yield(.speechStarted)
+                    discardEarlyReply()  // the user goes on talking
                     if activeReply != nil {
                         let voiced = vad.configuration.frameDuration * vad.configuration.startFrames
                         apply(bargeIn.speechStarted(voiced: voiced), at: now)
@@ -272,13 +287,20 @@ public struct VoiceSession: Sendable {
         private mutating func transcribed(_ event: TranscriptEvent, output: some SessionOutput) async throws {
             switch event {
             case .partial(let text):
-                if Self.hasWords(text) { apply(bargeIn.words()) }
+                if Self.hasWords(text) {
+                    apply(bargeIn.words())
+                    discardEarlyReply()  // more words are coming
+                }
                 try await output.send(.transcriptPartial(text))
             case .final(let text, let endsTurn):
                 let trimmed = text.trimmingWhitespace()
                 if !trimmed.isEmpty { pendingText.append(trimmed) }
                 if Self.hasWords(trimmed) { apply(bargeIn.words()) }
-                if endsTurn { try await commitTurn(output: output) }
+                if endsTurn {
+                    try await commitTurn(output: output)
+                } else if Self.hasWords(trimmed) {
+                    startEarlyReply()
+                }
             case .speechStarted:
                 session.logger.debug("recogniser heard speech start")
             case .noSpeech:
@@ -308,16 +330,41 @@ public struct VoiceSession: Sendable {
                 previous.interruption.fire()
             }
             conversation.addUserTurn(id: turnID, text: text)
-            let request = ReplyRequest(
+            var request = ReplyRequest(
                 turnID: turnID, conversation: conversation, recorder: recorder, interruption: CancellationSignal(), gate: PlaybackGate())
+            if let early, early.userText == text, !early.isDiscarded {
+                session.logger.debug("early LLM request adopted", metadata: ["parley.turn.id": "\(turnID)"])
+                request.early = early
+                self.early = nil
+            } else {
+                discardEarlyReply()
+            }
             activeReply = request
             bargeIn.reset()
             session.logger.debug("turn committed", metadata: ["parley.turn.id": "\(turnID)"])
             requests.yield(request)
         }
 
+        /// Starts an early LLM request on the final text so far, if enabled and nothing is playing.
+        private mutating func startEarlyReply() {
+            guard session.configuration.earlyLLM, activeReply == nil else { return }
+            let text = pendingText.joined(separator: " ")
+            guard early?.userText != text else { return }
+            discardEarlyReply()
+            let reply = EarlyReply(userText: text, messages: conversation.messages(upTo: .max) + [.user(text)])
+            session.logger.debug("early LLM request started")
+            early = reply
+            speculations.yield(reply)
+        }
+
+        private mutating func discardEarlyReply() {
+            early?.discard()
+            early = nil
+        }
+
         /// Ends the session's streams and any reply in flight.
         func stop() {
+            early?.discard()
             activeReply?.interruption.fire()
             speech.finish()
             requests.finish()

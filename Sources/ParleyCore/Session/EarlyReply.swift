@@ -1,0 +1,47 @@
+/// An LLM request started on a stable final transcript before the user's turn is committed
+/// (`--early-llm`), so the reply's first token may already be there when the turn ends.
+///
+/// Nothing of it is spoken or sent early: its text is buffered until the turn commits with the
+/// same words, when the reply replays the buffer and goes on reading the live stream. If the user
+/// goes on talking first, it is discarded — the request is cancelled and its text dropped.
+final class EarlyReply: Sendable {
+    /// The user's text it answers.
+    let userText: String
+    /// The messages sent.
+    let messages: [ChatMessage]
+    /// When it was asked for.
+    let created = ContinuousClock.now
+    /// The reply text as it arrives; ends with the LLM's error or, when discarded, a cancellation.
+    let deltas: AsyncThrowingStream<String, any Error>
+    private let sink: AsyncThrowingStream<String, any Error>.Continuation
+    private let discarded = CancellationSignal()
+
+    /// Replies are bounded by the LLM's token limit; this bounds a misbehaving one.
+    static let capacity = 8192
+
+    init(userText: String, messages: [ChatMessage]) {
+        self.userText = userText
+        self.messages = messages
+        (deltas, sink) = AsyncThrowingStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(Self.capacity))
+    }
+
+    /// Runs the request until it completes or is discarded; called by the session's speculator.
+    func produce(with model: any LanguageModel) async {
+        do {
+            let completed = try await discarded.run { [sink, messages] in
+                try await model.complete(messages) { delta in sink.yield(delta) }
+            }
+            sink.finish(throwing: completed ? nil : CancellationError())
+        } catch {
+            sink.finish(throwing: error)
+        }
+    }
+
+    /// Cancels the request: the user went on talking, or said something else.
+    func discard() {
+        discarded.fire()
+    }
+
+    /// Whether it was discarded.
+    var isDiscarded: Bool { discarded.isFired }
+}
