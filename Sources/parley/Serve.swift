@@ -44,6 +44,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("vad-silence"), help: "Silence that ends the user's turn, in milliseconds.")
     var vadSilence = 300
 
+    @Option(name: .customLong("vad-margin"), help: "How far above the noise floor a frame must be to count as voice, in dB.")
+    var vadMargin: Float = 10
+
     @Option(name: .customLong("barge-in-min-speech"), help: "Voice over a reply that interrupts it without words, in milliseconds.")
     var bargeInMinSpeech = 200
 
@@ -69,6 +72,7 @@ struct Serve: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard (100...5000).contains(vadSilence) else { throw ValidationError("--vad-silence must be 100…5000 ms") }
         guard maxReplyTokens.map({ (1...4096).contains($0) }) ?? true else { throw ValidationError("--max-reply-tokens must be 1…4096") }
+        guard (3...40).contains(vadMargin) else { throw ValidationError("--vad-margin must be 3…40 dB") }
         guard (40...2000).contains(bargeInMinSpeech) else { throw ValidationError("--barge-in-min-speech must be 40…2000 ms") }
         guard (0...40).contains(bargeInEchoMargin) else { throw ValidationError("--barge-in-echo-margin must be 0…40 dB") }
         guard (200...10000).contains(resumeAfter) else { throw ValidationError("--resume-after must be 200…10000 ms") }
@@ -85,6 +89,7 @@ struct Serve: AsyncParsableCommand {
             session.systemPrompt = try Self.readPrompt(prompt)
         }
         session.vad.silenceTimeout = .milliseconds(vadSilence)
+        session.vad.margin = vadMargin
         session.earlyLLM = earlyLLM
         session.bargeIn = .init(
             minimumSpeech: .milliseconds(bargeInMinSpeech), echoMargin: bargeInEchoMargin, resumeAfter: .milliseconds(resumeAfter))
