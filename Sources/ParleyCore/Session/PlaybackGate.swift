@@ -10,10 +10,8 @@ public final class PlaybackGate: Sendable {
     private struct State {
         var pausedSince: ContinuousClock.Instant?
         var pausedTotal: Duration = .zero
-        var nextWaiter = 0
-        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
-        // Waiters whose task was cancelled before their continuation was registered.
-        var cancelled: Set<Int> = []
+        /// Fired when the current pause ends; a new one per pause.
+        var reopened: CancellationSignal?
     }
     private let state = Mutex(State())
 
@@ -39,6 +37,7 @@ public final class PlaybackGate: Sendable {
         state.withLock { state in
             guard state.pausedSince == nil else { return false }
             state.pausedSince = instant
+            state.reopened = CancellationSignal()
             return true
         }
     }
@@ -46,42 +45,20 @@ public final class PlaybackGate: Sendable {
     /// Resumes, waking the waiter; returns false if not paused.
     @discardableResult
     public func resume(at instant: ContinuousClock.Instant = .now) -> Bool {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>]? in
+        let reopened = state.withLock { state -> CancellationSignal? in
             guard let since = state.pausedSince else { return nil }
             state.pausedSince = nil
             state.pausedTotal += max(.zero, instant - since)
-            defer { state.waiters.removeAll() }
-            return Array(state.waiters.values)
+            defer { state.reopened = nil }
+            return state.reopened
         }
-        guard let waiters else { return false }
-        for waiter in waiters { waiter.resume() }
-        return true
+        reopened?.fire()
+        return reopened != nil
     }
 
     /// Returns once the gate is open (at once if it is), or when the task is cancelled.
     public func waitUntilOpen() async {
-        let id = state.withLock { state -> Int in
-            state.nextWaiter += 1
-            return state.nextWaiter
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                // The cancellation handler may run before or after this registration; the lock
-                // and the `cancelled` set resume the continuation exactly once either way.
-                let resumeNow = state.withLock { state -> Bool in
-                    if state.pausedSince == nil || state.cancelled.remove(id) != nil { return true }
-                    state.waiters[id] = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
-                state.cancelled.insert(id)
-                return nil
-            }
-            waiter?.resume()
-        }
+        guard let reopened = state.withLock({ $0.reopened }) else { return }
+        await reopened.wait()
     }
 }
