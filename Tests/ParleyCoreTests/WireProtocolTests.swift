@@ -28,6 +28,9 @@ struct WireProtocolTests {
             == .playbackProgress(turnID: 3, playedSamples: 12800))
         #expect(try WireProtocol.decodeClientText(#"{"type":"playback.cleared","turn_id":2,"played_samples":0,"extra":true}"#)
             == .playbackCleared(turnID: 2, playedSamples: 0))
+        // Turn 0 is the greeting.
+        #expect(try WireProtocol.decodeClientText(#"{"type":"playback.progress","turn_id":0,"played_samples":160}"#)
+            == .playbackProgress(turnID: 0, playedSamples: 160))
         #expect(try WireProtocol.decodeClientText(#"{"type":"ping","id":7}"#) == .ping(7))
     }
 

@@ -51,7 +51,7 @@ public enum WireProtocol {
         }
         switch type {
         case "playback.progress", "playback.cleared":
-            let turnID = try requireInt(value, "turn_id", in: type, minimum: 1)
+            let turnID = try requireInt(value, "turn_id", in: type, minimum: 0)
             let played = try requireInt(value, "played_samples", in: type, minimum: 0)
             return type == "playback.progress"
                 ? .playbackProgress(turnID: turnID, playedSamples: played)
