@@ -86,6 +86,7 @@ let package = Package(
             dependencies: [
                 "ParleyCore",
                 "ParleyProviders",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

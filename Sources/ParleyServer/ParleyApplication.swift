@@ -5,10 +5,15 @@ import NIOCore
 public import ParleyCore
 
 /// Builds the Parley HTTP/WebSocket application: `GET /` (the web client), `GET /health` and
-/// the voice WebSocket `GET /ws`.
+/// the voice WebSocket `GET /ws`, and for phone calls the Twilio webhook `POST /twilio/voice` and
+/// the Media Streams WebSocket `GET /twilio`.
+///
+/// `telephonyProviders` serve phone calls, whose audio is 8 kHz μ-law (a Deepgram client set
+/// for `mulaw` at 8000 Hz, say); nil uses `providers`.
 public func buildApplication(
     configuration: ServerConfiguration,
     providers: SessionProviders,
+    telephonyProviders: SessionProviders? = nil,
     health: HealthMonitor,
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
@@ -32,6 +37,17 @@ public func buildApplication(
         .upgrade([:])
     } onUpgrade: { inbound, outbound, context in
         await handler.handle(inbound: inbound, outbound: outbound, logger: context.logger)
+    }
+    let webhook = TwilioWebhook(publicURL: configuration.publicURL, authToken: configuration.twilioAuthToken)
+    router.post("/twilio/voice") { request, context in
+        try await webhook.respond(to: request, logger: context.logger)
+    }
+    let twilio = TwilioSocketHandler(
+        session: configuration.telephonySession, providers: telephonyProviders ?? providers, health: health, limiter: limiter)
+    router.ws("/twilio") { _, _ in
+        .upgrade([:])
+    } onUpgrade: { inbound, outbound, context in
+        await twilio.handle(inbound: inbound, outbound: outbound, logger: context.logger)
     }
     return Application(
         router: router,

@@ -7,6 +7,8 @@ extension ParleyServer {
     /// they need started.
     struct ProviderSetup {
         var providers: SessionProviders
+        /// The same providers for phone calls: speech-to-text at 8 kHz (Deepgram gets μ-law).
+        var telephonyProviders: SessionProviders
         var stages: [HealthMonitor.Stage]
         var engines: [LocalEngine]
     }
@@ -20,7 +22,8 @@ extension ParleyServer {
         var engines: [LocalEngine] = []
         let inputRate = configuration.session.inputSampleRate
 
-        let speechToText: any SpeechToText
+        // One recogniser per audio format: browser sessions at `inputRate`, phone calls at 8 kHz μ-law.
+        let speechToText: @Sendable (_ sampleRate: Int, _ telephony: Bool) -> any SpeechToText
         let sttStage: HealthMonitor.Stage
         switch plan.speechToText {
         case .local:
@@ -34,18 +37,22 @@ extension ParleyServer {
                 endpoint = OpenAICompatibleEndpoint(name: engine.name, baseURL: engine.baseURL, httpClient: httpClient)
                 sttStage = .init(stage: "stt", provider: engine.name, status: engine.status)
             }
-            speechToText = OpenAICompatibleSpeechToText(endpoint: endpoint, model: "whisper-tiny.en", sampleRate: inputRate)
+            speechToText = { rate, _ in OpenAICompatibleSpeechToText(endpoint: endpoint, model: "whisper-tiny.en", sampleRate: rate) }
         case .deepgram:
             let health = ConnectionHealth()
-            speechToText = DeepgramSpeechToText(
-                apiKey: cloud.deepgramKey ?? "", baseURL: cloud.deepgramURL, model: cloud.deepgramModel, sampleRate: inputRate,
-                health: health, logger: logger)
+            let logger = logger
+            speechToText = { rate, telephony in
+                DeepgramSpeechToText(
+                    apiKey: cloud.deepgramKey ?? "", baseURL: cloud.deepgramURL, model: cloud.deepgramModel,
+                    encoding: telephony ? .mulaw : .linear16, sampleRate: rate, health: health, logger: logger)
+            }
             sttStage = .init(stage: "stt", provider: "deepgram", address: cloud.deepgramURL, connection: health)
         case .groqWhisper:
             let endpoint = OpenAICompatibleEndpoint(
                 name: "groq-whisper", baseURL: cloud.groqBaseURL, apiKey: cloud.groqKey, httpClient: httpClient,
                 keyVariable: "GROQ_API_KEY")
-            speechToText = OpenAICompatibleSpeechToText(endpoint: endpoint, model: cloud.groqSpeechModel, sampleRate: inputRate)
+            let model = cloud.groqSpeechModel
+            speechToText = { rate, _ in OpenAICompatibleSpeechToText(endpoint: endpoint, model: model, sampleRate: rate) }
             sttStage = .init(stage: "stt", provider: endpoint.name, address: cloud.groqBaseURL, connection: endpoint.health)
         }
 
@@ -96,7 +103,11 @@ extension ParleyServer {
         }
 
         return ProviderSetup(
-            providers: SessionProviders(speechToText: speechToText, languageModel: languageModel, textToSpeech: textToSpeech),
+            providers: SessionProviders(
+                speechToText: speechToText(inputRate, false), languageModel: languageModel, textToSpeech: textToSpeech),
+            telephonyProviders: SessionProviders(
+                speechToText: speechToText(ServerConfiguration.telephonySampleRate, true), languageModel: languageModel,
+                textToSpeech: textToSpeech),
             stages: [sttStage, llmStage, ttsStage], engines: engines)
     }
 

@@ -94,9 +94,10 @@ public struct ParleyServer: Sendable {
         let host = configuration.host
         let onListening = self.onListening
         let app = buildApplication(
-            configuration: configuration, providers: providers, health: HealthMonitor(stages: stages), logger: logger
+            configuration: configuration, providers: providers, telephonyProviders: setup.telephonyProviders, health: HealthMonitor(stages: stages), logger: logger
         ) { port in
-            logger.notice("Parley listening on http://\(host):\(port)/ (voice WebSocket at ws://\(host):\(port)/ws)")
+            logger.notice(
+                "Parley listening on http://\(host):\(port)/ (voice WebSocket at ws://\(host):\(port)/ws, Twilio webhook at POST /twilio/voice)")
             await onListening(port)
         }
         let group = ServiceGroup(

@@ -12,16 +12,26 @@ public struct ServerConfiguration: Sendable {
     public var session: SessionConfiguration
     /// The most concurrent sessions; more are refused with `server_busy`.
     public var maximumSessions: Int
+    /// The server's public base URL (`PUBLIC_URL`, e.g. `https://parley.example.com`): the host of
+    /// the Media Streams URL in the Twilio webhook's TwiML and of the URL Twilio signs; nil uses
+    /// the request's Host header.
+    public var publicURL: String?
+    /// The Twilio account's auth token (`TWILIO_AUTH_TOKEN`); when set, `POST /twilio/voice`
+    /// refuses requests without a valid `X-Twilio-Signature`.
+    public var twilioAuthToken: String?
 
     /// Creates a configuration.
     public init(
         host: String = "127.0.0.1", port: Int = 8080, webRoot: String? = "web",
-        session: SessionConfiguration = SessionConfiguration(), maximumSessions: Int = 1000
+        session: SessionConfiguration = SessionConfiguration(), maximumSessions: Int = 1000,
+        publicURL: String? = nil, twilioAuthToken: String? = nil
     ) {
         self.host = host
         self.port = port
         self.webRoot = webRoot
         self.session = session
         self.maximumSessions = maximumSessions
+        self.publicURL = publicURL
+        self.twilioAuthToken = twilioAuthToken
     }
 }

@@ -81,6 +81,12 @@ struct Serve: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a log level") }
     }
 
+    /// An environment variable, nil when unset or blank.
+    static func environment(_ name: String) -> String? {
+        guard let value = ProcessInfo.processInfo.environment[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        return value
+    }
+
     func run() async throws {
         bootstrapLogging(Logger.Level(rawValue: logLevel) ?? .info)
         let logger = Logger(label: "parley")
@@ -103,7 +109,8 @@ struct Serve: AsyncParsableCommand {
         options.speechToTextURL = sttURL
         options.maximumReplyTokens = maxReplyTokens
         let configuration = ServerConfiguration(
-            host: host, port: port, webRoot: webRoot, session: session, maximumSessions: maxSessions)
+            host: host, port: port, webRoot: webRoot, session: session, maximumSessions: maxSessions,
+            publicURL: Self.environment("PUBLIC_URL"), twilioAuthToken: Self.environment("TWILIO_AUTH_TOKEN"))
         do {
             try await ParleyServer(configuration: configuration, options: options, logger: logger).run()
         } catch let error as ParleyServer.ConfigurationError {

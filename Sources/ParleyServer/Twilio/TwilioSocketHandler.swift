@@ -1,0 +1,154 @@
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import ParleyCore
+
+/// Runs one phone call over Twilio Media Streams (`GET /twilio`): waits for `start`, then runs a
+/// ``VoiceSession`` at 8 kHz whose id is the stream's `streamSid`, feeding it the caller's μ-law
+/// audio and the marks Twilio echoes, until `stop`, a close, or the session's end.
+///
+/// Twilio cannot show errors, so bad messages are logged and skipped; the call goes on.
+struct TwilioSocketHandler: Sendable {
+    /// The session settings for calls (8 kHz in and out).
+    let session: SessionConfiguration
+    let providers: SessionProviders
+    let health: HealthMonitor
+    let limiter: SessionLimiter
+
+    /// Caller frames waiting for the session (about 5 s of 20 ms frames).
+    static let inputCapacity = 256
+
+    /// How a call's socket ends.
+    private enum Ending: Sendable {
+        case stopped
+        case closedByTwilio
+        case refused(String)
+    }
+
+    func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async {
+        guard health.isReady else {
+            logger.warning("twilio call refused: engines still starting")
+            try? await outbound.close(.unknown(1013), reason: "Parley's speech engines are still starting")
+            return
+        }
+        guard limiter.acquire() else {
+            logger.warning("twilio call refused: server full", metadata: ["parley.sessions": "\(limiter.maximum)"])
+            try? await outbound.close(.unknown(1013), reason: "Parley is at its session limit")
+            return
+        }
+        defer { limiter.release() }
+        let playback = TwilioPlayback()
+        let (inputs, sink) = AsyncStream.makeStream(of: ClientMessage.self, bufferingPolicy: .bufferingOldest(Self.inputCapacity))
+        let (starts, startSink) = AsyncStream.makeStream(of: TwilioStreamStart.self, bufferingPolicy: .bufferingNewest(1))
+
+        let ending = await withTaskGroup(of: Ending?.self) { group -> Ending in
+            // As for the browser: the session ending ends the call; Twilio's `stop` or close ends the
+            // session's input and gives it a moment to wind down before it is cancelled.
+            defer { group.cancelAll() }
+            group.addTask {
+                for await start in starts {
+                    await runSession(start, inputs: inputs, inputSink: sink, playback: playback, outbound: outbound, logger: logger)
+                    break
+                }
+                return nil
+            }
+            group.addTask {
+                let ending = await readFrames(inbound: inbound, starts: startSink, inputs: sink, playback: playback, logger: logger)
+                sink.finish()
+                startSink.finish()
+                return ending
+            }
+            guard let first = await group.next(), let ending = first else { return .stopped }
+            group.addTask {
+                try? await Task.sleep(for: VoiceSocketHandler.windDown)
+                return nil
+            }
+            _ = await group.next()
+            return ending
+        }
+        sink.finish()
+        if case .refused(let reason) = ending {
+            try? await outbound.close(.unacceptableData, reason: String(reason.prefix(120)))
+        }
+    }
+
+    private func runSession(
+        _ start: TwilioStreamStart, inputs: AsyncStream<ClientMessage>, inputSink: AsyncStream<ClientMessage>.Continuation,
+        playback: TwilioPlayback, outbound: WebSocketOutboundWriter, logger: Logger
+    ) async {
+        var logger = logger
+        logger[metadataKey: "parley.twilio.call"] = "\(start.callSID ?? "?")"
+        let session = VoiceSession(id: start.streamSID, configuration: session, providers: providers, logger: logger)
+        session.logger.info("twilio call started", metadata: ["parley.twilio.parameters": "\(start.customParameters.count)"])
+        let output = TwilioSessionOutput(
+            outbound: outbound, streamSID: start.streamSID, playback: playback, inputs: inputSink, logger: session.logger)
+        do {
+            try await session.run(inputs: inputs, output: output)
+        } catch is CancellationError {
+        } catch {
+            session.logger.warning("twilio call's session failed", metadata: ["parley.error": "\(error)"])
+        }
+    }
+
+    /// Decodes Twilio's messages until `stop`, the socket's close, or a stream Parley cannot take.
+    private func readFrames(
+        inbound: WebSocketInboundStream, starts: AsyncStream<TwilioStreamStart>.Continuation,
+        inputs: AsyncStream<ClientMessage>.Continuation, playback: TwilioPlayback, logger: Logger
+    ) async -> Ending {
+        var streamSID: String?
+        do {
+            for try await message in inbound.messages(maxSize: WireProtocol.maxFrameBytes) {
+                guard case .text(let text) = message else {
+                    logger.debug("twilio sent a binary frame; skipped")
+                    continue
+                }
+                let event: TwilioInboundEvent
+                do {
+                    event = try TwilioInboundEvent.decode(text)
+                } catch {
+                    logger.debug("bad twilio message skipped", metadata: ["parley.error": "\(error)"])
+                    continue
+                }
+                switch event {
+                case .connected:
+                    logger.debug("twilio connected")
+                case .start(let start):
+                    guard streamSID == nil else {
+                        logger.debug("second twilio start skipped")
+                        continue
+                    }
+                    if let problem = start.formatProblem {
+                        logger.warning("twilio call refused", metadata: ["parley.error": "\(problem)"])
+                        return .refused(problem)
+                    }
+                    streamSID = start.streamSID
+                    starts.yield(start)
+                case .media(let sid, let samples):
+                    guard let streamSID, sid == nil || sid == streamSID else {
+                        logger.debug("twilio media before start or of another stream skipped")
+                        continue
+                    }
+                    if case .dropped = inputs.yield(.audio(samples)) {
+                        logger.warning("twilio call closed: the session fell more than 5 s behind the caller's audio")
+                        return .refused("Parley fell behind the call's audio")
+                    }
+                case .mark(_, let name):
+                    guard let heard = playback.played(mark: name) else {
+                        logger.debug("twilio mark not Parley's or of a cleared reply", metadata: ["parley.twilio.mark": "\(name.prefix(40))"])
+                        continue
+                    }
+                    inputs.yield(.playbackProgress(turnID: heard.turnID, playedSamples: heard.playedSamples))
+                case .dtmf(let digit):
+                    logger.debug("twilio dtmf", metadata: ["parley.twilio.digit": "\(digit.prefix(4))"])
+                case .stop:
+                    logger.debug("twilio stop")
+                    return .stopped
+                }
+            }
+        } catch {
+            logger.debug("twilio socket closed", metadata: ["parley.error": "\(error)"])
+        }
+        return .closedByTwilio
+    }
+}
