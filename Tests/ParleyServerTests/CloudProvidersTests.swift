@@ -160,4 +160,27 @@ struct CloudProvidersTests {
             #expect(!description.contains(Self.keys["DEEPGRAM_API_KEY"]!))
         }
     }
+
+    @Test("a phone call over /twilio reaches Deepgram as μ-law 8 kHz tagged with the stream, and Groq and ElevenLabs answer", .timeLimit(.minutes(2)))
+    func phoneCall() async throws {
+        try await Self.withCloudServer { port, deepgram, groq, elevenLabs in
+            let options = FakeTwilioCall.Options()
+            try await FakeTwilioCall.run(port: port, options: options) { call in
+                try await call.start()
+                call.say(AudioFixtures.silence(.milliseconds(300), sampleRate: 8000)
+                    + AudioFixtures.tone(frequency: 220, duration: .milliseconds(1200), amplitude: 0.4, sampleRate: 8000))
+                let answered = await call.wait(timeout: .seconds(20)) { $0.echoedMarks.contains("reply-1") }
+                #expect(answered)
+                #expect(call.snapshot.playedBytes > 8000 / 2, "at least half a second of the reply played")
+                #expect(call.snapshot.problems.isEmpty, "\(call.snapshot.problems)")
+                try await call.stop()
+            }
+            let connection = try #require(deepgram.connections.first)
+            #expect(connection.queryValue("encoding") == "mulaw")
+            #expect(connection.queryValue("sample_rate") == "8000")
+            #expect(connection.queryValue("tag") == options.streamSID)
+            #expect(groq.requests.first?.json?["messages"]?.arrayValue?.last?["content"]?.stringValue == Self.question)
+            #expect(elevenLabs.streamInput.first != nil)
+        }
+    }
 }
