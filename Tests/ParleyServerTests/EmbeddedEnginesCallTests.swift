@@ -7,14 +7,21 @@ import Testing
 
 @Suite("A phone call on the embedded engines")
 struct EmbeddedEnginesCallTests {
-    @Test("a caller's spoken question over /twilio is transcribed by Whisper and answered in μ-law", .timeLimit(.minutes(4)))
-    func spokenQuestion() async throws {
+    static func isMedia(_ event: FakeTwilioCall.Received) -> Bool {
+        if case .media = event { true } else { false }
+    }
+
+    @Test(
+        "a whole call over /twilio: greeting, a spoken question answered in μ-law, a barge-in that clears the reply, stop",
+        .timeLimit(.minutes(4)))
+    func wholeCall() async throws {
         var options = ParleyServer.Options()
         options.environment = [:]  // the embedded engines, whatever keys the machine has
         options.engineLayoutPath = EmbeddedEnginesTests.packageRoot + "/" + LocalEngineLayout.defaultPath
         // Fails with "run `make setup`" when the engines are not installed: this test must not skip.
         _ = try LocalEngineLayout.load(from: options.engineLayoutPath)
-        try await withParleyServer(options: options) { port in
+        let session = SessionConfiguration(greeting: "Hello, this is Parley.")
+        try await withParleyServer(options: options, session: session) { port in
             try await EmbeddedEnginesTests.waitUntilHealthy(port: port)
             // The question as a phone line carries it: espeak-ng's 22.05 kHz speech at 8 kHz.
             let spoken = try await EspeakEngine.shared.synthesize("My name is John and I live in Paris.")
@@ -22,11 +29,25 @@ struct EmbeddedEnginesCallTests {
             let question = resampler.process(spoken.samples) + resampler.finishInt16()
             try await FakeTwilioCall.run(port: port) { call in
                 try await call.start()
-                call.say(AudioFixtures.silence(.milliseconds(500), sampleRate: 8000) + question)
-                let answered = await call.wait(timeout: .seconds(90)) { $0.echoedMarks.contains("reply-1") }
-                #expect(answered)
+                let greeted = await call.wait(timeout: .seconds(30)) { $0.echoedMarks.contains("reply-0") }
+                #expect(greeted, "the greeting played to its mark")
+                call.say(AudioFixtures.silence(.milliseconds(300), sampleRate: 8000) + question)
+                // The reply starts (SmolLM2's replies run for several seconds of speech) …
+                let replying = await call.wait(timeout: .seconds(60)) { snapshot in
+                    guard let sent = snapshot.speechSentAt else { return false }
+                    return snapshot.received.filter { $0.at > sent && Self.isMedia($0.event) }.count > 25
+                }
+                #expect(replying, "the reply to the question started")
+                // … and the caller talks over it.
+                call.say(AudioFixtures.tone(frequency: 300, duration: .milliseconds(800), amplitude: 0.4, sampleRate: 8000))
+                let cleared = await call.wait(timeout: .seconds(10)) { $0.received.contains { $0.event == .clear } }
+                #expect(cleared, "barge-in cleared Twilio's buffer")
+                let clearedAt = try #require(call.snapshot.received.first { $0.event == .clear }?.at)
+                try await Task.sleep(for: .milliseconds(800))
                 let snapshot = call.snapshot
-                #expect(snapshot.playedBytes > 8000 / 2, "at least half a second of the reply played")
+                // No media of the old reply after the clear (the noise itself holds no words, so no new reply).
+                #expect(!snapshot.received(after: clearedAt).contains(where: Self.isMedia))
+                #expect(!snapshot.echoedMarks.contains("reply-1"))
                 #expect(snapshot.problems.isEmpty, "\(snapshot.problems)")
                 try await call.stop()
             }

@@ -69,7 +69,10 @@ extension RecordingSessionOutput {
 
 /// Runs `ParleyServer` (what `parley serve` runs) on a free port, calls `body` with the port once
 /// it listens, then stops the server.
-func withParleyServer(options: ParleyServer.Options, _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
+func withParleyServer(
+    options: ParleyServer.Options, session: SessionConfiguration = SessionConfiguration(),
+    _ body: @escaping @Sendable (Int) async throws -> Void
+) async throws {
     // A class, not a local `Mutex`: the escaping `onListening` closure must own what it captures.
     final class BoundPort: Sendable {
         let value = Mutex<Int?>(nil)
@@ -77,7 +80,7 @@ func withParleyServer(options: ParleyServer.Options, _ body: @escaping @Sendable
     let port = BoundPort()
     let listening = CancellationSignal()
     let server = ParleyServer(
-        configuration: ServerConfiguration(port: 0, webRoot: nil), options: options, logger: Logger(label: "parley.test")
+        configuration: ServerConfiguration(port: 0, webRoot: nil, session: session), options: options, logger: Logger(label: "parley.test")
     ) { bound in
         port.value.withLock { $0 = bound }
         listening.fire()
