@@ -5,7 +5,7 @@
 #     got the transcript and played the reply;
 #  2. `parley talk`: speaks the same question from a WAV, checks the JSON turn and the reply WAV,
 #     and checks the clear errors for a bad WAV and an unreachable server;
-#  3. Chromium, speech over the reply: a 120 ms noise burst ("a cough") 2.5 s after the question
+#  3. Chromium, speech over the reply: a 120 ms noise burst ("a cough") 3 s after the question
 #     pauses the reply, which resumes and plays on; a second sentence there interrupts it and
 #     becomes a second turn.
 # Stops the server it started, by PID.
@@ -84,15 +84,16 @@ grep -q "connection refused" "$WORK/dead.err" || { cat "$WORK/dead.err"; echo "n
 echo "parley talk errors: ok ($(head -c 120 "$WORK/bad.err" | tr '\n' ' ') | $(head -c 160 "$WORK/dead.err" | tr '\n' ' '))"
 
 # Speech over the reply. With the engines warm (the checks above were their first requests; a
-# cold llama.cpp took 16 s to a first sentence) the reply (local LLM, espeak-ng) starts about 1 s
-# after the question and lasts several seconds, so 2.5 s after the question's end it is playing.
+# cold llama.cpp took 16 s to a first sentence) the reply (local LLM, espeak-ng) starts 0.8-2.9 s
+# after the end of the question's voice and lasts several seconds; the second sound comes 3 s after
+# the end of the question's file (3.3 s after its voice: espeak-ng ends with 0.3 s of silence).
 # A failure says when the reply's audio was sent, should a slow machine move it.
 browser_scenario() {
   local name="$1"; shift
   echo "==> Chromium: $name"
   local started=$SECONDS
   if ! .venv/bin/python tests/browser/browser_test.py --page "http://127.0.0.1:$PORT/?mic=raw" --wav "$WORK/question.wav" \
-      --gap 2.5 --timeout 90 "$@" >"$WORK/$name.json"; then
+      --gap 3 --timeout 90 "$@" >"$WORK/$name.json"; then
     cat "$WORK/$name.json"
     echo "--- server log (last 60 lines) ---"; tail -n 60 "$WORK/server.log"
     echo "browser check '$name' failed: $(.venv/bin/python -c 'import json,sys; print(json.loads(open(sys.argv[1]).readlines()[-1])["message"])' "$WORK/$name.json" 2>/dev/null)" >&2

@@ -3,8 +3,8 @@
 
     python tests/browser/browser_test.py --page http://127.0.0.1:8080/ --wav /abs/question.wav [--timeout 60]
     python tests/browser/browser_test.py --serve web --server ws://127.0.0.1:8080/ws --wav /abs/question.wav
-    python tests/browser/browser_test.py --page … --wav question.wav --expect pause-resume --burst-ms 120 --gap 2.5
-    python tests/browser/browser_test.py --page … --wav question.wav --expect interrupt --then-wav stop.wav --gap 2.5
+    python tests/browser/browser_test.py --page … --wav question.wav --expect pause-resume --burst-ms 120 --gap 3
+    python tests/browser/browser_test.py --page … --wav question.wav --expect interrupt --then-wav stop.wav --gap 3
 
 With `--serve DIR` the driver serves the page itself on a free loopback port and points it at
 `--server` (`?server=…`), for servers that do not serve `web/`.
@@ -437,8 +437,8 @@ def main() -> int:
     follow = parser.add_mutually_exclusive_group()
     follow.add_argument("--then-wav", type=Path, help="a second sound to speak over the reply (any PCM WAV)")
     follow.add_argument("--burst-ms", type=float, help="a noise burst of this many ms to play over the reply")
-    parser.add_argument("--gap", type=float, default=2.5,
-                        help="seconds of silence between the question and the second sound (default 2.5)")
+    parser.add_argument("--gap", type=float, default=3.0,
+                        help="seconds of silence between the question and the second sound (default 3)")
     options = parser.parse_args()
 
     binary = shutil.which(options.chromium)

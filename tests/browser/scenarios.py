@@ -164,6 +164,8 @@ class PauseThenResume:
             return False
         rate = state.get("outputSampleRate") or 16000
         after = (state.get("playedSamples", 0) - (self.played_while_paused or 0)) / rate
+        # Zero when the burst paused the reply before any of its audio had played (a late reply).
+        self.notes["played_before_pause_s"] = round((self.played_while_paused or 0) / rate, 2)
         self.notes["played_after_resume_s"] = round(after, 2)
         self.notes["reply_audio_sent_s"] = _reply_audio_sent(state)
         if after < MIN_PLAYED_AFTER_RESUME_S:
