@@ -4,7 +4,10 @@
 #  1. Chromium: plays an espeak-ng question into the page's fake microphone and checks the page
 #     got the transcript and played the reply;
 #  2. `parley talk`: speaks the same question from a WAV, checks the JSON turn and the reply WAV,
-#     and checks the clear errors for a bad WAV and an unreachable server.
+#     and checks the clear errors for a bad WAV and an unreachable server;
+#  3. Chromium, speech over the reply: a 120 ms noise burst ("a cough") 3 s after the question
+#     pauses the reply, which resumes and plays on; a second sentence there interrupts it and
+#     becomes a second turn.
 # Stops the server it started, by PID.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,8 +27,10 @@ trap cleanup EXIT
 
 PORT="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 espeak-ng -w "$WORK/question.wav" "My name is John and I live in Paris."
+espeak-ng -w "$WORK/stop.wav" "Stop, tell me about Rome instead."
 
-"$BIN" serve --port "$PORT" --stt local --llm local --tts local >"$WORK/server.log" 2>&1 &
+# Debug: the log shows each turn's edges and the barge-in decisions (paused, resumed, barge-in).
+"$BIN" serve --port "$PORT" --stt local --llm local --tts local --log-level debug >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 600); do
   if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then break; fi
@@ -77,3 +82,30 @@ if "$BIN" talk --url "ws://127.0.0.1:$DEAD_PORT/ws" --wav "$WORK/question.wav" 2
 fi
 grep -q "connection refused" "$WORK/dead.err" || { cat "$WORK/dead.err"; echo "no clear message for an unreachable server" >&2; exit 1; }
 echo "parley talk errors: ok ($(head -c 120 "$WORK/bad.err" | tr '\n' ' ') | $(head -c 160 "$WORK/dead.err" | tr '\n' ' '))"
+
+# Speech over the reply. With the engines warm (the checks above were their first requests; a
+# cold llama.cpp took 16 s to a first sentence) the reply (local LLM, espeak-ng) starts 0.8-2.9 s
+# after the end of the question's voice and lasts several seconds; the second sound comes 3 s after
+# the end of the question's file (3.3 s after its voice: espeak-ng ends with 0.3 s of silence).
+# A failure says when the reply's audio was sent, should a slow machine move it.
+browser_scenario() {
+  local name="$1"; shift
+  echo "==> Chromium: $name"
+  local started=$SECONDS
+  if ! .venv/bin/python tests/browser/browser_test.py --page "http://127.0.0.1:$PORT/?mic=raw" --wav "$WORK/question.wav" \
+      --gap 3 --timeout 90 "$@" >"$WORK/$name.json"; then
+    cat "$WORK/$name.json"
+    echo "--- server log (last 60 lines) ---"; tail -n 60 "$WORK/server.log"
+    echo "browser check '$name' failed: $(.venv/bin/python -c 'import json,sys; print(json.loads(open(sys.argv[1]).readlines()[-1])["message"])' "$WORK/$name.json" 2>/dev/null)" >&2
+    exit 1
+  fi
+  .venv/bin/python - "$WORK/$name.json" "$name" "$((SECONDS - started))" <<'PY'
+import json, sys
+result = json.loads([l for l in open(sys.argv[1]) if l.strip().startswith("{")][-1])
+print(f"{sys.argv[2]}: ok in {sys.argv[3]} s ({result['message']}; {json.dumps(result.get('scenario', {}))}; "
+      f"pauses {result['pauses']}, resumes {result['resumes']}, "
+      f"interruptions {[i['turnId'] for i in result['interruptions']]}, finals {result['finals']})")
+PY
+}
+browser_scenario pause-resume --expect pause-resume --burst-ms 120
+browser_scenario interrupt --expect interrupt --then-wav "$WORK/stop.wav"

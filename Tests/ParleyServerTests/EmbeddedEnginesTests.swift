@@ -44,6 +44,48 @@ struct EmbeddedEnginesTests {
         }
     }
 
+    @Test("a cough over the spoken reply pauses it, and it resumes without being interrupted", .timeLimit(.minutes(4)))
+    func coughOverReply() async throws {
+        var options = ParleyServer.Options()
+        options.environment = [:]
+        options.engineLayoutPath = Self.packageRoot + "/" + LocalEngineLayout.defaultPath
+        _ = try LocalEngineLayout.load(from: options.engineLayoutPath)
+        try await withParleyServer(options: options) { port in
+            try await Self.waitUntilHealthy(port: port)
+            let question = try await EspeakEngine.shared.synthesize("My name is John and I live in Paris.")
+            var resampler = Resampler(from: question.sampleRate, to: 16000)
+            let speech = resampler.process(question.samples) + resampler.finishInt16()
+            let events = try await RawSocket.converse(port: port) { outbound, received in
+                #expect(await received.wait(timeout: .seconds(30)) { $0.contains { if case .ready = $0 { true } else { false } } })
+                let microphone = RealTimeMicrophone(outbound: outbound)
+                try await microphone.say(AudioFixtures.silence(.milliseconds(300)) + speech)
+                let audioStarted = try await microphone.silence(upTo: .seconds(60), in: received) {
+                    $0.contains { if case .agentAudioStart(turnID: 1, _) = $0 { true } else { false } }
+                }
+                try #require(audioStarted, "turn 1's reply audio never started: \(received.events)")
+                try await microphone.say(AudioFixtures.silence(.milliseconds(300)))
+                // The cough: loud enough for the VAD, far short of the 200 ms of voice that interrupts.
+                try await microphone.say(AudioFixtures.noise(duration: .milliseconds(120), amplitude: 0.5))
+                // The resume deadline is checked as frames arrive, so the microphone keeps sending.
+                let judged = try await microphone.silence(upTo: .seconds(15), in: received) {
+                    $0.contains(.agentResumed(turnID: 1)) || $0.contains(.agentInterrupted(turnID: 1))
+                }
+                #expect(judged, "neither agent.resumed nor agent.interrupted for turn 1 within 15 s of the cough")
+                _ = try await microphone.silence(upTo: .seconds(60), in: received) {
+                    $0.contains { if case .turnEnd(let summary) = $0 { summary.turnID == 1 } else { false } }
+                }
+            }
+
+            let paused = try #require(events.firstIndex(of: .agentPaused(turnID: 1)), "no agent.paused: \(events)")
+            let resumed = try #require(events.firstIndex(of: .agentResumed(turnID: 1)), "no agent.resumed: \(events)")
+            #expect(paused < resumed)
+            #expect(!events.contains(.agentInterrupted(turnID: 1)))
+            let end = events.compactMap { if case .turnEnd(let summary) = $0, summary.turnID == 1 { summary } else { nil } }.first
+            #expect(end?.interrupted == false, "turn 1: \(String(describing: end))")
+            #expect(!events.contains { if case .transcriptFinal(turnID: 2, _) = $0 { true } else { false } }, "the cough became a turn")
+        }
+    }
+
     static func waitUntilHealthy(port: Int) async throws {
         let deadline = ContinuousClock.now + .seconds(150)
         while ContinuousClock.now < deadline {

@@ -55,6 +55,50 @@ struct RawSocket {
     }
 }
 
+/// Sends 20 ms PCM16 frames over a raw WebSocket at the pace of a real microphone.
+struct RealTimeMicrophone {
+    let outbound: WebSocketOutboundWriter
+    private let frameSamples = 320
+    private let clock = ContinuousClock()
+
+    init(outbound: WebSocketOutboundWriter) {
+        self.outbound = outbound
+    }
+
+    /// Sends `samples` one frame every 20 ms.
+    func say(_ samples: [Int16]) async throws {
+        let start = clock.now
+        for (index, frame) in AudioFixtures.frames(samples, frameSamples: frameSamples).enumerated() {
+            try await clock.sleep(until: start + .milliseconds(20) * index)
+            try await send(frame)
+        }
+    }
+
+    /// Sends silence in real time until `condition` holds for the events received, or `timeout`
+    /// passes; returns whether it held.
+    func silence(
+        upTo timeout: Duration, in received: RecordingSessionOutput, until condition: ([SessionEvent]) -> Bool
+    ) async throws -> Bool {
+        let start = clock.now
+        let frame = [Int16](repeating: 0, count: frameSamples)
+        var index = 0
+        while !condition(received.events) {
+            guard clock.now - start < timeout else { return false }
+            try await clock.sleep(until: start + .milliseconds(20) * index)
+            try await send(frame)
+            index += 1
+        }
+        return true
+    }
+
+    private func send(_ frame: [Int16]) async throws {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(frame.count * 2)
+        for sample in frame { buffer.writeInteger(sample, endianness: .little) }
+        try await outbound.write(.binary(buffer))
+    }
+}
+
 extension RecordingSessionOutput {
     /// Waits for `count` error events.
     func errors(atLeast count: Int) async -> [SessionError] {

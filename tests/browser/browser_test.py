@@ -3,6 +3,8 @@
 
     python tests/browser/browser_test.py --page http://127.0.0.1:8080/ --wav /abs/question.wav [--timeout 60]
     python tests/browser/browser_test.py --serve web --server ws://127.0.0.1:8080/ws --wav /abs/question.wav
+    python tests/browser/browser_test.py --page … --wav question.wav --expect pause-resume --burst-ms 120 --gap 3
+    python tests/browser/browser_test.py --page … --wav question.wav --expect interrupt --then-wav stop.wav --gap 3
 
 With `--serve DIR` the driver serves the page itself on a free loopback port and points it at
 `--server` (`?server=…`), for servers that do not serve `web/`.
@@ -13,6 +15,11 @@ server's VAD sees the end of speech), and played once (`%noloop`) as Chromium's 
 The page is opened with `?autostart=1` and `window.parleyState` is polled over the DevTools
 protocol until a turn has ended and agent audio has played. Prints one JSON summary line on
 stdout; exits 0 on success, 1 otherwise. Needs `chromium` (Debian) and `websockets` (PyPI).
+
+Speech over the reply (see `scenarios.py`): `--burst-ms` or `--then-wav` adds a second sound
+`--gap` seconds after the question's end (the reply should be playing by then), and `--expect`
+says what the page must show: `pause-resume` (a short burst pauses the reply, which resumes and
+plays on) or `interrupt` (a second sentence interrupts it and becomes a second turn).
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ import wave
 from pathlib import Path
 from typing import Any
 
+from scenarios import EXPECTATIONS, TestFailure, noise_burst
+
 try:
     import websockets
 except ImportError:  # pragma: no cover - environment problem, reported clearly
@@ -46,10 +55,6 @@ except ImportError:  # pragma: no cover - environment problem, reported clearly
 
 LEAD_SILENCE_S = 1.0
 TAIL_SILENCE_S = 3.0
-
-
-class TestFailure(Exception):
-    """A failure with a message meant for the person reading the test output."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -118,15 +123,28 @@ def _resample(samples: array.array, rate: int, target: int) -> array.array:
     return out
 
 
-def prepare_wav(source: Path, destination: Path) -> dict[str, Any]:
-    """Writes the padded 16-bit mono capture file; returns what was done."""
+def prepare_wav(source: Path, destination: Path, follow_up: Path | None = None, burst_s: float = 0,
+                gap_s: float = 0) -> dict[str, Any]:
+    """Writes the padded 16-bit mono capture file; returns what was done.
+
+    With `follow_up` (a WAV) or `burst_s` (a noise burst), that sound follows the question after
+    `gap_s` seconds of silence.
+    """
     samples, rate = _read_pcm16_mono(source)
     if rate not in (16000, 48000):
         samples = _resample(samples, rate, 48000)
         rate = 48000
     lead = array.array("h", bytes(2 * int(rate * LEAD_SILENCE_S)))
     tail = array.array("h", bytes(2 * int(rate * TAIL_SILENCE_S)))
-    padded = lead + samples + tail
+    second = array.array("h")
+    if follow_up is not None:
+        second, second_rate = _read_pcm16_mono(follow_up)
+        if second_rate != rate:
+            second = _resample(second, second_rate, rate)
+    elif burst_s > 0:
+        second = noise_burst(rate, burst_s)
+    gap = array.array("h", bytes(2 * int(rate * gap_s))) if len(second) else array.array("h")
+    padded = lead + samples + gap + second + tail
     if sys.byteorder != "little":
         padded.byteswap()
     with wave.open(str(destination), "wb") as out:
@@ -134,7 +152,10 @@ def prepare_wav(source: Path, destination: Path) -> dict[str, Any]:
         out.setsampwidth(2)
         out.setframerate(rate)
         out.writeframes(padded.tobytes())
-    return {"sample_rate": rate, "speech_s": round(len(samples) / rate, 3), "total_s": round(len(padded) / rate, 3)}
+    described = {"sample_rate": rate, "speech_s": round(len(samples) / rate, 3), "total_s": round(len(padded) / rate, 3)}
+    if len(second):
+        described |= {"gap_s": gap_s, "follow_up_s": round(len(second) / rate, 3)}
+    return described
 
 
 # ------------------------------------------------------------------------------------------------
@@ -324,7 +345,7 @@ def _remote_object_text(obj: dict[str, Any]) -> str:
 # The test
 
 
-async def drive(page_url: str, port: int, timeout: float, summary: dict[str, Any],
+async def drive(page_url: str, port: int, timeout: float, summary: dict[str, Any], expectation: Any,
                 screenshot: Path | None = None) -> dict[str, Any]:
     """Opens the page and polls `window.parleyState`; returns the final state or raises TestFailure."""
     ws_url = page_websocket_url(port, 10)
@@ -332,7 +353,7 @@ async def drive(page_url: str, port: int, timeout: float, summary: dict[str, Any
         devtools = DevTools(socket)
         summary["_devtools"] = devtools
         try:
-            return await _poll(devtools, page_url, timeout, summary)
+            return await _poll(devtools, page_url, timeout, summary, expectation)
         finally:
             if screenshot is not None:
                 try:
@@ -342,7 +363,8 @@ async def drive(page_url: str, port: int, timeout: float, summary: dict[str, Any
                     print(f"screenshot failed: {error}", file=sys.stderr)
 
 
-async def _poll(devtools: DevTools, page_url: str, timeout: float, summary: dict[str, Any]) -> dict[str, Any]:
+async def _poll(devtools: DevTools, page_url: str, timeout: float, summary: dict[str, Any],
+                expectation: Any) -> dict[str, Any]:
     await devtools.call("Runtime.enable")
     await devtools.call("Log.enable")
     await devtools.call("Page.enable")
@@ -352,7 +374,6 @@ async def _poll(devtools: DevTools, page_url: str, timeout: float, summary: dict
 
     deadline = time.monotonic() + timeout
     state: dict[str, Any] | None = None
-    succeeded_at: float | None = None
     while time.monotonic() < deadline:
         raw = await devtools.evaluate("JSON.stringify(window.parleyState ?? null)")
         state = json.loads(raw) if isinstance(raw, str) else None
@@ -361,21 +382,12 @@ async def _poll(devtools: DevTools, page_url: str, timeout: float, summary: dict
             if state.get("status") == "error":
                 errors = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in state.get("errors", []))
                 raise TestFailure(f"the client failed: {errors or 'status error'}")
-            done = bool(state.get("turnEnds")) and state.get("playedSamples", 0) > 0
-            if done and succeeded_at is None:
-                succeeded_at = time.monotonic()
-            # After success, let the reply play out (bounded) so the played count is complete.
-            if succeeded_at is not None and (state.get("status") != "agent-speaking"
-                                             or time.monotonic() - succeeded_at > 15):
+            if expectation.update(state):
                 return state
         await asyncio.sleep(0.25)
-    if succeeded_at is not None and state is not None:
+    if expectation.accept_on_timeout() and state is not None:
         return state
-    last = state or {}
-    raise TestFailure(
-        f"timed out after {timeout:.0f} s waiting for a turn to end with played agent audio "
-        f"(status {last.get('status')!r}, finals {last.get('finals')}, turn ends {len(last.get('turnEnds') or [])}, "
-        f"played samples {last.get('playedSamples')}, frames sent {((last.get('stats') or {}).get('framesSent'))})")
+    raise TestFailure(expectation.timeout_message(state or {}, timeout))
 
 
 def build_summary(ok: bool, message: str, state: dict[str, Any] | None, devtools: DevTools | None,
@@ -397,6 +409,8 @@ def build_summary(ok: bool, message: str, state: dict[str, Any] | None, devtools
         "played_seconds": round(played / rate, 3) if rate else None,
         "output_sample_rate": rate or None,
         "interruptions": state.get("interruptions", []),
+        "pauses": state.get("pauses", []),
+        "resumes": state.get("resumes", []),
         "errors": state.get("errors", []),
         "turns": [{"turn_id": t.get("turn_id"), "interrupted": t.get("interrupted"), "text": t.get("text"),
                    "timeline": t.get("timeline")} for t in state.get("turnEnds", [])],
@@ -418,15 +432,25 @@ def main() -> int:
     parser.add_argument("--screenshot", type=Path, help="save a PNG of the page at the end")
     parser.add_argument("--fail-on-console-errors", action="store_true",
                         help="also fail if the page logged errors or threw")
+    parser.add_argument("--expect", choices=sorted(EXPECTATIONS), default="reply",
+                        help="what the page must show (default: reply, a turn ended and its audio played)")
+    follow = parser.add_mutually_exclusive_group()
+    follow.add_argument("--then-wav", type=Path, help="a second sound to speak over the reply (any PCM WAV)")
+    follow.add_argument("--burst-ms", type=float, help="a noise burst of this many ms to play over the reply")
+    parser.add_argument("--gap", type=float, default=3.0,
+                        help="seconds of silence between the question and the second sound (default 3)")
     options = parser.parse_args()
 
     binary = shutil.which(options.chromium)
     if not binary:
         print(json.dumps({"ok": False, "message": f"Chromium not found ({options.chromium}); apt-get install chromium"}))
         return 1
-    if not options.wav.is_file():
-        print(json.dumps({"ok": False, "message": f"WAV file not found: {options.wav}"}))
-        return 1
+    for wav in (options.wav, options.then_wav):
+        if wav is not None and not wav.is_file():
+            print(json.dumps({"ok": False, "message": f"WAV file not found: {wav}"}))
+            return 1
+    if options.expect != "reply" and options.then_wav is None and not options.burst_ms:
+        parser.error(f"--expect {options.expect} needs --then-wav or --burst-ms")
 
     started = time.monotonic()
     static_server = None
@@ -449,14 +473,22 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="parley-browser-") as tmp:
         try:
             capture = Path(tmp) / "capture.wav"
-            extra["capture_file"] = prepare_wav(options.wav.resolve(), capture)
+            follow_up = options.then_wav.resolve() if options.then_wav else None
+            capture_file = prepare_wav(options.wav.resolve(), capture, follow_up, (options.burst_ms or 0) / 1000, options.gap)
+            extra["capture_file"] = capture_file
+            expectation = EXPECTATIONS[options.expect](speech_s=capture_file["speech_s"], gap_s=options.gap,
+                                                       follow_up_s=capture_file.get("follow_up_s", 0))
             profile = Path(tmp) / "profile"
             profile.mkdir()
             log = Path(tmp) / "chromium.log"
             process = launch_chromium(binary, capture, profile, log)
             port = wait_for_devtools_port(profile, process, log, 30)
-            asyncio.run(drive(page_url, port, options.timeout, summary, options.screenshot))
-            ok, message = True, "a turn ended and its agent audio played"
+            try:
+                asyncio.run(drive(page_url, port, options.timeout, summary, expectation, options.screenshot))
+            finally:
+                if getattr(expectation, "notes", None):
+                    extra["scenario"] = expectation.notes
+            ok, message = True, expectation.success
         except TestFailure as failure:
             message = str(failure)
         except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as error:
