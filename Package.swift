@@ -101,6 +101,11 @@ let package = Package(
                 "ParleyCore",
                 "ParleyServer",
                 "ParleyClient",
+                // `parley bench` drives Parley against the fake providers, which speak the real protocols.
+                "ParleyTesting",
+                "ParleyProviders",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

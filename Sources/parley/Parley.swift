@@ -6,7 +6,7 @@ struct Parley: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley",
         abstract: "A real-time voice agent server.",
-        subcommands: [Serve.self, Talk.self]
+        subcommands: [Serve.self, Talk.self, Bench.self]
     )
 }
 

@@ -1,0 +1,185 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Logging
+import ParleyCore
+import ParleyProviders
+
+/// `parley bench engines`: espeak-ng's first audio and real-time factor, local Whisper's time per
+/// utterance, and the local LLM's first token and tokens per second.
+struct BenchEngines: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "engines", abstract: "Measure the embedded engines (run `make setup` first).")
+
+    @Option(help: "Repetitions of each measurement.")
+    var runs = 5
+
+    @Option(name: .customLong("engine-layout"), help: "The engines' layout file written by `make setup`.")
+    var engineLayout = LocalEngineLayout.defaultPath
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    static let sentences = [
+        "My name is John and I live in Paris.", "What is the weather like today?",
+        "Could you remind me to call my sister tomorrow morning?",
+    ]
+
+    func validate() throws {
+        guard (1...100).contains(runs) else { throw ValidationError("--runs must be 1…100") }
+    }
+
+    func run() async throws {
+        bootstrapLogging(.warning)
+        let layout = try LocalEngineLayout.load(from: engineLayout)
+        var results: [String: JSONValue] = ["espeak": try await espeak()]
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let logDirectory = FileManager.default.temporaryDirectory.path + "/parley-bench-\(ProcessInfo.processInfo.processIdentifier)"
+            try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+            let whisper = try LocalEngines.whisper(layout: layout, httpClient: httpClient, logDirectory: logDirectory)
+            let llama = try LocalEngines.llama(layout: layout, httpClient: httpClient, logDirectory: logDirectory, model: "smollm2")
+            let logger = Logger(label: "parley.bench")
+            results.merge(
+                try await withThrowingTaskGroup(of: [String: JSONValue]?.self) { group in
+                    defer { group.cancelAll() }
+                    group.addTask { try await whisper.run(logger: logger); return nil }
+                    group.addTask { try await llama.run(logger: logger); return nil }
+                    try await Self.waitUntilReady([whisper, llama])
+                    let measured = [
+                        "whisper": try await measureWhisper(whisper, httpClient: httpClient),
+                        "llm": try await measureLLM(llama, httpClient: httpClient),
+                    ]
+                    group.cancelAll()
+                    return measured
+                }
+            ) { $1 }
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
+        try await httpClient.shutdown()
+        print(json ? JSONValue.object(results).serialized : Self.table(results))
+    }
+
+    /// Time to the first audio and real-time factor, per sentence.
+    func espeak() async throws -> JSONValue {
+        let tts = EspeakTextToSpeech()
+        _ = try await EspeakEngine.shared.synthesize("warm up")
+        var firsts: [Double] = []
+        var factors: [Double] = []
+        for run in 0..<runs {
+            let sentence = Self.sentences[run % Self.sentences.count]
+            let (text, sink) = AsyncStream.makeStream(of: String.self)
+            sink.yield(sentence)
+            sink.finish()
+            let start = ContinuousClock.now
+            var first: Duration?
+            var samples = 0
+            var rate = 1
+            try await tts.synthesize(text, sampleRate: 16000) { chunk in
+                if first == nil { first = ContinuousClock.now - start }
+                samples += chunk.samples.count
+                rate = chunk.sampleRate
+            }
+            let total = ContinuousClock.now - start
+            firsts.append((first ?? total).milliseconds)
+            factors.append(total.seconds / (Double(samples) / Double(rate)))
+        }
+        return ["first_audio_ms": Self.summary(firsts), "real_time_factor": Self.summary(factors)]
+    }
+
+    /// Seconds from the end of an utterance to its transcript.
+    func measureWhisper(_ engine: LocalEngine, httpClient: HTTPClient) async throws -> JSONValue {
+        let endpoint = OpenAICompatibleEndpoint(name: engine.name, baseURL: engine.baseURL, httpClient: httpClient)
+        let stt = OpenAICompatibleSpeechToText(endpoint: endpoint, model: "whisper-tiny.en")
+        var times: [Double] = []
+        var transcripts: [JSONValue] = []
+        // Run 0 warms the engine up and is not counted.
+        for run in 0...runs {
+            let sentence = Self.sentences[run % Self.sentences.count]
+            let spoken = try await EspeakEngine.shared.synthesize(sentence)
+            var resampler = Resampler(from: spoken.sampleRate, to: 16000)
+            let samples = resampler.process(spoken.samples) + resampler.finishInt16()
+            let (input, sink) = AsyncStream.makeStream(of: SpeechInput.self)
+            sink.yield(.speechStarted)
+            sink.yield(.audio(samples))
+            sink.yield(.speechEnded)
+            sink.finish()
+            let start = ContinuousClock.now
+            var text = ""
+            try await stt.transcribe(input) { event in
+                if case .final(let final, _) = event { text = final }
+            }
+            guard run > 0 else { continue }
+            times.append((ContinuousClock.now - start).milliseconds)
+            transcripts.append(.string(text))
+        }
+        return ["utterance_ms": Self.summary(times), "transcripts": .array(transcripts)]
+    }
+
+    /// Time to the first token and tokens per second after it.
+    func measureLLM(_ engine: LocalEngine, httpClient: HTTPClient) async throws -> JSONValue {
+        let endpoint = OpenAICompatibleEndpoint(name: engine.name, baseURL: engine.baseURL, httpClient: httpClient, responseTimeout: .seconds(60))
+        let model = OpenAICompatibleLanguageModel(endpoint: endpoint, model: "smollm2", maxTokens: 100)
+        var firsts: [Double] = []
+        var rates: [Double] = []
+        // Run 0 loads the system prompt into llama.cpp's cache and is not counted.
+        for run in 0...runs {
+            let messages: [ChatMessage] = [.system(SessionConfiguration.defaultSystemPrompt), .user(Self.sentences[run % Self.sentences.count])]
+            let start = ContinuousClock.now
+            var first: ContinuousClock.Instant?
+            var pieces = 0
+            try await model.complete(messages) { _ in
+                if first == nil { first = .now }
+                pieces += 1
+            }
+            let end = ContinuousClock.now
+            guard run > 0, let first else { continue }
+            firsts.append((first - start).milliseconds)
+            if pieces > 1 { rates.append(Double(pieces - 1) / (end - first).seconds) }
+        }
+        return ["first_token_ms": Self.summary(firsts), "tokens_per_second": Self.summary(rates)]
+    }
+
+    static func waitUntilReady(_ engines: [LocalEngine]) async throws {
+        let deadline = ContinuousClock.now + .seconds(180)
+        while !engines.allSatisfy({ $0.status.snapshot.ready }) {
+            if let failed = engines.first(where: { $0.status.snapshot.failed }) {
+                throw ValidationError("\(failed.name) failed to start: \(failed.status.snapshot.lastError ?? "see its log")")
+            }
+            guard ContinuousClock.now < deadline else { throw ValidationError("the engines did not start within 180 s") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// A real-time-factor summary expressed in milliseconds per second of audio.
+    static func perMille(_ summary: JSONValue) -> JSONValue {
+        guard case .object(let fields) = summary else { return summary }
+        return .object(fields.mapValues { .number(($0.doubleValue ?? 0) * 1000) })
+    }
+
+    /// Median, minimum and maximum.
+    static func summary(_ values: [Double]) -> JSONValue {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return .null }
+        return ["median": .number(sorted[sorted.count / 2]), "min": .number(sorted[0]), "max": .number(sorted[sorted.count - 1])]
+    }
+
+    static func table(_ results: [String: JSONValue]) -> String {
+        func row(_ label: String, _ value: JSONValue?, _ unit: String) -> String {
+            guard let value, let median = value["median"]?.doubleValue else { return "  \(label): n/a" }
+            let low = value["min"]?.doubleValue ?? median
+            let high = value["max"]?.doubleValue ?? median
+            return "  \(label): median \(String(format: "%.1f", median)) \(unit) (min \(String(format: "%.1f", low)), max \(String(format: "%.1f", high)))"
+        }
+        return [
+            "embedded engines on this machine",
+            row("espeak-ng first audio", results["espeak"]?["first_audio_ms"], "ms"),
+            row("espeak-ng synthesis time per second of speech", results["espeak"]?["real_time_factor"].map(Self.perMille), "ms"),
+            row("local Whisper, end of utterance → transcript", results["whisper"]?["utterance_ms"], "ms"),
+            row("local LLM first token", results["llm"]?["first_token_ms"], "ms"),
+            row("local LLM tokens per second", results["llm"]?["tokens_per_second"], "tokens/s"),
+        ].joined(separator: "\n")
+    }
+}
