@@ -109,3 +109,14 @@ PY
 }
 browser_scenario pause-resume --expect pause-resume --burst-ms 120
 browser_scenario interrupt --expect interrupt --then-wav "$WORK/stop.wav"
+
+echo "==> parley bench overhead (fake providers on loopback)"
+"$BIN" bench overhead --turns 20 --json 2>"$WORK/bench.err" >"$WORK/bench.json" || { cat "$WORK/bench.err"; echo "parley bench overhead failed" >&2; exit 1; }
+.venv/bin/python - "$WORK/bench.json" <<'PY'
+import json, sys
+report = json.loads(open(sys.argv[1]).read())
+assert report["turns"] == 20, report
+latency = report["stt_final_to_first_audio_ms"]
+assert 0 < latency["p50"] <= latency["p99"], latency
+print(f"parley bench overhead: ok (20 turns, p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms, debug build)")
+PY
