@@ -4,8 +4,8 @@ public import Logging
 import NIOCore
 public import ParleyCore
 
-/// Builds the Parley HTTP/WebSocket application: `GET /` (the web client), `GET /health` and
-/// the voice WebSocket `GET /ws`, and for phone calls the Twilio webhook `POST /twilio/voice` and
+/// Builds the Parley HTTP/WebSocket application: `GET /` (the web client), `GET /health`,
+/// `GET /metrics` (Prometheus) and the voice WebSocket `GET /ws`, and for phone calls the Twilio webhook `POST /twilio/voice` and
 /// the Media Streams WebSocket `GET /twilio`.
 ///
 /// `telephonyProviders` serve phone calls, whose audio is 8 kHz μ-law (a Deepgram client set
@@ -18,7 +18,12 @@ public func buildApplication(
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
-    let limiter = SessionLimiter(maximum: configuration.maximumSessions)
+    // Each application owns its registry: several servers may share a process (the tests).
+    let metrics = ServerMetrics(health: health)
+    var observed = configuration
+    observed.session.observer = metrics
+    let configuration = observed
+    let limiter = SessionLimiter(maximum: configuration.maximumSessions, metrics: metrics)
     let router = Router(context: BasicWebSocketRequestContext.self)
     router.add(middleware: LogRequestsMiddleware(.debug))
     if let webRoot = configuration.webRoot {
@@ -30,6 +35,12 @@ public func buildApplication(
             status: health.isReady ? .ok : .serviceUnavailable,
             headers: [.contentType: "application/json", .cacheControl: "no-store"],
             body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+    router.get("/metrics") { _, _ -> Response in
+        Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
     }
     let handler = VoiceSocketHandler(
         configuration: configuration, providers: providers, health: health, limiter: limiter)

@@ -22,6 +22,8 @@ public struct SessionConfiguration: Sendable {
     public var historyTokenBudget: Int
     /// Spoken as turn 0 when the session starts, if set.
     public var greeting: String?
+    /// Told of each turn's end and each provider failure (the server's metrics), if set.
+    public var observer: (any SessionObserver)?
 
     /// The default system prompt: short spoken answers.
     public static let defaultSystemPrompt = """

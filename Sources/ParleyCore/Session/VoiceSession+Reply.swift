@@ -27,6 +27,8 @@ extension VoiceSession {
             }
         }
         let turnID = request.turnID
+        let summary = TurnSummary(turnID: turnID, text: recorder.text, interrupted: interrupted, timeline: recorder.timeline)
+        configuration.observer?.turnEnded(summary)
         do {
             if interrupted {
                 try await output.send(.agentInterrupted(turnID: turnID))
@@ -37,7 +39,6 @@ extension VoiceSession {
                 logger.warning("reply failed", metadata: ["parley.turn.id": "\(turnID)", "parley.error": "\(failure)"])
                 try await output.send(.error(failure))
             }
-            let summary = TurnSummary(turnID: turnID, text: recorder.text, interrupted: interrupted, timeline: recorder.timeline)
             logger.info("turn ended", metadata: Self.metadata(for: summary))
             try await output.send(.turnEnd(summary))
         } catch {
@@ -83,6 +84,7 @@ extension VoiceSession {
                         try await providers.languageModel.complete(messages) { try await say($0) }
                     }
                 } catch let error as ProviderError {
+                    configuration.observer?.providerFailed(error, stage: "llm")
                     throw StageFailure(error: SessionError(.llmFailed, error.description))
                 }
                 if let rest = chunker.finish() { try queue(rest) }
@@ -118,6 +120,7 @@ extension VoiceSession {
                         try await pacer.play(chunk, send: send)
                     }
                 } catch let error as ProviderError {
+                    configuration.observer?.providerFailed(error, stage: "tts")
                     throw StageFailure(error: SessionError(.ttsFailed, error.description))
                 }
                 try await pacer.finish(send: send)

@@ -98,6 +98,7 @@ public struct VoiceSession: Sendable {
                 } catch let error as ProviderError {
                     // The recogniser cannot go on (refused connection, lost stream): without it the
                     // session cannot hear, so it ends with the provider's own words.
+                    configuration.observer?.providerFailed(error, stage: "stt")
                     throw SessionError(.sttFailed, error.description, fatal: true)
                 }
             }
@@ -307,6 +308,7 @@ public struct VoiceSession: Sendable {
                 session.logger.debug("utterance without words")
             case .failed(let error):
                 session.logger.warning("speech-to-text failed", metadata: ["parley.error": "\(error)"])
+                session.configuration.observer?.providerFailed(error, stage: "stt")
                 try await output.send(.error(SessionError(.sttFailed, error.description)))
             }
         }
