@@ -15,6 +15,8 @@ import { encodeClientMessage, parseServerEvent, ping, playbackCleared, playbackP
 /** @typedef {import("./playback-worklet.js").PlaybackCommand} PlaybackCommand */
 /** @typedef {import("./playback-worklet.js").PlaybackFlushedReport} PlaybackFlushedReport */
 /** @typedef {import("./playback-worklet.js").PlaybackOptions} PlaybackOptions */
+/** @typedef {import("./playback-worklet.js").PlaybackStartedReport} PlaybackStartedReport */
+/** @typedef {import("./waterfall.js").TurnTiming} TurnTiming */
 
 /**
  * Where the conversation stands.
@@ -66,6 +68,8 @@ import { encodeClientMessage, parseServerEvent, ping, playbackCleared, playbackP
  * @property {{turnId: number}} resumed `agent.resumed`: playback continues where it paused.
  * @property {{turnId: number, playedSamples: number}} interrupted Barge-in: playback flushed (ends a pause too).
  * @property {TurnEndEvent} turnEnd
+ * @property {TurnTiming} timing The client's own instants of a turn changed (transcript arrived, first
+ *   audio frame arrived, playback started, or `turn.end`); a few times per turn, never per frame.
  * @property {{id: unknown, rttMs: number}} pong
  * @property {ClientError} error
  */
@@ -93,6 +97,10 @@ import { encodeClientMessage, parseServerEvent, ping, playbackCleared, playbackP
  * @property {boolean} drained The worklet has played everything pushed so far.
  * @property {boolean} cleared Interrupted and flushed.
  * @property {boolean} paused Playback held by `agent.paused` until `agent.resumed` or `agent.interrupted`.
+ * @property {number | null} finalAt `performance.now()` when `transcript.final` arrived.
+ * @property {number | null} firstAudioAt `performance.now()` when the first audio frame arrived.
+ * @property {number | null} playbackStartAt `performance.now()` when the first sample reached the speaker.
+ * @property {number | null} rttMs The session's ping round trip when the transcript arrived.
  */
 
 /**
@@ -116,6 +124,10 @@ import { encodeClientMessage, parseServerEvent, ping, playbackCleared, playbackP
  * @property {boolean} fatalErrorSeen
  * @property {number} pushedTotal Samples posted to the playback worklet, all turns.
  * @property {number | null} lastPushedTurn
+ * @property {number[]} rttSamples The last few `ping` round trips, ms (pings after `session.ready`, on
+ *   `speech.started` and after each `turn.end`).
+ * @property {number | null} rttMs The least of `rttSamples`: the network's own delay, without the moments a busy
+ *   server or page held a pong (the ping after `session.ready` often meets both starting up).
  * @property {Array<() => void>} onTeardown Callbacks that settle pending waits when the session ends.
  */
 
@@ -123,6 +135,8 @@ import { encodeClientMessage, parseServerEvent, ping, playbackCleared, playbackP
 const MAX_PENDING_AUDIO = 2000;
 /** Turns kept in the bookkeeping map. */
 const MAX_TURNS = 16;
+/** Round trips the network delay estimate takes the least of. */
+const RTT_SAMPLES = 5;
 
 /**
  * The server URL for a page: `?server=ws://host:port/ws` if given, else `/ws` on the page's host.
@@ -242,6 +256,8 @@ export class VoiceClient {
                 fatalErrorSeen: false,
                 pushedTotal: 0,
                 lastPushedTurn: null,
+                rttSamples: [],
+                rttMs: null,
                 onTeardown: [],
             };
         } catch (error) {
@@ -254,6 +270,7 @@ export class VoiceClient {
         if (session.closed) throw new Error("VoiceClient was stopped");
         this.#setStatus("ready");
         this.#emit("ready", ready);
+        this.#measureRoundTrip();
 
         try {
             await this.#startAudio(session, ready);
@@ -275,6 +292,17 @@ export class VoiceClient {
         if (!session || session.closed) return;
         this.#teardown(session);
         this.#setStatus("closed");
+    }
+
+    /**
+     * The client's own instants of a turn (for the latency waterfall), or null if it is forgotten.
+     * @param {number} turnId
+     * @returns {TurnTiming | null}
+     */
+    turnTiming(turnId) {
+        const session = this.#session;
+        const turn = session?.turns.get(turnId);
+        return session && turn ? timingOf(session, turnId, turn) : null;
     }
 
     /**
@@ -419,6 +447,7 @@ export class VoiceClient {
                 break;
             case "speech.started":
                 this.#emit("speech", { speaking: true });
+                this.#measureRoundTrip(); // before the turn's transcript, while the server only listens
                 break;
             case "speech.stopped":
                 this.#emit("speech", { speaking: false });
@@ -426,10 +455,14 @@ export class VoiceClient {
             case "transcript.partial":
                 this.#emit("partial", { text: message.text });
                 break;
-            case "transcript.final":
-                this.#turn(session, message.turn_id);
+            case "transcript.final": {
+                const turn = this.#turn(session, message.turn_id);
+                turn.finalAt = performance.now();
+                turn.rttMs = session.rttMs;
                 this.#emit("final", { turnId: message.turn_id, text: message.text });
+                this.#emit("timing", timingOf(session, message.turn_id, turn));
                 break;
+            }
             case "agent.text": {
                 const turn = this.#turn(session, message.turn_id);
                 turn.text += message.delta;
@@ -468,8 +501,11 @@ export class VoiceClient {
                 const turn = this.#turn(session, message.turn_id);
                 turn.audioEnded = true;
                 if (turn.pushed === 0) turn.drained = true;
+                turn.rttMs ??= session.rttMs;
+                this.#emit("timing", timingOf(session, message.turn_id, turn));
                 this.#emit("turnEnd", message);
                 this.#refreshStatus(session);
+                this.#measureRoundTrip(); // fresh for the next turn, once the reply's audio has all arrived
                 break;
             }
             case "pong": {
@@ -477,6 +513,9 @@ export class VoiceClient {
                 if (pending && typeof message.id === "number") {
                     session.pendingPings.delete(message.id);
                     const rttMs = performance.now() - pending.sentAt;
+                    session.rttSamples.push(rttMs);
+                    if (session.rttSamples.length > RTT_SAMPLES) session.rttSamples.shift();
+                    session.rttMs = Math.min(...session.rttSamples);
                     pending.resolve(rttMs);
                     this.#emit("pong", { id: message.id, rttMs });
                 }
@@ -642,6 +681,10 @@ export class VoiceClient {
             this.#stats.audioFramesDropped++;
             return;
         }
+        if (turn.firstAudioAt === null) {
+            turn.firstAudioAt = performance.now();
+            this.#emit("timing", timingOf(session, turnId, turn));
+        }
         // PCM16LE; Int16Array reads platform order, which is little-endian in every browser.
         const samples = new Int16Array(data, 0, data.byteLength >> 1);
         this.#pushAudio(session, turnId, samples, session.audioRate);
@@ -683,6 +726,9 @@ export class VoiceClient {
                 this.#recordPlayed(session, report.turnId, report.playedSamples);
                 this.#sendProgress(session, report.turnId, report.playedSamples);
                 break;
+            case "started":
+                this.#onPlaybackStarted(session, report);
+                break;
             case "drained": {
                 this.#recordPlayed(session, report.turnId, report.playedSamples);
                 // Audio pushed after the worklet wrote this report is still on its way: not drained.
@@ -702,6 +748,34 @@ export class VoiceClient {
             default:
                 assertNever(report);
         }
+    }
+
+    /**
+     * Records when a turn's first sample reached the speaker. The worklet names the context time
+     * of that sample; `getOutputTimestamp()` pairs a context time with the `performance.now()` at
+     * which the output device plays it, so the mapping includes the output latency. Without a
+     * usable pairing (context not running yet), the report's arrival plus the output latency.
+     * @param {Session} session
+     * @param {PlaybackStartedReport} report
+     */
+    #onPlaybackStarted(session, report) {
+        const turn = session.turns.get(report.turnId);
+        const context = session.context;
+        if (!turn || turn.playbackStartAt !== null || !context) return;
+        const now = performance.now();
+        const stamp = context.getOutputTimestamp();
+        let at = now + ((context.outputLatency || context.baseLatency || 0) * 1000);
+        if (stamp.contextTime && stamp.performanceTime) {
+            const mapped = stamp.performanceTime + (report.contextTime - stamp.contextTime) * 1000;
+            if (Math.abs(mapped - now) < 1000) at = mapped; // a stale or bogus stamp is worse than the fallback
+        }
+        turn.playbackStartAt = at;
+        this.#emit("timing", timingOf(session, report.turnId, turn));
+    }
+
+    /** Sends one `ping` to refresh the round trip the waterfall aligns with; failures are ignored. */
+    #measureRoundTrip() {
+        this.ping().catch(() => {});
     }
 
     /**
@@ -808,7 +882,10 @@ export class VoiceClient {
     #turn(session, turnId) {
         let turn = session.turns.get(turnId);
         if (!turn) {
-            turn = { text: "", played: 0, pushed: 0, audioStarted: false, audioEnded: false, drained: true, cleared: false, paused: false };
+            turn = {
+                text: "", played: 0, pushed: 0, audioStarted: false, audioEnded: false, drained: true, cleared: false, paused: false,
+                finalAt: null, firstAudioAt: null, playbackStartAt: null, rttMs: null,
+            };
             session.turns.set(turnId, turn);
             if (session.turns.size > MAX_TURNS) {
                 const oldest = session.turns.keys().next().value;
@@ -930,6 +1007,24 @@ function formatProblem(ready) {
         }
     }
     return null;
+}
+
+/**
+ * A snapshot of a turn's client-side instants.
+ * @param {Session} session
+ * @param {number} turnId
+ * @param {TurnState} turn
+ * @returns {TurnTiming}
+ */
+function timingOf(session, turnId, turn) {
+    return {
+        turnId,
+        finalAt: turn.finalAt,
+        firstAudioAt: turn.firstAudioAt,
+        playbackStartAt: turn.playbackStartAt,
+        rttMs: turn.rttMs ?? session.rttMs,
+        captureMs: session.ready?.input.frame_ms ?? 0,
+    };
 }
 
 /**

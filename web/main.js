@@ -4,11 +4,14 @@
 
 import { serverUrlFor, VoiceClient } from "./client.js";
 import { TIMELINE_STAGES } from "./protocol.js";
+import { budgetSummary, renderWaterfall, WATERFALL_TURNS, waterfallRow } from "./waterfall.js";
 
 /** @typedef {import("./client.js").ClientStatus} ClientStatus */
 /** @typedef {import("./client.js").ClientError} ClientError */
 /** @typedef {import("./client.js").ClientStats} ClientStats */
 /** @typedef {import("./protocol.js").TurnEndEvent} TurnEndEvent */
+/** @typedef {import("./waterfall.js").TurnTiming} TurnTiming */
+/** @typedef {import("./waterfall.js").WaterfallRow} WaterfallRow */
 
 /**
  * What the page shows, mirrored for tests (read it with `JSON.stringify(window.parleyState)`).
@@ -29,6 +32,7 @@ import { TIMELINE_STAGES } from "./protocol.js";
  * @property {number[]} resumes Turn of each `agent.resumed` honoured, in order.
  * @property {ClientStats | null} stats Capture/playback counters (frames sent, bytes, …).
  * @property {number} outputSampleRate Hz of the agent audio (`session.ready` output.sample_rate).
+ * @property {WaterfallRow[]} waterfall Latency waterfall of the last ended user turns, oldest first.
  */
 
 /** @type {Record<ClientStatus, string>} */
@@ -84,7 +88,11 @@ const ui = {
     partial: element("partial", HTMLElement),
     empty: element("empty", HTMLElement),
     turnTemplate: element("turn-template", HTMLTemplateElement),
+    waterfall: element("waterfall", HTMLElement),
+    latency: element("latency", HTMLElement),
+    budgetSummary: element("budget-summary", HTMLElement),
 };
+ui.budgetSummary.title = budgetSummary();
 
 /** @returns {ParleyState} */
 function initialState() {
@@ -105,6 +113,7 @@ function initialState() {
         resumes: [],
         stats: null,
         outputSampleRate: 0,
+        waterfall: [],
     };
 }
 
@@ -123,6 +132,11 @@ let client = null;
 /** Turn id → its list item and the index of its entries in `state.agentTexts`/`state.finals`. */
 /** @type {Map<number, {item: HTMLElement, index: number}>} */
 let turnViews = new Map();
+/** Ended turns, by id, and the client's instants of each (the waterfall's inputs). */
+/** @type {Map<number, TurnEndEvent>} */
+let turnEnds = new Map();
+/** @type {Map<number, TurnTiming>} */
+let timings = new Map();
 let outputSampleRate = 16000;
 let pendingLevel = 0;
 let levelFrameRequested = false;
@@ -141,6 +155,10 @@ function start() {
     state = initialState();
     page.parleyState = state;
     turnViews = new Map();
+    turnEnds = new Map();
+    timings = new Map();
+    renderWaterfall(ui.waterfall, []);
+    ui.latency.hidden = true;
     ui.turns.replaceChildren();
     ui.partial.textContent = "";
     ui.empty.hidden = false;
@@ -212,6 +230,12 @@ function start() {
         setText(view.item, ".timeline", formatTimeline(end));
         state.stats = next.stats;
         showAudioStats(next);
+        turnEnds.set(end.turn_id, end);
+        showWaterfall();
+    });
+    next.on("timing", (timing) => {
+        timings.set(timing.turnId, timing);
+        if (turnEnds.has(timing.turnId)) showWaterfall(); // before turn.end there is nothing to draw yet
     });
     next.on("error", (error) => {
         state.errors.push(error);
@@ -300,6 +324,25 @@ function turnView(turnId) {
         ui.empty.hidden = true;
     }
     return view;
+}
+
+/** Recomputes the waterfall of the last ended turns and redraws it (a few times per turn). */
+function showWaterfall() {
+    /** @type {WaterfallRow[]} */
+    const rows = [];
+    for (const [turnId, end] of turnEnds) {
+        const row = waterfallRow(end, timings.get(turnId));
+        if (row) rows.push(row);
+    }
+    state.waterfall = rows.slice(-WATERFALL_TURNS);
+    // Forget what can no longer be shown.
+    for (const turnId of turnEnds.keys()) {
+        if (turnEnds.size <= WATERFALL_TURNS * 2) break;
+        turnEnds.delete(turnId);
+        timings.delete(turnId);
+    }
+    renderWaterfall(ui.waterfall, state.waterfall);
+    ui.latency.hidden = state.waterfall.length === 0;
 }
 
 /**

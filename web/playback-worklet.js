@@ -51,6 +51,16 @@
  */
 
 /**
+ * Sent once per turn, in the render quantum that played the turn's first sample (for latency
+ * measurement: map `contextTime` to the page's clock with `AudioContext.getOutputTimestamp()`).
+ * @typedef {object} PlaybackStartedReport
+ * @property {"started"} type
+ * @property {number} turnId
+ * @property {number} contextTime Context time of the turn's first sample, in seconds.
+ * @property {number} droppedSamples
+ */
+
+/**
  * Sent when a turn's buffered audio has fully played (the buffer ran empty or the next turn began).
  * @typedef {object} PlaybackDrainedReport
  * @property {"drained"} type
@@ -71,7 +81,7 @@
  * @property {number} flushedSamples Samples discarded unplayed by this flush.
  */
 
-/** @typedef {PlaybackProgressReport | PlaybackDrainedReport | PlaybackFlushedReport} PlaybackReport */
+/** @typedef {PlaybackProgressReport | PlaybackStartedReport | PlaybackDrainedReport | PlaybackFlushedReport} PlaybackReport */
 
 /** Turn id used before any audio has played. */
 const NO_TURN = -1;
@@ -110,6 +120,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         this.playing = false; // the last quantum played audio of `currentTurn`
         this.paused = false; // output silence and consume nothing until `resume`
         this.drainReported = true;
+        this.startedTurn = NO_TURN; // the last turn whose start was reported
         this.progressInterval = Math.max(1, Math.round(sampleRate / 10));
         this.sinceProgress = 0;
 
@@ -213,6 +224,18 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         this.port.postMessage(report);
     }
 
+    /**
+     * Reports the start of `currentTurn`, whose first sample was output in this quantum.
+     * @param {number} written Output samples written this quantum; the turn's own `played` of them end it.
+     */
+    reportStarted(written) {
+        this.startedTurn = this.currentTurn;
+        const offset = Math.max(0, written - this.played / this.step);
+        /** @type {PlaybackStartedReport} */
+        const report = { type: "started", turnId: this.currentTurn, contextTime: currentTime + offset / sampleRate, droppedSamples: this.droppedSamples };
+        this.port.postMessage(report);
+    }
+
     reportDrained() {
         /** @type {PlaybackDrainedReport} */
         const report = {
@@ -302,6 +325,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
 
         if (playedNow > 0) {
             this.playing = true;
+            if (this.currentTurn !== this.startedTurn) this.reportStarted(i);
             this.sinceProgress += i;
             if (this.sinceProgress >= this.progressInterval) {
                 this.sinceProgress = 0;

@@ -13,8 +13,9 @@ The WAV is converted to 16-bit mono (16 or 48 kHz kept, other rates resampled to
 with 1 s of silence before (Chromium's fake capture loses the first ~50 ms) and 3 s after (so the
 server's VAD sees the end of speech), and played once (`%noloop`) as Chromium's fake microphone.
 The page is opened with `?autostart=1` and `window.parleyState` is polled over the DevTools
-protocol until a turn has ended and agent audio has played. Prints one JSON summary line on
-stdout; exits 0 on success, 1 otherwise. Needs `chromium` (Debian) and `websockets` (PyPI).
+protocol until a turn has ended, agent audio has played and the latency waterfall shows the turn.
+Prints one JSON summary line on stdout; exits 0 on success, 1 otherwise. Needs `chromium` (Debian)
+and `websockets` (PyPI).
 
 Speech over the reply (see `scenarios.py`): `--burst-ms` or `--then-wav` adds a second sound
 `--gap` seconds after the question's end (the reply should be playing by then), and `--expect`
@@ -415,6 +416,8 @@ def build_summary(ok: bool, message: str, state: dict[str, Any] | None, devtools
         "turns": [{"turn_id": t.get("turn_id"), "interrupted": t.get("interrupted"), "text": t.get("text"),
                    "timeline": t.get("timeline")} for t in state.get("turnEnds", [])],
         "capture": state.get("stats"),
+        "waterfall": [{"turn_id": row.get("turnId"), "total_ms": row.get("totalMs"), "interrupted": row.get("interrupted"),
+                       "stages": row.get("stages")} for row in state.get("waterfall") or []],
         "console_errors": devtools.console_errors if devtools else [],
         "console_warnings": devtools.console_warnings if devtools else [],
     }

@@ -4,7 +4,8 @@ Each expectation sees every poll of the page's state (about four a second) and e
 `True` (done), returns `False` (keep polling) or raises `TestFailure` with a message for the
 person reading the test output. `timeout_message` explains a run that never finished.
 
-- `reply` (the default): a turn ended and its agent audio played.
+- `reply` (the default): a turn ended, its agent audio played, and the latency waterfall has a row
+  for it with a positive voice-to-voice total.
 - `pause-resume`: a short burst over the reply paused it (`agent.paused`), it resumed
   (`agent.resumed`), it was not interrupted, and its audio went on playing after the resume.
 - `interrupt`: a second sentence over the reply interrupted it (`agent.interrupted`, playback
@@ -76,17 +77,34 @@ def _reply_window(state: dict[str, Any]) -> str:
     return f"the first reply's audio was sent {sent[0]}–{sent[1]} s after the question's end"
 
 
+def _waterfall_total(state: dict[str, Any]) -> float | None:
+    """The largest voice-to-voice total in the page's latency waterfall, in ms; None without one."""
+    totals = [row.get("totalMs") for row in state.get("waterfall") or []]
+    numbers = [total for total in totals if isinstance(total, (int, float))]
+    return max(numbers) if numbers else None
+
+
 class ReplyPlayed:
-    """A turn ended and its agent audio played; then the reply may play out (bounded)."""
+    """A turn ended, its agent audio played and the waterfall has its row; then the reply may play out (bounded)."""
 
     name = "reply"
-    success = "a turn ended and its agent audio played"
+    success = "a turn ended, its agent audio played, and the waterfall shows its voice-to-voice time"
 
     def __init__(self, **_: Any) -> None:
         self.succeeded_at: float | None = None
+        self.notes: dict[str, Any] = {}
 
     def update(self, state: dict[str, Any]) -> bool:
-        done = bool(state.get("turnEnds")) and state.get("playedSamples", 0) > 0
+        played = bool(state.get("turnEnds")) and state.get("playedSamples", 0) > 0
+        total = _waterfall_total(state)
+        user_turn_ended = any(end.get("turn_id") != 0 for end in state.get("turnEnds") or [])  # 0: a greeting, no row
+        if played and user_turn_ended and (total is None or total <= 0) and state.get("status") != "agent-speaking":
+            # The reply has played out, so its playback start was reported long ago.
+            raise TestFailure(f"the turn ended and its audio played, but the latency waterfall has no row with a "
+                              f"positive total (waterfall {state.get('waterfall')})")
+        done = played and total is not None and total > 0
+        if done:
+            self.notes["voice_to_voice_ms"] = total
         if done and self.succeeded_at is None:
             self.succeeded_at = time.monotonic()
         return self.succeeded_at is not None and (state.get("status") != "agent-speaking"
@@ -99,6 +117,7 @@ class ReplyPlayed:
         return (f"timed out after {timeout:.0f} s waiting for a turn to end with played agent audio "
                 f"(status {state.get('status')!r}, finals {state.get('finals')}, "
                 f"turn ends {len(state.get('turnEnds') or [])}, played samples {state.get('playedSamples')}, "
+                f"waterfall rows {len(state.get('waterfall') or [])}, "
                 f"frames sent {((state.get('stats') or {}).get('framesSent'))})")
 
 
