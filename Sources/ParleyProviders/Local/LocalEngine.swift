@@ -91,6 +91,23 @@ public struct LocalEngine: Sendable {
         }
     }
 
+    /// The exit status, set by Foundation's termination handler (a class: an escaping closure must
+    /// not capture a local `Mutex`).
+    final class ExitStatus: Sendable {
+        let value = Mutex<Int32?>(nil)
+    }
+
+    /// What an engine process inherits from Parley's environment: only what a process needs to
+    /// run. llama.cpp's server reads its settings from environment variables too (`PORT`, `HOST`,
+    /// `MODEL`, `API_KEY`, … case-insensitively), and would take them over its command line — a
+    /// `PORT` meant for Parley made it bind Parley's own port.
+    static func engineEnvironment(_ environment: [String: String]) -> [String: String] {
+        let kept: Set<String> = [
+            "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TMPDIR", "TZ", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+        ]
+        return environment.filter { kept.contains($0.key) || $0.key.hasPrefix("LC_") }
+    }
+
     /// Starts the process and waits until it exits or the task is cancelled; returns why it ended.
     private func runOnce(logger: Logger) async -> String {
         let exited = CancellationSignal()
@@ -101,9 +118,10 @@ public struct LocalEngine: Sendable {
         // descriptor reused by the event loops (seen as timers that never fire).
         _ = FileManager.default.createFile(atPath: logFile, contents: nil)
         process.arguments = [layout.supervisor, "--log", logFile, "--"] + command
-        let exitStatus = Mutex<Int32?>(nil)
+        process.environment = Self.engineEnvironment(ProcessInfo.processInfo.environment)
+        let exitStatus = ExitStatus()
         process.terminationHandler = { process in
-            exitStatus.withLock { $0 = process.terminationStatus }
+            exitStatus.value.withLock { $0 = process.terminationStatus }
             exited.fire()
         }
         do {
@@ -124,7 +142,7 @@ public struct LocalEngine: Sendable {
                 logger.info("local engine ready", metadata: ["parley.url": "\(baseURL)"])
                 await exited.wait()
                 // The wait also ends when the task is cancelled; the process may still be running.
-                let status = exitStatus.withLock { $0 }
+                let status = exitStatus.value.withLock { $0 }
                 return status.map { "exited with status \($0)" } ?? "was stopped"
             } catch {
                 return "did not become ready: \(error)"
