@@ -1,0 +1,217 @@
+import Logging
+
+extension VoiceSession {
+    /// The coordinator's state: VAD, turn assembly, conversation and the reply in flight.
+    struct Coordinator {
+        let session: VoiceSession
+        let speech: AsyncStream<SpeechInput>.Continuation
+        let requests: AsyncStream<ReplyRequest>.Continuation
+        let speculations: AsyncStream<EarlyReply>.Continuation
+        var early: EarlyReply?
+        var vad: EnergyVoiceActivityDetector
+        let conversation: ConversationStore
+        var turnCount = 0
+        var pendingText: [String] = []
+        var lastVoiced: ContinuousClock.Instant?
+        var speechEnd: ContinuousClock.Instant?
+        var vadEnd: ContinuousClock.Instant?
+        var activeReply: ReplyRequest?
+        var bargeIn: BargeInPolicy
+        var playedSamples: [Int: Int] = [:]
+
+        init(
+            session: VoiceSession, speech: AsyncStream<SpeechInput>.Continuation, requests: AsyncStream<ReplyRequest>.Continuation,
+            speculations: AsyncStream<EarlyReply>.Continuation
+        ) {
+            self.session = session
+            self.speech = speech
+            self.requests = requests
+            self.speculations = speculations
+            self.vad = EnergyVoiceActivityDetector(configuration: session.configuration.vad)
+            self.bargeIn = BargeInPolicy(configuration: session.configuration.bargeIn)
+            self.conversation = ConversationStore(
+                Conversation(
+                    systemPrompt: session.configuration.systemPrompt, maximumTurns: session.configuration.maximumTurns,
+                    historyTokenBudget: session.configuration.historyTokenBudget))
+        }
+
+        /// Handles one signal; returns false when the session is over.
+        mutating func handle(_ signal: Signal, output: some SessionOutput) async throws -> Bool {
+            // Checked on every signal: audio arrives every 20 ms while a client is connected.
+            apply(bargeIn.tick(at: .now))
+            switch signal {
+            case .input(.audio(let samples)):
+                try await hear(samples, output: output)
+            case .input(.playbackProgress(let turnID, let played)), .input(.playbackCleared(let turnID, let played)):
+                // Bounded: only the latest turns matter once memory truncation uses this.
+                playedSamples[turnID] = played
+                if case .input(.playbackCleared) = signal { conversation.playbackCleared(turnID: turnID, playedSamples: played) }
+                if playedSamples.count > 8, let oldest = playedSamples.keys.min() { playedSamples[oldest] = nil }
+            case .input(.ping(let id)):
+                try await output.send(.pong(id))
+            case .transcript(let event):
+                try await transcribed(event, output: output)
+            case .replyFinished(let turnID):
+                if activeReply?.turnID == turnID {
+                    activeReply = nil
+                    bargeIn.reset()
+                }
+            case .inputEnded:
+                return false
+            }
+            return true
+        }
+
+        private mutating func hear(_ samples: [Int16], output: some SessionOutput) async throws {
+            let now = ContinuousClock.now
+            if case .dropped = speech.yield(.audio(samples)) {
+                throw SessionError(.inputOverflow, "Speech-to-text fell 30 s behind the audio; closing.", fatal: true)
+            }
+            let result = vad.process(samples)
+            if result.containsVoice { lastVoiced = now }
+            // The frame that completed the VAD's start decision is already in its `voiced` credit.
+            let judgedBefore = bargeIn.isJudging
+            for event in result.events {
+                switch event {
+                case .speechStarted:
+                    session.logger.debug("speech started")
+                    speech.yield(.speechStarted)
+                    discardEarlyReply()  // the user goes on talking
+                    if activeReply != nil {
+                        let voiced = vad.configuration.frameDuration * vad.configuration.startFrames
+                        apply(bargeIn.speechStarted(voiced: voiced), at: now)
+                    }
+                    try await output.send(.speechStarted)
+                case .speechEnded(let voiced):
+                    session.logger.debug("speech ended", metadata: ["parley.voiced_ms": "\(Int(voiced.milliseconds))"])
+                    apply(bargeIn.speechEnded(at: now))
+                    speechEnd = lastVoiced ?? now
+                    vadEnd = now
+                    speech.yield(.speechEnded)
+                    try await output.send(.speechStopped)
+                }
+            }
+            if judgedBefore, bargeIn.isJudging, let reply = activeReply {
+                // While the agent's audio plays, only frames clearly louder than its echo count.
+                let playing = reply.recorder.audioSamples != nil
+                let threshold = max(vad.noiseFloor + vad.configuration.margin, vad.configuration.minimumLevel)
+                let loudEnough = !playing || vad.lastLevel >= threshold + bargeIn.configuration.echoMargin
+                let duration = Duration.seconds(Double(samples.count) / Double(vad.configuration.sampleRate))
+                apply(bargeIn.frame(counts: result.containsVoice && loudEnough, duration: duration), at: now)
+            }
+        }
+
+        /// Whether a transcript holds words (not just "…" or punctuation).
+        static func hasWords(_ text: String) -> Bool {
+            text.contains { $0.isLetter || $0.isNumber }
+        }
+
+        /// Carries out a barge-in decision on the reply in flight.
+        private mutating func apply(_ action: BargeInPolicy.Action, at instant: ContinuousClock.Instant = .now) {
+            guard let reply = activeReply else { return }
+            let metadata: Logger.Metadata = ["parley.turn.id": "\(reply.turnID)"]
+            switch action {
+            case .none:
+                break
+            case .pause:
+                session.logger.debug("speech over the reply: paused", metadata: metadata)
+                reply.gate.pause(at: instant)
+            case .resume:
+                session.logger.debug("no words followed: resumed", metadata: metadata)
+                reply.gate.resume(at: instant)
+            case .interrupt:
+                // Barge-in: the user talks over the agent, so the reply stops as a unit.
+                session.logger.debug("barge-in", metadata: metadata)
+                reply.recorder.mark(.interrupted, at: instant)
+                reply.interruption.fire()
+            }
+        }
+
+        private mutating func transcribed(_ event: TranscriptEvent, output: some SessionOutput) async throws {
+            switch event {
+            case .partial(let text):
+                if Self.hasWords(text) {
+                    apply(bargeIn.words())
+                    discardEarlyReply()  // more words are coming
+                }
+                try await output.send(.transcriptPartial(text))
+            case .final(let text, let endsTurn):
+                let trimmed = text.trimmingWhitespace()
+                if !trimmed.isEmpty { pendingText.append(trimmed) }
+                if Self.hasWords(trimmed) { apply(bargeIn.words()) }
+                if endsTurn {
+                    try await commitTurn(output: output)
+                } else if Self.hasWords(trimmed) {
+                    startEarlyReply()
+                }
+            case .speechStarted:
+                session.logger.debug("recogniser heard speech start")
+            case .noSpeech:
+                session.logger.debug("utterance without words")
+            case .failed(let error):
+                session.logger.warning("speech-to-text failed", metadata: ["parley.error": "\(error)"])
+                session.configuration.observer?.providerFailed(error, stage: "stt")
+                try await output.send(.error(SessionError(.sttFailed, error.description)))
+            }
+        }
+
+        private mutating func commitTurn(output: some SessionOutput) async throws {
+            let text = pendingText.joined(separator: " ")
+            pendingText.removeAll()
+            guard !text.isEmpty else { return }
+            let now = ContinuousClock.now
+            turnCount += 1
+            let turnID = turnCount
+            var instants: [TurnTimeline.Stage: ContinuousClock.Instant] = [.sttFinal: now]
+            if let vadEnd { instants[.vadEnd] = vadEnd }
+            let recorder = TurnRecorder(origin: speechEnd ?? now, instants: instants)
+            speechEnd = nil
+            vadEnd = nil
+            try await output.send(.transcriptFinal(turnID: turnID, text: text))
+            if let previous = activeReply {
+                // The user said more before the last reply finished: that reply is stale.
+                previous.recorder.mark(.interrupted, at: now)
+                previous.interruption.fire()
+            }
+            conversation.addUserTurn(id: turnID, text: text)
+            var request = ReplyRequest(
+                turnID: turnID, conversation: conversation, recorder: recorder, interruption: CancellationSignal(), gate: PlaybackGate())
+            if let early, early.userText == text, !early.isDiscarded {
+                session.logger.debug("early LLM request adopted", metadata: ["parley.turn.id": "\(turnID)"])
+                request.early = early
+                self.early = nil
+            } else {
+                discardEarlyReply()
+            }
+            activeReply = request
+            bargeIn.reset()
+            session.logger.debug("turn committed", metadata: ["parley.turn.id": "\(turnID)"])
+            requests.yield(request)
+        }
+
+        /// Starts an early LLM request on the final text so far, if enabled and nothing is playing.
+        private mutating func startEarlyReply() {
+            guard session.configuration.earlyLLM, activeReply == nil else { return }
+            let text = pendingText.joined(separator: " ")
+            guard early?.userText != text else { return }
+            discardEarlyReply()
+            let reply = EarlyReply(userText: text, messages: conversation.messages(upTo: .max) + [.user(text)])
+            session.logger.debug("early LLM request started")
+            early = reply
+            speculations.yield(reply)
+        }
+
+        private mutating func discardEarlyReply() {
+            early?.discard()
+            early = nil
+        }
+
+        /// Ends the session's streams and any reply in flight.
+        func stop() {
+            early?.discard()
+            activeReply?.interruption.fire()
+            speech.finish()
+            requests.finish()
+        }
+    }
+}
