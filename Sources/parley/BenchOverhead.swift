@@ -45,7 +45,10 @@ struct BenchOverhead: AsyncParsableCommand {
                     options.environment = keys.merging([
                         "DEEPGRAM_URL": deepgram.baseURL, "GROQ_BASE_URL": groq.groqBaseURL, "ELEVENLABS_URL": elevenLabs.baseURL,
                     ]) { $1 }
-                    return try await BenchServer.run(options: options) { port in
+                    let server = ParleyServer(
+                        configuration: ServerConfiguration(port: 0, webRoot: nil), options: options,
+                        logger: Logger(label: "parley.bench"))
+                    return try await server.withRunning { port in
                         try await BenchClient(port: port).talk(turns: turns)
                     }
                 }
@@ -53,41 +56,6 @@ struct BenchOverhead: AsyncParsableCommand {
         }
         let report = OverheadReport(timelines: timelines)
         print(json ? report.json.serialized : report.table)
-    }
-}
-
-/// Runs `parley serve`'s server in this process on a free port for the length of `body`.
-enum BenchServer {
-    /// Holds the bound port for the server's escaping `onListening` callback.
-    final class BoundPort: Sendable {
-        let value = Mutex<Int?>(nil)
-    }
-
-    static func run<Result: Sendable>(
-        options: ParleyServer.Options, session: SessionConfiguration = SessionConfiguration(),
-        _ body: @escaping @Sendable (Int) async throws -> Result
-    ) async throws -> Result {
-        let port = BoundPort()
-        let listening = CancellationSignal()
-        let server = ParleyServer(
-            configuration: ServerConfiguration(port: 0, webRoot: nil, session: session), options: options,
-            logger: Logger(label: "parley.bench")
-        ) { bound in
-            port.value.withLock { $0 = bound }
-            listening.fire()
-        }
-        return try await withThrowingTaskGroup(of: Result?.self) { group in
-            defer { group.cancelAll() }
-            group.addTask {
-                try await server.run()
-                return nil
-            }
-            await listening.wait()
-            guard let bound = port.value.withLock({ $0 }) else { throw CancellationError() }
-            let result = try await body(bound)
-            group.cancelAll()
-            return result
-        }
     }
 }
 

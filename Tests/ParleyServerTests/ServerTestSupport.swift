@@ -117,23 +117,7 @@ func withParleyServer(
     options: ParleyServer.Options, session: SessionConfiguration = SessionConfiguration(),
     _ body: @escaping @Sendable (Int) async throws -> Void
 ) async throws {
-    // A class, not a local `Mutex`: the escaping `onListening` closure must own what it captures.
-    final class BoundPort: Sendable {
-        let value = Mutex<Int?>(nil)
-    }
-    let port = BoundPort()
-    let listening = CancellationSignal()
     let server = ParleyServer(
-        configuration: ServerConfiguration(port: 0, webRoot: nil, session: session), options: options, logger: Logger(label: "parley.test")
-    ) { bound in
-        port.value.withLock { $0 = bound }
-        listening.fire()
-    }
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        defer { group.cancelAll() }
-        group.addTask { try await server.run() }
-        await listening.wait()
-        try await body(try #require(port.value.withLock { $0 }))
-        group.cancelAll()
-    }
+        configuration: ServerConfiguration(port: 0, webRoot: nil, session: session), options: options, logger: Logger(label: "parley.test"))
+    try await server.withRunning(body)
 }
