@@ -97,7 +97,8 @@ struct FakeDeepgramConnection: Sendable {
                 switch message {
                 case .binary(let bytes):
                     activity.touch()
-                    audioBytes = connection.log.audio(connection.index, bytes: bytes.count)
+                    audioBytes += bytes.count
+                    connection.log.audio(connection.index, bytes: bytes.count)
                     guard !activity.closing else { continue }
                     if case .closeAfterAudio(let limit, let code, let reason) = fault, audioBytes >= limit {
                         await connection.close(socket, activity: activity, code: code, reason: reason)

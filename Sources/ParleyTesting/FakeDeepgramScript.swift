@@ -12,9 +12,11 @@ final class FakeDeepgramScript: Sendable {
     }
 
     private let utterances: [[Word]]
+    private let repeats: Bool
     private let next = Mutex(0)
 
-    init(_ utterances: [String]) {
+    init(_ utterances: [String], repeats: Bool = false) {
+        self.repeats = repeats && !utterances.isEmpty
         self.utterances = utterances.map { text in
             text.split(whereSeparator: \.isWhitespace).map { token in
                 let plain = token.lowercased().filter { $0.isLetter || $0.isNumber || $0 == "'" }
@@ -25,7 +27,10 @@ final class FakeDeepgramScript: Sendable {
 
     /// The words of the utterance being heard; empty once the script has run out.
     func peek() -> [Word] {
-        next.withLock { $0 < utterances.count ? utterances[$0] : [] }
+        next.withLock { index in
+            if repeats { return utterances[index % utterances.count] }
+            return index < utterances.count ? utterances[index] : []
+        }
     }
 
     /// Moves on to the next utterance once the current one is finalized.

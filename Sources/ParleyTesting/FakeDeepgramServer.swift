@@ -29,6 +29,12 @@ public enum FakeDeepgramServer {
         /// Transcripts, one per utterance heard, in order; after the last, utterances get empty
         /// transcripts. Shared by all connections, so a reconnect continues the script.
         public var utterances: [String]
+        /// Whether the script starts over after its last utterance (load tests) instead of giving
+        /// empty transcripts.
+        public var repeatsUtterances = false
+        /// Whether each audio frame and text message is recorded with its time; load tests turn it
+        /// off, keeping only the counts, so records stay small and no lock is taken per frame.
+        public var recordsTraffic = true
         /// Whether bad query parameters are refused with HTTP 400 (encoding and sample rate,
         /// `utterance_end_ms` without interim results or under 1000, Nova-3 with `keywords`).
         public var validateParameters = true
@@ -160,8 +166,8 @@ public enum FakeDeepgramServer {
     public static func run<Result: Sendable>(
         _ configuration: Configuration, _ body: @Sendable (Running) async throws -> Result
     ) async throws -> Result {
-        let log = FakeDeepgramLog(faults: configuration.faults)
-        let script = FakeDeepgramScript(configuration.utterances)
+        let log = FakeDeepgramLog(faults: configuration.faults, recordsTraffic: configuration.recordsTraffic)
+        let script = FakeDeepgramScript(configuration.utterances, repeats: configuration.repeatsUtterances)
         let server = FakeProviderServer(
             webSocket: { request in await upgrade(request, configuration: configuration, log: log, script: script) },
             http: { _, response in
@@ -219,9 +225,11 @@ final class FakeDeepgramLog: Sendable {
 
     let records = Mutex<[FakeDeepgramServer.ConnectionRecord]>([])
     private let faults: Mutex<[FakeDeepgramServer.Fault]>
+    private let recordsTraffic: Bool
 
-    init(faults: [FakeDeepgramServer.Fault]) {
+    init(faults: [FakeDeepgramServer.Fault], recordsTraffic: Bool) {
         self.faults = Mutex(faults)
+        self.recordsTraffic = recordsTraffic
     }
 
     /// Adds a connection attempt; returns its index and its fault.
@@ -239,17 +247,18 @@ final class FakeDeepgramLog: Sendable {
         records.withLock { change(&$0[index]) }
     }
 
-    /// Records audio; returns the connection's audio bytes so far.
-    func audio(_ index: Int, bytes: Int) -> Int {
+    /// Records audio.
+    func audio(_ index: Int, bytes: Int) {
+        guard recordsTraffic else { return }
         records.withLock { records in
             records[index].audioBytes += bytes
             if records[index].audioFrames.count < Self.maximumEntries { records[index].audioFrames.append((bytes, .now)) }
-            return records[index].audioBytes
         }
     }
 
     /// Records a text message from the client.
     func text(_ index: Int, _ text: String) {
+        guard recordsTraffic else { return }
         records.withLock { records in
             if records[index].textMessages.count < Self.maximumEntries { records[index].textMessages.append((text, .now)) }
         }
@@ -257,6 +266,7 @@ final class FakeDeepgramLog: Sendable {
 
     /// Records a text message the fake sent.
     func sent(_ index: Int, _ text: String) {
+        guard recordsTraffic else { return }
         records.withLock { records in
             if records[index].sent.count < Self.maximumEntries { records[index].sent.append(text) }
         }

@@ -27,6 +27,9 @@ extension FakeElevenLabsServer {
         public var chunkPacing: Duration
         /// A failure to act out, if any.
         public var fault: Fault?
+        /// Whether the audio sent is kept in the records (load tests turn it off: a reply's audio
+        /// is tens of kilobytes, and a load test sends thousands).
+        public var recordsAudio = true
 
         /// Creates a configuration.
         public init(

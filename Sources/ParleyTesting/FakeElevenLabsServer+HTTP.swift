@@ -73,7 +73,7 @@ extension FakeElevenLabsServer {
             for (number, piece) in pieces.enumerated() {
                 if number > 0 && configuration.chunkPacing > .zero { try await Task.sleep(for: configuration.chunkPacing) }
                 try await response.write(piece.bytes)
-                updateHTTP(index) { $0.audio += piece.bytes }
+                if configuration.recordsAudio { updateHTTP(index) { $0.audio += piece.bytes } }
                 if number == 0 && configuration.fault == .dropAfterFirstAudio {
                     response.abort()
                     updateHTTP(index) { $0.finishedAt = .now }

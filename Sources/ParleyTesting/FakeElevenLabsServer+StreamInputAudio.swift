@@ -23,7 +23,7 @@ extension FakeElevenLabsServer.StreamInputConnection {
                     guard !isClosing else { return }
                     try await socket.send(text: audioMessage(piece))
                     fake.updateStreamInput(index) { record in
-                        record.audio += piece.bytes
+                        if configuration.recordsAudio { record.audio += piece.bytes }
                         record.audioMessages += 1
                     }
                     if firstAudio {

@@ -36,6 +36,12 @@ struct PCMTests {
         let bytes = PCM.littleEndianBytes(samples)
         #expect(bytes == [0, 0, 1, 0, 0xFF, 0xFF, 0xFF, 0x7F, 0x00, 0x80, 0x02, 0x01])
         #expect(PCM.samples(fromLittleEndian: bytes) == samples)
+        // Slices (contiguous, offset) and non-contiguous collections take other paths.
+        #expect(PCM.samples(fromLittleEndian: bytes[2...]) == Array(samples[1...]))
+        #expect(PCM.samples(fromLittleEndian: bytes.lazy.map { $0 }) == samples)
+        #expect(PCM.samples(fromLittleEndian: [UInt8]()) == [])
+        #expect(PCM.littleEndianBytes(samples[1..<3]) == [1, 0, 0xFF, 0xFF])
+        #expect(PCM.littleEndianBytes(samples.lazy.map { $0 }) == bytes)
     }
 
     @Test("RMS of a full-scale square wave is 1, of silence 0")

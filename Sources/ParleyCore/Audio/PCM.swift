@@ -6,6 +6,9 @@ public enum PCM {
     /// Decodes little-endian 16-bit samples; `bytes.count` must be even.
     public static func samples(fromLittleEndian bytes: some Collection<UInt8>) -> [Int16] {
         precondition(bytes.count % 2 == 0, "PCM16 byte count must be even")
+        if let copied = bytes.withContiguousStorageIfAvailable({ samples(fromLittleEndian: UnsafeRawBufferPointer($0)) }) {
+            return copied
+        }
         var result = [Int16]()
         result.reserveCapacity(bytes.count / 2)
         var iterator = bytes.makeIterator()
@@ -15,8 +18,26 @@ public enum PCM {
         return result
     }
 
+    /// Decodes little-endian PCM16 bytes (an even count) with one copy.
+    public static func samples(fromLittleEndian bytes: UnsafeRawBufferPointer) -> [Int16] {
+        precondition(bytes.count % 2 == 0, "PCM16 byte count must be even")
+        let count = bytes.count / 2
+        return [Int16](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: bytes) }
+            #if _endian(big)
+            for index in 0..<count { buffer[index] = Int16(littleEndian: buffer[index]) }
+            #endif
+            initialized = count
+        }
+    }
+
     /// Encodes samples as little-endian bytes.
     public static func littleEndianBytes(_ samples: some Collection<Int16>) -> [UInt8] {
+        #if _endian(little)
+        if let copied = samples.withContiguousStorageIfAvailable({ [UInt8](UnsafeRawBufferPointer($0)) }) {
+            return copied
+        }
+        #endif
         var bytes = [UInt8]()
         bytes.reserveCapacity(samples.count * 2)
         for sample in samples {

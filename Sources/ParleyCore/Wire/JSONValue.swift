@@ -11,12 +11,13 @@ public enum JSONValue: Sendable, Hashable {
 
     /// Parses JSON text; nil when it is not valid JSON.
     public static func parse(_ text: String) -> JSONValue? {
-        parse(Data(text.utf8))
+        var text = text
+        return text.withUTF8 { JSONParser.parse($0) }
     }
 
-    /// Parses JSON bytes; nil when they are not valid JSON.
+    /// Parses JSON bytes; nil when they are not valid JSON (or not UTF-8).
     public static func parse(_ data: Data) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: data)
+        data.withUnsafeBytes { JSONParser.parse($0.bindMemory(to: UInt8.self)) }
     }
 
     /// The member `key` of an object (nil for other values or a missing key).

@@ -25,15 +25,7 @@ public enum WireProtocol {
                 .badAudioFrame,
                 "Binary frame of \(bytes.count) bytes is not a whole number of 16-bit samples.")
         }
-        let count = bytes.count / 2
-        return [Int16](unsafeUninitializedCapacity: count) { buffer, initialized in
-            for index in 0..<count {
-                let low = UInt16(bytes[2 * index])
-                let high = UInt16(bytes[2 * index + 1])
-                buffer[index] = Int16(bitPattern: low | high << 8)
-            }
-            initialized = count
-        }
+        return PCM.samples(fromLittleEndian: bytes)
     }
 
     /// Decodes a client text frame.

@@ -9,17 +9,20 @@ struct PCM16Assembler: Sendable {
     var hasPartialSample: Bool { carry != nil }
 
     /// The whole samples completed by `bytes`.
-    mutating func push(_ bytes: some Collection<UInt8>) -> [Int16] {
+    mutating func push(_ bytes: some BidirectionalCollection<UInt8>) -> [Int16] {
         guard !bytes.isEmpty else { return [] }
-        var joined = [UInt8]()
-        joined.reserveCapacity(bytes.count + 1)
-        if let carry { joined.append(carry) }
-        joined.append(contentsOf: bytes)
-        if joined.count % 2 == 1 {
-            carry = joined.removeLast()
-        } else {
+        var rest = bytes[...]
+        var samples: [Int16] = []
+        if let low = carry {
+            samples.append(Int16(bitPattern: UInt16(low) | UInt16(rest.removeFirst()) << 8))
             carry = nil
         }
-        return PCM.samples(fromLittleEndian: joined)
+        if rest.count % 2 == 1 {
+            carry = rest.last
+            rest = rest.dropLast()
+        }
+        guard !samples.isEmpty else { return PCM.samples(fromLittleEndian: rest) }
+        samples += PCM.samples(fromLittleEndian: rest)
+        return samples
     }
 }

@@ -1,0 +1,105 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import ParleyCore
+
+/// `parley bench capacity`: how many real-time conversations one `parley serve` carries.
+struct BenchCapacity: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capacity",
+        abstract: "Run N simulated real-time callers against one `parley serve` with fake providers.",
+        discussion: """
+            Each caller streams 20 ms frames in real time: a spoken question, silence, the reply, speech \
+            over the next reply (barge-in), that reply heard out, a pause, and again. The fake Deepgram \
+            ends utterances after 300 ms of silence, the fake Groq's first token takes 150 ms and the \
+            fake ElevenLabs' first audio 150 ms. --ramp doubles N from --sessions until a step fails \
+            (p99 overhead over 50 ms, an error or stale audio), then bisects.
+            """)
+
+    @Option(help: "Simulated callers (with --ramp: the first step).")
+    var sessions = 100
+
+    @Flag(help: "Find the largest number of sessions that keeps p99 overhead ≤ 50 ms with no errors.")
+    var ramp = false
+
+    @Option(help: "Seconds measured per run, after the callers are connected and talking (default 60, 30 per --ramp step).")
+    var duration: Int?
+
+    @Option(name: .customLong("ramp-limit"), help: "The most sessions --ramp tries.")
+    var rampLimit = 2000
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard (1...5000).contains(sessions) else { throw ValidationError("--sessions must be 1…5000") }
+        guard (1...5000).contains(rampLimit) else { throw ValidationError("--ramp-limit must be 1…5000") }
+        if let duration { guard (5...3600).contains(duration) else { throw ValidationError("--duration must be 5…3600 seconds") } }
+    }
+
+    func run() async throws {
+        bootstrapLogging(.error)
+        try raiseFileLimit(to: 4 * max(sessions, ramp ? rampLimit : 0) + 256)
+        let measured = Duration.seconds(duration ?? (ramp ? 30 : 60))
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            try await measure(for: measured, httpClient: httpClient)
+            try await httpClient.shutdown()
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
+    }
+
+    private func measure(for measured: Duration, httpClient: HTTPClient) async throws {
+        guard ramp else {
+            let measurement = try await CapacityRun(sessions: sessions, duration: measured).measure(httpClient: httpClient)
+            print(json ? measurement.json.serialized : measurement.table)
+            if !measurement.passed { throw ExitCode(1) }
+            return
+        }
+        var steps: [CapacityMeasurement] = []
+        func step(_ count: Int) async throws -> Bool {
+            if !json { print("… \(count) sessions", terminator: "\n") }
+            let measurement = try await CapacityRun(sessions: count, duration: measured).measure(httpClient: httpClient)
+            steps.append(measurement)
+            if !json { print(measurement.table + "\n") }
+            return measurement.passed
+        }
+        var passing: Int?
+        var failing: Int?
+        var count = min(sessions, rampLimit)
+        while count <= rampLimit {
+            if try await step(count) { passing = count } else { failing = count; break }
+            if count == rampLimit { break }
+            count = min(count * 2, rampLimit)
+        }
+        // Bisect between the last passing and the first failing step, to within 10 % of it.
+        while let low = passing, let high = failing, high - low > max(10, low / 10) {
+            let middle = (low + high) / 2
+            if try await step(middle) { passing = middle } else { failing = middle }
+        }
+        if json {
+            print(JSONValue.object([
+                "largest_passing_sessions": passing.map { .number(Double($0)) } ?? .null,
+                "steps": .array(steps.map(\.json)),
+            ]).serialized)
+        } else if let passing {
+            print("largest passing: \(passing) sessions" + (failing.map { " (\($0) failed)" } ?? " (the ramp limit)"))
+        } else {
+            print("no step passed; the first, \(steps.first?.sessions ?? sessions) sessions, failed")
+        }
+    }
+
+    /// Each session holds a client socket here and a caller and provider sockets in the server.
+    private func raiseFileLimit(to wanted: Int) throws {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        guard limit.rlim_cur < rlim_t(wanted) else { return }
+        guard limit.rlim_max >= rlim_t(wanted) else {
+            throw ValidationError("\(wanted) open files are needed but the hard limit is \(limit.rlim_max); raise `ulimit -Hn`")
+        }
+        limit.rlim_cur = rlim_t(wanted)
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import ParleyCore
+import Testing
+
+@Suite("JSON parser")
+struct JSONParserTests {
+    @Test("parses every kind of value, with whitespace around tokens")
+    func values() {
+        let text = " {\n\t\"s\" : \"x\", \"n\":-12.5e1 , \"i\":0, \"t\":true,\"f\":false,\"z\":null,\"a\":[ ],\"o\":{}, \"e\":[1,[2,{\"k\":3}]] } "
+        #expect(JSONValue.parse(text) == [
+            "s": "x", "n": -125, "i": 0, "t": true, "f": false, "z": nil, "a": [], "o": [:], "e": [1, [2, ["k": 3]]],
+        ])
+        #expect(JSONValue.parse("3") == 3)
+        #expect(JSONValue.parse("\"only\"") == "only")
+        #expect(JSONValue.parse(Data("[1E+2,2e-1,0.5]".utf8)) == [100, 0.2, 0.5])
+    }
+
+    @Test("decodes every escape, surrogate pairs included, and keeps raw UTF-8")
+    func escapes() {
+        #expect(JSONValue.parse(#""a\"b\\c\/d\be\ff\ng\rh\ti""#) == .string("a\"b\\c/d\u{8}e\u{C}f\ng\rh\ti"))
+        #expect(JSONValue.parse(#""\u00e9\u20AC\ud83d\ude00 é😀""#) == .string("é€😀 é😀"))
+        #expect(JSONValue.parse(#""\u0000""#) == .string("\u{0}"))
+    }
+
+    @Test("agrees with its own serializer on a round trip")
+    func roundTrip() {
+        let value: JSONValue = ["audio": .string(String(repeating: "QUJD", count: 400)), "alignment": ["chars": ["a", "\n", "\""], "ms": [0, 10.5]]]
+        #expect(JSONValue.parse(value.serialized) == value)
+    }
+
+    @Test("rejects what RFC 8259 does not allow", arguments: [
+        "", " ", "{", "}", "[1,]", "{\"a\":1,}", "{a:1}", "{'a':1}", "[1 2]", "01", "1.", ".5", "-", "+1", "1e", "0x10",
+        "NaN", "Infinity", "1e999", "tru", "nulls", "\"abc", "\"a\u{1}b\"", "\"\\x\"", "\"\\u12\"", "\"\\ud83d\"",
+        "\"\\ude00\"", "\"\\ud83d\\u0041\"", "[1]x", "{} {}", "{\"a\" 1}", "[,]",
+    ])
+    func rejects(_ text: String) {
+        #expect(JSONValue.parse(text) == JSONValue?.none)
+    }
+
+    @Test("rejects invalid UTF-8 and nesting deeper than the limit")
+    func limits() {
+        #expect(JSONValue.parse(Data([0x22, 0xFF, 0xFE, 0x22])) == JSONValue?.none)
+        #expect(JSONValue.parse(String(repeating: "[", count: 100) + String(repeating: "]", count: 100)) != JSONValue?.none)
+        #expect(JSONValue.parse(String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)) == JSONValue?.none)
+        #expect(JSONValue.parse(String(repeating: "{\"a\":", count: 5000) + "1" + String(repeating: "}", count: 5000)) == JSONValue?.none)
+    }
+}
