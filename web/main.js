@@ -59,6 +59,7 @@ const STAGE_LABELS = {
     first_sentence: "1st sentence",
     tts_first_audio: "tts",
     first_audio_sent: "1st audio",
+    playback_start: "playing",
     last_audio_sent: "last audio",
     interrupted: "interrupted",
 };

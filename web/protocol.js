@@ -43,6 +43,7 @@ export const PROTOCOL_VERSION = 1;
  * @property {number | null} [first_sentence]
  * @property {number | null} [tts_first_audio]
  * @property {number | null} [first_audio_sent]
+ * @property {number | null} [playback_start]
  * @property {number | null} [last_audio_sent]
  * @property {number | null} [interrupted]
  */
@@ -59,6 +60,7 @@ export const TIMELINE_STAGES = /** @type {const} */ ([
     "first_sentence",
     "tts_first_audio",
     "first_audio_sent",
+    "playback_start",
     "last_audio_sent",
     "interrupted",
 ]);

@@ -249,5 +249,43 @@ struct VoiceSessionTests {
             #expect(await harness.output.wait { $0.contains(.pong(["n": 1])) })
         }
     }
-}
 
+    @Test("the client's first playback report puts playback_start on the timeline: its arrival minus what it had played")
+    func playbackStart() async throws {
+        let harness = Harness(
+            stt: ScriptedSpeechToText(transcripts: ["Tell me a story."]),
+            llm: StreamingFakeLanguageModel(reply: VoiceSessionMemoryTests.story),
+            tts: ToneTextToSpeech(sampleRate: 16000, durationPerCharacter: .milliseconds(20)))
+        var reported = ContinuousClock.now
+        try await harness.run {
+            harness.utterance()
+            // 500 ms of reply audio out (16 kHz): the client says 100 ms of it has played.
+            let playing = await harness.output.wait { VoiceSessionMemoryTests.audioSamples($0, turn: 1) >= 8000 }
+            #expect(playing)
+            reported = .now
+            harness.sink.yield(.playbackProgress(turnID: 1, playedSamples: 1600))
+            try await Task.sleep(for: .milliseconds(200))
+            harness.sink.yield(.playbackProgress(turnID: 1, playedSamples: 4000))
+            let ended = await harness.turnEnded(1)
+            #expect(ended)
+        }
+        let summary = try #require(harness.output.events.compactMap {
+            if case .turnEnd(let summary) = $0, summary.turnID == 1 { summary } else { nil }
+        }.first)
+        let timeline = summary.timeline
+        let start = try #require(timeline[.playbackStart])
+        let firstSent = try #require(timeline[.firstAudioSent])
+        let lastSent = try #require(timeline[.lastAudioSent])
+        // The report came at least 400 ms after the first frame went out (500 ms sent, 100 ms
+        // lead), so the start it implies is at least 300 ms after it, and the later report
+        // does not move it.
+        #expect(start - firstSent >= .milliseconds(300) && start < lastSent)
+        let firstFrame = try #require(harness.output.timedEvents.first {
+            if case .agentAudio(1, _) = $0.event { true } else { false }
+        })
+        // On the test's clock: the first frame's instant plus the timeline's gap to the start is
+        // the report's instant minus the 100 ms played.
+        let startInstant = firstFrame.at + (start - firstSent)
+        #expect(abs((startInstant - (reported - .milliseconds(100))) / .milliseconds(1)) < 30)
+    }
+}

@@ -14,6 +14,9 @@ public struct TurnTimeline: Sendable, Equatable {
         case ttsFirstAudio = "tts_first_audio"
         case firstAudioSent = "first_audio_sent"
         case lastAudioSent = "last_audio_sent"
+        /// When the client's speaker started playing the reply, as the client reported it: the
+        /// arrival of its first `playback.progress` minus the audio it says it had played.
+        case playbackStart = "playback_start"
         case interrupted
     }
 

@@ -45,6 +45,10 @@ extension VoiceSession {
             case .input(.playbackProgress(let turnID, let played)), .input(.playbackCleared(let turnID, let played)):
                 // Bounded: only the latest turns matter once memory truncation uses this.
                 playedSamples[turnID] = played
+                if played > 0, let reply = activeReply, reply.turnID == turnID {
+                    let heard = Duration.seconds(Double(played) / Double(session.configuration.outputSampleRate))
+                    reply.recorder.mark(.playbackStart, at: .now - heard)
+                }
                 if case .input(.playbackCleared) = signal { conversation.playbackCleared(turnID: turnID, playedSamples: played) }
                 if playedSamples.count > 8, let oldest = playedSamples.keys.min() { playedSamples[oldest] = nil }
             case .input(.ping(let id)):
