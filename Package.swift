@@ -36,6 +36,7 @@ let package = Package(
             pkgConfig: "espeak-ng",
             providers: [.apt(["libespeak-ng-dev"])]
         ),
+        .systemLibrary(name: "CMalloc"),
         .target(
             name: "ParleyCore",
             dependencies: [
@@ -66,6 +67,7 @@ let package = Package(
             dependencies: [
                 "ParleyCore",
                 "ParleyProviders",
+                "CMalloc",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,9 @@
 import Synchronization
 
+#if canImport(CMalloc)
+import CMalloc
+#endif
+
 /// Counts open sessions and refuses more than the limit.
 final class SessionLimiter: Sendable {
     let maximum: Int
@@ -23,10 +27,18 @@ final class SessionLimiter: Sendable {
         return acquired
     }
 
-    /// Gives a slot back.
+    /// Gives a slot back; when it was the last, returns freed heap memory to the system.
     func release() {
-        count.withLock { $0 -= 1 }
+        let remaining = count.withLock { count in
+            count -= 1
+            return count
+        }
         metrics?.sessionClosed()
+        #if os(Linux) && canImport(CMalloc)
+        // glibc keeps freed memory in its per-thread arenas; without this the server's resident
+        // size stays at its busiest even when every session has ended (BENCHMARKS.md, memory).
+        if remaining == 0 { malloc_trim(0) }
+        #endif
     }
 
     /// Sessions open now.

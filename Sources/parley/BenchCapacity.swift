@@ -28,6 +28,9 @@ struct BenchCapacity: AsyncParsableCommand {
     @Option(name: .customLong("ramp-limit"), help: "The most sessions --ramp tries.")
     var rampLimit = 2000
 
+    @Option(help: "Times the callers connect, talk and hang up against the same server, to show memory comes back each time.")
+    var rounds = 1
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -35,6 +38,8 @@ struct BenchCapacity: AsyncParsableCommand {
         guard (1...5000).contains(sessions) else { throw ValidationError("--sessions must be 1…5000") }
         guard (1...5000).contains(rampLimit) else { throw ValidationError("--ramp-limit must be 1…5000") }
         if let duration { guard (5...3600).contains(duration) else { throw ValidationError("--duration must be 5…3600 seconds") } }
+        guard (1...10).contains(rounds) else { throw ValidationError("--rounds must be 1…10") }
+        if ramp && rounds > 1 { throw ValidationError("--rounds is for a single run, not --ramp") }
     }
 
     func run() async throws {
@@ -53,15 +58,21 @@ struct BenchCapacity: AsyncParsableCommand {
 
     private func measure(for measured: Duration, httpClient: HTTPClient) async throws {
         guard ramp else {
-            let measurement = try await CapacityRun(sessions: sessions, duration: measured).measure(httpClient: httpClient)
-            print(json ? measurement.json.serialized : measurement.table)
-            if !measurement.passed { throw ExitCode(1) }
+            let measurements = try await CapacityRun(sessions: sessions, duration: measured, rounds: rounds).measure(httpClient: httpClient)
+            if json {
+                print(measurements.count == 1 ? measurements[0].json.serialized : JSONValue.array(measurements.map(\.json)).serialized)
+            } else {
+                print(measurements.enumerated().map { round, measurement in
+                    (measurements.count > 1 ? "round \(round + 1) of \(measurements.count)\n" : "") + measurement.table
+                }.joined(separator: "\n\n"))
+            }
+            if !measurements.allSatisfy(\.passed) { throw ExitCode(1) }
             return
         }
         var steps: [CapacityMeasurement] = []
         func step(_ count: Int) async throws -> Bool {
             if !json { print("… \(count) sessions", terminator: "\n") }
-            let measurement = try await CapacityRun(sessions: count, duration: measured).measure(httpClient: httpClient)
+            let measurement = try await CapacityRun(sessions: count, duration: measured).measure(httpClient: httpClient)[0]
             steps.append(measurement)
             if !json { print(measurement.table + "\n") }
             return measurement.passed

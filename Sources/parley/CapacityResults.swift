@@ -11,6 +11,10 @@ final class CapacityResults: Sendable {
     struct Samples {
         var overhead: [Double] = []
         var parleyPart: [Double] = []
+        /// The fake LLM's first token beyond its configured delay, as the server saw it.
+        var llmWaitExcess: [Double] = []
+        /// The fake TTS's first audio beyond its configured delay, as the server saw it.
+        var ttsWaitExcess: [Double] = []
         var voiceToVoice: [Double] = []
         var turns = 0
         var interruptedTurns = 0
@@ -22,8 +26,14 @@ final class CapacityResults: Sendable {
 
     private let samples = Mutex(Samples())
 
-    init(providerLatency: Duration) {
-        self.providerLatency = providerLatency
+    /// The configured LLM first-token and TTS first-byte delays of the fakes.
+    let llmFirstToken: Duration
+    let ttsFirstByte: Duration
+
+    init(llmFirstToken: Duration, ttsFirstByte: Duration) {
+        self.llmFirstToken = llmFirstToken
+        self.ttsFirstByte = ttsFirstByte
+        providerLatency = llmFirstToken + ttsFirstByte
     }
 
     /// Records an ended turn's timeline.
@@ -36,6 +46,12 @@ final class CapacityResults: Sendable {
             samples.overhead.append((sent - final - providerLatency).milliseconds)
             if let request = timeline[.llmRequest], let ttsFirstAudio = timeline[.ttsFirstAudio] {
                 samples.parleyPart.append((request - final + sent - ttsFirstAudio).milliseconds)
+            }
+            if let request = timeline[.llmRequest], let token = timeline[.llmFirstToken] {
+                samples.llmWaitExcess.append((token - request - llmFirstToken).milliseconds)
+            }
+            if let sentence = timeline[.firstSentence], let audio = timeline[.ttsFirstAudio] {
+                samples.ttsWaitExcess.append((audio - sentence - ttsFirstByte).milliseconds)
             }
         }
     }

@@ -20,11 +20,18 @@ struct CapacityRun {
 
     let sessions: Int
     let duration: Duration
+    /// Times the callers connect, talk and hang up against the same server (memory must come
+    /// back to the same level after each).
+    var rounds = 1
 
-    func measure(httpClient: HTTPClient) async throws -> CapacityMeasurement {
+    /// One measurement per round.
+    func measure(httpClient: HTTPClient) async throws -> [CapacityMeasurement] {
         var recogniser = FakeDeepgramServer.Configuration(apiKey: Self.keys["DEEPGRAM_API_KEY"]!, utterances: [Self.question])
         recogniser.repeatsUtterances = true
         recogniser.recordsTraffic = false
+        // As Deepgram does (PROVIDERS.md §1: empty finals are normal during silence); they let
+        // the client drop the audio it keeps for a replay after a reconnect.
+        recogniser.emptyFinalsEvery = .seconds(3)
         let deepgram = recogniser
         var chat = FakeOpenAIServer.Configuration(apiKey: Self.keys["GROQ_API_KEY"]!)
         chat.reply = { _ in Self.reply }
@@ -49,9 +56,14 @@ struct CapacityRun {
                         ],
                         environment: environment, logPath: logPath)
                     do {
-                        let measurement = try await drive(server, httpClient: httpClient)
+                        try await server.waitUntilSettled(httpClient: httpClient)
+                        let baseline = try server.requireUsage()
+                        var measurements: [CapacityMeasurement] = []
+                        for _ in 0..<rounds {
+                            measurements.append(try await drive(server, baseline: baseline, httpClient: httpClient))
+                        }
                         await server.stop()
-                        return measurement
+                        return measurements
                     } catch {
                         await server.stop()
                         throw error
@@ -62,9 +74,7 @@ struct CapacityRun {
     }
 
     /// Connects the callers, lets them idle, talk and hang up, and samples the server meanwhile.
-    private func drive(_ server: ServerProcess, httpClient: HTTPClient) async throws -> CapacityMeasurement {
-        try await server.waitUntilSettled(httpClient: httpClient)
-        let baseline = try server.requireUsage()
+    private func drive(_ server: ServerProcess, baseline: ServerProcess.Usage, httpClient: HTTPClient) async throws -> CapacityMeasurement {
         // Connections are spread over at most 10 s, as callers arrive, not as one burst.
         let spacing = min(Duration.milliseconds(20), .seconds(10) / sessions)
         let start = ContinuousClock.now
@@ -75,7 +85,7 @@ struct CapacityRun {
         let measureStart = activeStart + spread + .seconds(2)
         let plan = CapacityClient.Plan(
             port: server.port, activeStart: activeStart, measureStart: measureStart, stop: measureStart + duration, spread: spread)
-        let results = CapacityResults(providerLatency: Self.llmFirstToken + Self.ttsFirstByte)
+        let results = CapacityResults(llmFirstToken: Self.llmFirstToken, ttsFirstByte: Self.ttsFirstByte)
 
         var measurement = CapacityMeasurement(sessions: sessions, duration: duration, baseline: baseline)
         try await withThrowingTaskGroup(of: Void.self) { group in
