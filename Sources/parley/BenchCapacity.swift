@@ -71,10 +71,16 @@ struct BenchCapacity: AsyncParsableCommand {
         }
         var steps: [CapacityMeasurement] = []
         func step(_ count: Int) async throws -> Bool {
-            if !json { print("… \(count) sessions", terminator: "\n") }
+            if !json {
+                print("… \(count) sessions")
+                fflush(stdout)  // progress shows as it happens even when stdout is a file
+            }
             let measurement = try await CapacityRun(sessions: count, duration: measured).measure(httpClient: httpClient)[0]
             steps.append(measurement)
-            if !json { print(measurement.table + "\n") }
+            if !json {
+                print(measurement.table + "\n")
+                fflush(stdout)
+            }
             return measurement.passed
         }
         var passing: Int?
