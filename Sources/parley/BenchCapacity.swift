@@ -73,13 +73,13 @@ struct BenchCapacity: AsyncParsableCommand {
         func step(_ count: Int) async throws -> Bool {
             if !json {
                 print("… \(count) sessions")
-                fflush(stdout)  // progress shows as it happens even when stdout is a file
+                fflush(nil)  // every output stream: progress shows even when stdout is a file
             }
             let measurement = try await CapacityRun(sessions: count, duration: measured).measure(httpClient: httpClient)[0]
             steps.append(measurement)
             if !json {
                 print(measurement.table + "\n")
-                fflush(stdout)
+                fflush(nil)
             }
             return measurement.passed
         }
