@@ -89,6 +89,28 @@ struct DeepgramSpeechToTextTests {
         }
     }
 
+    @Test("20 ms frames go out in 40 ms messages, and the half message held back is sent before Finalize")
+    func batchedAudio() async throws {
+        let configuration = FakeDeepgramServer.Configuration(apiKey: Support.key, utterances: ["Stop right there."])
+        try await FakeDeepgramServer.run(configuration) { fake in
+            let recorder = Support.Recorder()
+            let outcome = await Support.transcribe(Support.client(fake), recorder: recorder) { input in
+                try await Support.yield(Support.frames(Support.speech(.milliseconds(820))), to: input)
+                let heard = await recorder.wait { !Support.partials($0).isEmpty }
+                try #require(heard)
+                input.yield(.speechEnded)
+                let finalized = await recorder.wait { !Support.finals($0).isEmpty }
+                try #require(finalized)
+            }
+            #expect(outcome.error == nil)
+            let record = try #require(fake.connections.first)
+            // 41 frames of 640 bytes: 20 messages of two, then the odd one flushed by the end of speech.
+            #expect(record.audioFrames.map(\.bytes) == Array(repeating: 1280, count: 20) + [640])
+            let finalize = try #require(record.textMessages.first { JSONValue.parse($0.text)?["type"] == "Finalize" })
+            #expect(record.audioFrames.allSatisfy { $0.at <= finalize.at })
+        }
+    }
+
     @Test("no Finalize when Deepgram already ended the turn")
     func noFinalizeWhenEnded() async throws {
         let configuration = FakeDeepgramServer.Configuration(apiKey: Support.key, utterances: ["Already done."])

@@ -58,6 +58,9 @@ public struct DeepgramSpeechToText: SpeechToText {
     public var maximumReconnects: Int
     /// Most audio kept for sending again after a drop; older audio is dropped.
     public var maximumReplay: Duration
+    /// Audio per binary message: callers' 20 ms frames are sent in pairs, halving the messages
+    /// (and the server's writes) at no cost to the end of a turn, which flushes first.
+    public var audioMessageDuration: Duration = .milliseconds(40)
     /// Where connection attempts are recorded, for `/health`.
     public var health: ConnectionHealth
     /// Where reconnects (warning), Deepgram's errors and message flow (debug) are logged.

@@ -55,6 +55,10 @@ struct DeepgramStream {
     /// Whether the caller's input has ended (`CloseStream` is due on every connection from now on).
     private(set) var inputFinished = false
     private var generation = 0
+    /// Audio received but not sent yet: frames go out in messages of ``batchSamples``, flushed
+    /// before `Finalize`, `CloseStream` and on each tick, so the end of a turn waits for nothing.
+    private var unsent: [Int16] = []
+    private let batchSamples: Int
 
     init(client: DeepgramSpeechToText, logger: Logger, channel: AsyncChannel<Event>) {
         self.client = client
@@ -62,6 +66,7 @@ struct DeepgramStream {
         self.channel = channel
         let capacity = max(1, Int(client.maximumReplay.seconds * Double(client.sampleRate)))
         replay = DeepgramReplayBuffer(capacity: capacity, sampleRate: client.sampleRate)
+        batchSamples = max(1, Int(client.audioMessageDuration.seconds * Double(client.sampleRate)))
     }
 
     /// Seconds of audio a reconnect sends again.
@@ -109,6 +114,8 @@ struct DeepgramStream {
     ) async throws -> Outcome {
         var connection = initial
         replay.beginConnection()
+        // The replay below covers what was not sent on the last connection.
+        unsent.removeAll(keepingCapacity: true)
         if replay.count > 0 {
             // Deepgram's clock on this connection starts at the first replayed sample.
             let chunk = max(1, client.sampleRate / 10)
@@ -125,10 +132,13 @@ struct DeepgramStream {
             case .input(.audio(let samples)):
                 guard !samples.isEmpty else { continue }
                 replay.append(samples)
-                if connection.closingDeadline == nil { await send(audio: samples, on: &connection) }
+                guard connection.closingDeadline == nil else { continue }
+                unsent.append(contentsOf: samples)
+                if unsent.count >= batchSamples { await flushAudio(on: &connection) }
             case .input(.speechStarted):
                 continue
             case .input(.speechEnded):
+                await flushAudio(on: &connection)
                 if tracker.turnOpen && connection.closingDeadline == nil {
                     await send(text: Self.control.finalize, on: &connection)
                 }
@@ -136,6 +146,7 @@ struct DeepgramStream {
                 inputFinished = true
                 await closeStream(&connection)
             case .tick:
+                await flushAudio(on: &connection)
                 if let outcome = await tick(&connection) { return outcome }
             case .message(generation, let message):
                 if let outcome = try await handle(message, connection: &connection, onEvent: onEvent) { return outcome }
@@ -209,11 +220,21 @@ struct DeepgramStream {
         return nil
     }
 
-    private func closeStream(_ connection: inout Connection) async {
+    private mutating func closeStream(_ connection: inout Connection) async {
         // On a broken connection the drop comes first; the next connection sends CloseStream.
         guard connection.closingDeadline == nil, connection.brokenSince == nil else { return }
+        await flushAudio(on: &connection)
         await send(text: Self.control.closeStream, on: &connection)
         connection.closingDeadline = .now + client.closeTimeout
+    }
+
+    /// Sends the audio held back, if any.
+    private mutating func flushAudio(on connection: inout Connection) async {
+        guard !unsent.isEmpty else { return }
+        let samples = unsent
+        unsent.removeAll(keepingCapacity: true)
+        guard connection.closingDeadline == nil else { return }
+        await send(audio: samples, on: &connection)
     }
 
     private func send(audio samples: [Int16], on connection: inout Connection) async {
