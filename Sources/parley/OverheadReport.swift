@@ -29,9 +29,7 @@ struct OverheadReport {
 
     /// The value below which `fraction` of the samples lie (nearest rank).
     func percentile(_ fraction: Double) -> Double {
-        guard !overheads.isEmpty else { return .nan }
-        let rank = Int((fraction * Double(overheads.count)).rounded(.up)) - 1
-        return overheads[min(max(rank, 0), overheads.count - 1)]
+        Percentiles(overheads)(fraction)
     }
 
     var json: JSONValue {
