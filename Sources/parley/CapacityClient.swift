@@ -96,7 +96,7 @@ struct CapacityClient {
             try await Task.sleep(until: tick, tolerance: .milliseconds(1), clock: .continuous)
             let now = ContinuousClock.now
             results.lateness(now - tick)
-            if let cleared = facts.state.withLock({ $0.takeClearedReport(at: now) }) {
+            if let cleared = facts.state.withLock({ $0.takeClearedReport() }) {
                 try await send(.playbackCleared(turnID: cleared.turn, playedSamples: cleared.played), outbound)
             }
             let voiced = phase.isSpeaking
@@ -281,7 +281,7 @@ struct CapacityClientState: Sendable {
         clearedReport = (turn, played)
     }
 
-    mutating func takeClearedReport(at instant: ContinuousClock.Instant) -> (turn: Int, played: Int)? {
+    mutating func takeClearedReport() -> (turn: Int, played: Int)? {
         defer { clearedReport = nil }
         return clearedReport
     }

@@ -44,12 +44,6 @@ final class ServerProcess: Sendable {
         try process.run()
     }
 
-    /// The child's process id.
-    var pid: Int32 { process.processIdentifier }
-
-    /// Whether the child is still running.
-    var isRunning: Bool { process.isRunning }
-
     /// Asks the server to stop (SIGTERM, its graceful shutdown), then kills it if it has not
     /// exited within `grace`.
     func stop(grace: Duration = .seconds(10)) async {

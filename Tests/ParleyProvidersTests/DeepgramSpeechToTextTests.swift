@@ -65,20 +65,25 @@ struct DeepgramSpeechToTextTests {
         }
     }
 
+    /// Sends `duration` of speech with no silence after it, then Parley's end of speech (its VAD
+    /// ending the turn before Deepgram's endpointing could); returns once a final arrived.
+    static func speakThenEndSpeech(_ duration: Duration, to fake: FakeDeepgramServer.Running) async -> (events: [TranscriptEvent], error: (any Error)?) {
+        let recorder = Support.Recorder()
+        return await Support.transcribe(Support.client(fake), recorder: recorder) { input in
+            try await Support.yield(Support.frames(Support.speech(duration)), to: input)
+            let heard = await recorder.wait { !Support.partials($0).isEmpty }
+            try #require(heard)
+            input.yield(.speechEnded)
+            let finalized = await recorder.wait { !Support.finals($0).isEmpty }
+            try #require(finalized)
+        }
+    }
+
     @Test("Parley's end of speech sends Finalize, and the from_finalize result ends the turn")
     func finalizeOnSpeechEnded() async throws {
         let configuration = FakeDeepgramServer.Configuration(apiKey: Support.key, utterances: ["Stop right there."])
         try await FakeDeepgramServer.run(configuration) { fake in
-            let recorder = Support.Recorder()
-            let outcome = await Support.transcribe(Support.client(fake), recorder: recorder) { input in
-                try await Support.yield(Support.frames(Support.speech(.milliseconds(800))), to: input)
-                // Parley's VAD ends the turn before Deepgram's endpointing could (no silence sent).
-                let heard = await recorder.wait { !Support.partials($0).isEmpty }
-                try #require(heard)
-                input.yield(.speechEnded)
-                let finalized = await recorder.wait { !Support.finals($0).isEmpty }
-                try #require(finalized)
-            }
+            let outcome = await Self.speakThenEndSpeech(.milliseconds(800), to: fake)
             #expect(outcome.error == nil)
             #expect(outcome.events.last == .final("Stop right there.", endsTurn: true))
             let record = try #require(fake.connections.first)
@@ -93,15 +98,7 @@ struct DeepgramSpeechToTextTests {
     func batchedAudio() async throws {
         let configuration = FakeDeepgramServer.Configuration(apiKey: Support.key, utterances: ["Stop right there."])
         try await FakeDeepgramServer.run(configuration) { fake in
-            let recorder = Support.Recorder()
-            let outcome = await Support.transcribe(Support.client(fake), recorder: recorder) { input in
-                try await Support.yield(Support.frames(Support.speech(.milliseconds(820))), to: input)
-                let heard = await recorder.wait { !Support.partials($0).isEmpty }
-                try #require(heard)
-                input.yield(.speechEnded)
-                let finalized = await recorder.wait { !Support.finals($0).isEmpty }
-                try #require(finalized)
-            }
+            let outcome = await Self.speakThenEndSpeech(.milliseconds(820), to: fake)
             #expect(outcome.error == nil)
             let record = try #require(fake.connections.first)
             // 41 frames of 640 bytes: 20 messages of two, then the odd one flushed by the end of speech.

@@ -231,10 +231,9 @@ struct DeepgramStream {
     /// Sends the audio held back, if any.
     private mutating func flushAudio(on connection: inout Connection) async {
         guard !unsent.isEmpty else { return }
-        let samples = unsent
+        if connection.closingDeadline == nil { await send(audio: unsent, on: &connection) }
+        // After the send, so the storage is no longer shared and is reused rather than copied.
         unsent.removeAll(keepingCapacity: true)
-        guard connection.closingDeadline == nil else { return }
-        await send(audio: samples, on: &connection)
     }
 
     private func send(audio samples: [Int16], on connection: inout Connection) async {
