@@ -4,7 +4,7 @@ PORT ?= 8080
 HOST ?= 127.0.0.1
 ARGS ?=
 
-.PHONY: setup build release run test test-swift test-web test-e2e clean
+.PHONY: setup build release dist run test test-swift test-web test-e2e test-deploy clean
 
 ## Installs everything Parley needs on Debian 12 (idempotent; fast when done).
 setup:
@@ -14,16 +14,24 @@ build: setup
 	@echo "==> swift build (debug)"
 	swift build
 
+# Release builds link the Swift runtime statically, as the bundle does, so `make run` and
+# `make dist` share one build.
 release: setup
-	@echo "==> swift build -c release (first time: several minutes)"
-	swift build -c release --product parley
+	@echo "==> swift build -c release --static-swift-stdlib (first time: several minutes)"
+	swift build -c release --static-swift-stdlib --product parley
+
+## Builds the relocatable release bundle dist/parley-<version>-linux-<arch>/ (bin/parley, web/, engines/).
+## Needs only the Swift toolchain, libespeak-ng-dev and pkg-config: the Dockerfile's builder runs it.
+dist:
+	@bash scripts/dist.sh
 
 ## Builds and starts Parley on the embedded offline engines at http://$(HOST):$(PORT)/
 run: release
 	.build/release/parley serve --host $(HOST) --port $(PORT) $(ARGS)
 
-## Runs every test: Swift units, sessions, server, real engines end to end, web types, Chromium, parley talk.
-test: setup test-swift test-web test-e2e
+## Runs every test: Swift units, sessions, server, real engines end to end, web types, Chromium, parley talk,
+## the release bundle, the drain, and the deployment files.
+test: setup test-swift test-web test-e2e test-deploy
 
 # Serial: run in parallel on this 2-core machine, a few of the WebSocket and session tests
 # occasionally never finished (see docs/architecture.md, "Known issues"); serially they take ~25 s.
@@ -41,5 +49,9 @@ test-e2e:
 	@echo "==> Chromium and parley talk end to end against parley serve"
 	bash scripts/e2e-test.sh
 
+test-deploy:
+	@echo "==> the release bundle in a bare environment, and the drain on SIGTERM"
+	bash scripts/dist-test.sh
+
 clean:
-	rm -rf .build
+	rm -rf .build dist

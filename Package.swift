@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "parley", targets: ["parley"]),
+        .executable(name: "parley-bench", targets: ["parley-bench"]),
         .library(name: "ParleyCore", targets: ["ParleyCore"]),
         .library(name: "ParleyProviders", targets: ["ParleyProviders"]),
         .library(name: "ParleyServer", targets: ["ParleyServer"]),
@@ -69,7 +70,9 @@ let package = Package(
                 "ParleyProviders",
                 "CMalloc",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -99,17 +102,30 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The shipped binary: serving and talking only, no test fakes.
         .executableTarget(
             name: "parley",
             dependencies: [
                 "ParleyCore",
+                "ParleyProviders",
                 "ParleyServer",
                 "ParleyClient",
-                // `parley bench` drives Parley against the fake providers, which speak the real protocols.
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The benchmarks drive Parley against the fake providers, which speak the real protocols.
+        .executableTarget(
+            name: "parley-bench",
+            dependencies: [
+                "ParleyCore",
+                "ParleyServer",
                 "ParleyTesting",
                 "ParleyProviders",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

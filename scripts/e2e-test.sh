@@ -13,7 +13,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 BIN=.build/debug/parley
-[ -x "$BIN" ] || swift build --product parley
+BENCH=.build/debug/parley-bench
+[ -x "$BIN" ] && [ -x "$BENCH" ] || swift build --product parley --product parley-bench
 WORK="$(mktemp -d)"
 SERVER_PID=""
 cleanup() {
@@ -110,26 +111,26 @@ PY
 browser_scenario pause-resume --expect pause-resume --burst-ms 120
 browser_scenario interrupt --expect interrupt --then-wav "$WORK/stop.wav"
 
-echo "==> parley bench overhead (fake providers on loopback)"
-"$BIN" bench overhead --turns 20 --json 2>"$WORK/bench.err" >"$WORK/bench.json" || { cat "$WORK/bench.err"; echo "parley bench overhead failed" >&2; exit 1; }
+echo "==> parley-bench overhead (fake providers on loopback)"
+"$BENCH" overhead --turns 20 --json 2>"$WORK/bench.err" >"$WORK/bench.json" || { cat "$WORK/bench.err"; echo "parley-bench overhead failed" >&2; exit 1; }
 .venv/bin/python - "$WORK/bench.json" <<'PY'
 import json, sys
 report = json.loads(open(sys.argv[1]).read())
 assert report["turns"] == 20, report
 latency = report["stt_final_to_first_audio_ms"]
 assert 0 < latency["p50"] <= latency["p99"], latency
-print(f"parley bench overhead: ok (20 turns, p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms, debug build)")
+print(f"parley-bench overhead: ok (20 turns, p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms, debug build)")
 PY
 
-echo "==> parley bench capacity (10 real-time callers into a parley serve child process)"
+echo "==> parley-bench capacity (10 real-time callers into a parley serve child process)"
 # Exit status 1 means a target was missed; on a loaded CI machine with a debug build the latency
 # may miss, so the JSON is checked for what must hold regardless: every caller connected, turns
 # answered, barge-ins, no error, no stale audio, memory figures.
 set +e
-"$BIN" bench capacity --sessions 10 --duration 5 --json 2>"$WORK/capacity.err" >"$WORK/capacity.json"
+"$BENCH" capacity --sessions 10 --duration 5 --json 2>"$WORK/capacity.err" >"$WORK/capacity.json"
 status=$?
 set -e
-[ "$status" -le 1 ] || { cat "$WORK/capacity.err"; echo "parley bench capacity failed (exit $status)" >&2; exit 1; }
+[ "$status" -le 1 ] || { cat "$WORK/capacity.err"; echo "parley-bench capacity failed (exit $status)" >&2; exit 1; }
 .venv/bin/python - "$WORK/capacity.json" <<'PY'
 import json, sys
 report = json.loads(open(sys.argv[1]).read())
@@ -140,6 +141,6 @@ rss = report["rss_mb"]
 assert all(rss[key] is not None for key in ("baseline", "idle", "active", "after")), rss
 assert report["server_cpu_seconds"] > 0, report
 overhead = report["overhead_ms"]
-print(f"parley bench capacity: ok ({report['turns']} turns, overhead p99 {overhead['p99']:.1f} ms, "
+print(f"parley-bench capacity: ok ({report['turns']} turns, overhead p99 {overhead['p99']:.1f} ms, "
       f"{report['idle_kb_per_session']:.0f} KB per idle session, passed={report['passed']}, debug build)")
 PY

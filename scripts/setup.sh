@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Idempotent setup of Parley's embedded offline engines.
+# Idempotent setup of Parley's embedded offline engines (and, for a checkout, the test tools).
 #
-#   bash scripts/setup.sh
+#   bash scripts/setup.sh                  # a checkout: engines plus the build and test packages
+#   bash scripts/setup.sh --engines-only   # a release bundle or the Docker image: the engines only
 #
+# It works on the directory above its own scripts/ (the checkout, or the bundle).
 # 1. Debian packages (only the missing ones; apt-get update only when needed).
 # 2. A project-local virtualenv at .venv with pinned Python packages.
 # 3. llama-cpp-python, whose build compiles llama.cpp (~6-12 min on 2 cores),
@@ -13,10 +15,23 @@
 # A stamp in .venv makes a re-run with nothing to do take about a second.
 set -euo pipefail
 
+ENGINES_ONLY=0
+for arg in "$@"; do
+  case "$arg" in
+    --engines-only) ENGINES_ONLY=1 ;;
+    -h|--help) sed -n '2,6p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) printf 'setup.sh: unknown argument %s (try --help)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
+
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$(pwd -P)"
 
-APT_PACKAGES=(espeak-ng libespeak-ng-dev pkg-config chromium node-typescript sox)
+# Building Parley (espeak-ng headers), the browser tests (Chromium, tsc, esbuild, React) and sox.
+APT_PACKAGES=(espeak-ng libespeak-ng-dev pkg-config chromium node-typescript sox esbuild node-react node-react-dom)
+if [ "$ENGINES_ONLY" -eq 1 ]; then
+  APT_PACKAGES=()   # the engines need only Python and, to build llama.cpp, a C++ compiler (below)
+fi
 LLAMA_VERSION="0.3.36"
 PIP_PINS=(
   "faster-whisper==1.2.1"
@@ -48,7 +63,7 @@ fi
 # --------------------------------------------------------------------------
 step "checking apt packages"
 missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
+for pkg in "${APT_PACKAGES[@]+"${APT_PACKAGES[@]}"}"; do
   # dpkg -s also succeeds for removed-but-configured packages; check the state.
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$pkg")
@@ -69,7 +84,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" install -y -q \
     --no-install-recommends "${missing[@]}"
 else
-  note "all present: ${APT_PACKAGES[*]}"
+  note "all present: ${APT_PACKAGES[*]-none needed}"
 fi
 
 # --------------------------------------------------------------------------

@@ -140,6 +140,11 @@ public struct TalkClient: Sendable {
     private static func describe(_ error: any Error) -> String {
         let text = "\(error)"
         if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused (is `parley serve` running?)" }
+        if text.contains("UpgradeFailed") || text.contains("upgrade failed") {
+            // The client library does not expose the refusal's status; the server answers 503 while it
+            // starts, drains or is full, and 403 to a foreign Origin.
+            return "the server refused the WebSocket upgrade (503 while starting, draining or at --max-sessions; see GET /health/ready)"
+        }
         return text
     }
 

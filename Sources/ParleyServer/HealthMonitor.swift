@@ -52,7 +52,7 @@ public struct HealthMonitor: Sendable {
     }
 
     /// The `/health` body.
-    func report(activeSessions: Int) -> JSONValue {
+    func report(lifecycle: ServerLifecycle) -> JSONValue {
         var stageReports: [String: JSONValue] = [:]
         var failed = false
         for stage in stages {
@@ -77,9 +77,36 @@ public struct HealthMonitor: Sendable {
         let status = isReady ? "ok" : failed ? "failed" : "starting"
         return [
             "status": .string(status),
+            "version": .string(ParleyVersion.current),
             "protocol": .number(Double(WireProtocol.version)),
             "stages": .object(stageReports),
-            "sessions": .number(Double(activeSessions)),
+            "sessions": .number(Double(lifecycle.activeSessions)),
+            "max_sessions": .number(Double(lifecycle.maximumSessions)),
+            "draining": .bool(lifecycle.isDraining),
         ]
+    }
+
+    /// The `/health/ready` body: `ready`, or `not_ready` with the `reason` (`draining`, `full`,
+    /// `starting`, `failed`) and a message; `sessions` and `max_sessions` either way, for a load
+    /// balancer or an autoscaler.
+    func readiness(lifecycle: ServerLifecycle, refusal: SessionError?) -> JSONValue {
+        var report: [String: JSONValue] = [
+            "status": refusal == nil ? "ready" : "not_ready",
+            "sessions": .number(Double(lifecycle.activeSessions)),
+            "max_sessions": .number(Double(lifecycle.maximumSessions)),
+        ]
+        if let refusal {
+            let reason: String
+            switch refusal.code {
+            case .goingAway: reason = "draining"
+            case .serverBusy: reason = "full"
+            default: reason = stages.contains { $0.snapshot.failed } ? "failed" : "starting"
+            }
+            report["reason"] = .string(reason)
+            report["message"] = .string(refusal.message)
+            let waiting = stages.filter { !$0.snapshot.ready }.map { JSONValue.string($0.stage) }
+            if !waiting.isEmpty { report["stages_not_ready"] = .array(waiting) }
+        }
+        return .object(report)
     }
 }

@@ -97,19 +97,42 @@ public struct ParleyServer: Sendable {
         let logger = self.logger
         let host = configuration.host
         let onListening = self.onListening
+        let lifecycle = ServerLifecycle(maximumSessions: configuration.maximumSessions)
         let app = buildApplication(
-            configuration: configuration, providers: providers, telephonyProviders: setup.telephonyProviders, health: HealthMonitor(stages: stages), logger: logger
+            configuration: configuration, providers: providers, telephonyProviders: setup.telephonyProviders,
+            health: HealthMonitor(stages: stages), lifecycle: lifecycle, logger: logger
         ) { port in
             logger.notice(
                 "Parley listening on http://\(host):\(port)/ (voice WebSocket at ws://\(host):\(port)/ws, Twilio webhook at POST /twilio/voice)")
             await onListening(port)
         }
+        // Graceful shutdown runs in reverse order: the drain first (the listener still answers,
+        // with 503), then the HTTP server, then the engines the sessions used.
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: EngineService(engines: engines, logger: logger)), .init(service: app)],
+                services: [
+                    .init(service: EngineService(engines: engines, logger: logger)), .init(service: app),
+                    .init(service: DrainService(lifecycle: lifecycle, timeout: configuration.drainTimeout, logger: logger)),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
+        logger.notice("Parley stopped")
+    }
+}
+
+/// Drains the sessions on graceful shutdown (SIGTERM, SIGINT) while the server still listens:
+/// readiness and new upgrades answer 503, open sessions finish their replies and close with
+/// `going_away` (see ``ServerLifecycle/drain(timeout:logger:)``).
+struct DrainService: Service {
+    let lifecycle: ServerLifecycle
+    let timeout: Duration
+    let logger: Logger
+
+    func run() async throws {
+        // Thrown only when the group is cancelled instead: then there is nothing to drain for.
+        try await gracefulShutdown()
+        await lifecycle.drain(timeout: timeout, logger: logger)
     }
 }
 

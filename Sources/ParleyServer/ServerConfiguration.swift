@@ -10,8 +10,14 @@ public struct ServerConfiguration: Sendable {
     public var webRoot: String?
     /// Settings for every session.
     public var session: SessionConfiguration
-    /// The most concurrent sessions; more are refused with `server_busy`.
+    /// The most concurrent sessions, browser and Twilio together; more are refused at the handshake
+    /// with HTTP 503. The default, 200, is what one 2-core machine carries with a margin
+    /// (`parley-bench capacity` passed 237 real-time sessions there; BENCHMARKS.md).
     public var maximumSessions: Int
+    /// Which web pages may open `/ws` (`--allowed-origins`).
+    public var origins: OriginPolicy
+    /// How long a drain (SIGTERM, SIGINT) lets sessions finish their replies before closing them.
+    public var drainTimeout: Duration = .seconds(30)
     /// The server's public base URL (`PUBLIC_URL`, e.g. `https://parley.example.com`): the host of
     /// the Media Streams URL in the Twilio webhook's TwiML and of the URL Twilio signs; nil uses
     /// the request's Host header.
@@ -23,15 +29,19 @@ public struct ServerConfiguration: Sendable {
     /// Creates a configuration.
     public init(
         host: String = "127.0.0.1", port: Int = 8080, webRoot: String? = "web",
-        session: SessionConfiguration = SessionConfiguration(), maximumSessions: Int = 1000,
-        publicURL: String? = nil, twilioAuthToken: String? = nil
+        session: SessionConfiguration = SessionConfiguration(), maximumSessions: Int = ServerConfiguration.defaultMaximumSessions,
+        origins: OriginPolicy = .sameOrigin, publicURL: String? = nil, twilioAuthToken: String? = nil
     ) {
         self.host = host
         self.port = port
         self.webRoot = webRoot
         self.session = session
         self.maximumSessions = maximumSessions
+        self.origins = origins
         self.publicURL = publicURL
         self.twilioAuthToken = twilioAuthToken
     }
+
+    /// The default session limit (see ``maximumSessions``).
+    public static let defaultMaximumSessions = 200
 }

@@ -8,38 +8,22 @@ import ParleyCore
 struct VoiceSocketHandler: Sendable {
     let configuration: ServerConfiguration
     let providers: SessionProviders
-    let health: HealthMonitor
-    let limiter: SessionLimiter
-
-    /// Client messages waiting for the session (about 5 s of 20 ms frames).
-    static let inputCapacity = 256
-    /// How long a session whose client left may take to finish before it is cancelled.
-    static let windDown: Duration = .seconds(6)
+    let runner: SessionSocketRunner
 
     func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async {
         let output = WebSocketSessionOutput(outbound: outbound)
-        guard health.isReady else {
-            try? await output.send(.error(SessionError(.notReady, "The speech engines are still starting; try again shortly.", fatal: true)))
-            return
-        }
-        guard limiter.acquire() else {
-            logger.warning("session refused: server full", metadata: ["parley.sessions": "\(limiter.maximum)"])
-            try? await output.send(.error(SessionError(.serverBusy, "The server is at its limit of \(limiter.maximum) sessions.", fatal: true)))
-            return
-        }
-        defer { limiter.release() }
         let session = VoiceSession(
             id: Self.makeSessionID(), configuration: configuration.session, providers: providers, logger: logger)
-        let (inputs, sink) = AsyncStream.makeStream(of: ClientMessage.self, bufferingPolicy: .bufferingOldest(Self.inputCapacity))
-
-        await withTaskGroup(of: Bool.self) { group in
-            // The session ending (a fatal error) ends the connection at once; the client leaving
-            // ends the session's input, and the session gets a moment to wind down on its own
-            // (stop the reply, let the recogniser close its provider stream) before it is cancelled.
-            defer { group.cancelAll() }
-            group.addTask {
+        _ = await runner.run(
+            logger: logger,
+            refuse: { error in try? await output.send(.error(error)) },
+            goingAway: {
+                try? await output.send(.error(SessionError(.goingAway, "The server is shutting down; connect again to continue.", fatal: true)))
+                try? await outbound.close(.goingAway, reason: "server shutting down")
+            },
+            session: { inputs in
                 do {
-                    try await session.run(inputs: inputs, output: output)
+                    try await session.run(inputs: inputs.messages, output: output, windDown: inputs.windDown)
                 } catch let error as SessionError {
                     session.logger.warning("session failed", metadata: ["parley.error": "\(error)"])
                     try? await output.send(.error(error))
@@ -48,23 +32,8 @@ struct VoiceSocketHandler: Sendable {
                     session.logger.error("session failed", metadata: ["parley.error": "\(error)"])
                     try? await output.send(.error(SessionError(.internal, "Session failed: \(error)", fatal: true)))
                 }
-                return true
-            }
-            group.addTask {
-                await readFrames(inbound: inbound, into: sink, output: output, logger: session.logger)
-                sink.finish()
-                return false
-            }
-            if await group.next() == false {
-                group.addTask {
-                    try? await Task.sleep(for: Self.windDown)
-                    return false
-                }
-                _ = await group.next()
-            }
-            group.cancelAll()
-            sink.finish()
-        }
+            },
+            read: { sink in await readFrames(inbound: inbound, into: sink, output: output, logger: session.logger) })
     }
 
     /// Decodes client frames into session input until the socket closes.

@@ -2,17 +2,18 @@ import ArgumentParser
 import Foundation
 import Logging
 import ParleyCore
+import ParleyProviders
 import ParleyServer
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the voice WebSocket, the web client and /health.")
 
-    @Option(help: "Address to listen on.")
-    var host = "127.0.0.1"
+    @Option(help: "Address to listen on (default: $HOST, else 127.0.0.1; 0.0.0.0 for every interface).")
+    var host: String?
 
-    @Option(help: "Port to listen on (0 picks a free one).")
-    var port = 8080
+    @Option(help: "Port to listen on; 0 picks a free one (default: $PORT, else 8080).")
+    var port: Int?
 
     @Option(help: "Speech-to-text: local, deepgram, groq-whisper or auto (deepgram when DEEPGRAM_API_KEY is set, else local).")
     var stt = "auto"
@@ -59,17 +60,33 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("early-llm"), help: "Start the LLM on a final transcript before the turn ends; its answer is spoken only if the user said no more.")
     var earlyLLM = false
 
-    @Option(name: .customLong("web-root"), help: "Directory of the browser client served at /.")
-    var webRoot = "web"
+    @Option(name: .customLong("web-root"), help: "Directory of the browser client served at / (default: web/ beside the executable's bin/, else ./web).")
+    var webRoot: String?
 
-    @Option(name: .customLong("max-sessions"), help: "Most concurrent sessions.")
-    var maxSessions = 1000
+    @Option(name: .customLong("max-sessions"), help: "Most concurrent sessions, browser and Twilio together; more are refused with 503 at the handshake.")
+    var maxSessions = ServerConfiguration.defaultMaximumSessions
+
+    @Option(
+        name: .customLong("allowed-origins"),
+        help: "Comma-separated origins whose pages may open /ws, e.g. https://app.example.com (default: $PARLEY_ALLOWED_ORIGINS, else same-origin pages only; * admits all).")
+    var allowedOrigins: String?
+
+    @Option(name: .customLong("drain-timeout"), help: "On SIGTERM or SIGINT, seconds sessions get to finish their replies before they are closed.")
+    var drainTimeout = 30
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
     func validate() throws {
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        _ = try listenAddress()
+        _ = try originPolicy()
+        guard (0...3600).contains(drainTimeout) else { throw ValidationError("--drain-timeout must be 0…3600 seconds") }
+        if let webRoot {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: webRoot, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--web-root \(webRoot) is not a directory")
+            }
+        }
         guard (100...5000).contains(vadSilence) else { throw ValidationError("--vad-silence must be 100…5000 ms") }
         guard maxReplyTokens.map({ (1...4096).contains($0) }) ?? true else { throw ValidationError("--max-reply-tokens must be 1…4096") }
         guard (3...40).contains(vadMargin) else { throw ValidationError("--vad-margin must be 3…40 dB") }
@@ -81,6 +98,29 @@ struct Serve: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a log level") }
     }
 
+    /// The address to bind: the flags, else `HOST` and `PORT` (platforms such as Modal, Heroku
+    /// and Cloud Run set them), else 127.0.0.1:8080.
+    func listenAddress() throws -> (host: String, port: Int) {
+        var port = self.port
+        if port == nil, let value = Self.environment("PORT") {
+            guard let number = Int(value) else { throw ValidationError("PORT=\(value.prefix(20)) is not a port number") }
+            port = number
+        }
+        let resolved = port ?? 8080
+        guard (0...65535).contains(resolved) else { throw ValidationError("the port must be between 0 and 65535, not \(resolved)") }
+        return (host ?? Self.environment("HOST") ?? "127.0.0.1", resolved)
+    }
+
+    /// `--allowed-origins`, else `PARLEY_ALLOWED_ORIGINS`.
+    func originPolicy() throws -> OriginPolicy {
+        let list = allowedOrigins ?? Self.environment("PARLEY_ALLOWED_ORIGINS")
+        do {
+            return try OriginPolicy(list: list)
+        } catch {
+            throw ValidationError("\(allowedOrigins == nil ? "PARLEY_ALLOWED_ORIGINS" : "--allowed-origins"): \(error)")
+        }
+    }
+
     /// An environment variable, nil when unset or blank.
     static func environment(_ name: String) -> String? {
         guard let value = ProcessInfo.processInfo.environment[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
@@ -88,7 +128,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        bootstrapLogging(Logger.Level(rawValue: logLevel) ?? .info)
+        ParleyLogging.bootstrap(Logger.Level(rawValue: logLevel) ?? .info)
         let logger = Logger(label: "parley")
         var session = SessionConfiguration()
         if let prompt = systemPrompt {
@@ -108,9 +148,13 @@ struct Serve: AsyncParsableCommand {
         options.languageModelURL = llmURL
         options.speechToTextURL = sttURL
         options.maximumReplyTokens = maxReplyTokens
-        let configuration = ServerConfiguration(
-            host: host, port: port, webRoot: webRoot, session: session, maximumSessions: maxSessions,
-            publicURL: Self.environment("PUBLIC_URL"), twilioAuthToken: Self.environment("TWILIO_AUTH_TOKEN"))
+        let address = try listenAddress()
+        let web = webRoot ?? BundleDirectory.locate("web")
+        if web == nil { logger.warning("no web/ directory beside the executable or here: the browser client is not served") }
+        var configuration = ServerConfiguration(
+            host: address.host, port: address.port, webRoot: web, session: session, maximumSessions: maxSessions,
+            origins: try originPolicy(), publicURL: Self.environment("PUBLIC_URL"), twilioAuthToken: Self.environment("TWILIO_AUTH_TOKEN"))
+        configuration.drainTimeout = .seconds(drainTimeout)
         do {
             try await ParleyServer(configuration: configuration, options: options, logger: logger).run()
         } catch let error as ParleyServer.ConfigurationError {

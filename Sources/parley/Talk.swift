@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ParleyClient
 import ParleyCore
+import ParleyServer
 
 struct Talk: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,7 +33,7 @@ struct Talk: AsyncParsableCommand {
     }
 
     func run() async throws {
-        bootstrapLogging(.warning)
+        ParleyLogging.bootstrap(.warning)
         guard let bytes = FileManager.default.contents(atPath: wav) else {
             throw TalkError("cannot read \(wav)")
         }

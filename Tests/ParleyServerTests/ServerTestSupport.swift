@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -34,9 +35,19 @@ struct RawSocket {
         port: Int,
         _ body: @escaping @Sendable (WebSocketOutboundWriter, RecordingSessionOutput) async throws -> Void
     ) async throws -> [SessionEvent] {
-        let received = RecordingSessionOutput()
-        try await WebSocketClient.connect(
-            url: "ws://127.0.0.1:\(port)/ws", configuration: .init(maxFrameSize: 1 << 22), logger: Logger(label: "raw")
+        try await conversation(port: port, body).events
+    }
+
+    /// Connects (sending `Origin` when given), runs `body` with the writer, and returns every JSON
+    /// event received and the server's close frame.
+    static func conversation(
+        port: Int, origin: String? = nil, received: RecordingSessionOutput = RecordingSessionOutput(),
+        _ body: @escaping @Sendable (WebSocketOutboundWriter, RecordingSessionOutput) async throws -> Void
+    ) async throws -> (events: [SessionEvent], close: WebSocketCloseFrame?) {
+        var configuration = WebSocketClientConfiguration(maxFrameSize: 1 << 22)
+        if let origin { configuration.additionalHeaders[.origin] = origin }
+        let close = try await WebSocketClient.connect(
+            url: "ws://127.0.0.1:\(port)/ws", configuration: configuration, logger: Logger(label: "raw")
         ) { inbound, outbound, _ in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -51,7 +62,25 @@ struct RawSocket {
                 try await group.waitForAll()
             }
         }
-        return received.events
+        return (received.events, close)
+    }
+
+    /// The HTTP status a WebSocket upgrade request to `path` is refused with (403, 503…), or 101
+    /// when the server would accept it.
+    static func handshakeStatus(port: Int, path: String = "/ws", origin: String? = nil) async throws -> Int {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.headers.add(name: "Connection", value: "Upgrade")
+        request.headers.add(name: "Upgrade", value: "websocket")
+        request.headers.add(name: "Sec-WebSocket-Version", value: "13")
+        request.headers.add(name: "Sec-WebSocket-Key", value: "dGhlIHNhbXBsZSBub25jZQ==")
+        if let origin { request.headers.add(name: "Origin", value: origin) }
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+            return Int(response.status.code)
+        } catch {
+            // AsyncHTTPClient does not take a 101 answer as a response.
+            return 101
+        }
     }
 }
 

@@ -28,7 +28,7 @@ struct WebSocketServerTests {
         }
     }
 
-    @Test("while an engine starts, /health is 503 and new sessions get not_ready")
+    @Test("while an engine starts, /health is 503 and new sessions are refused at the handshake")
     func notReady() async throws {
         let providers = fakeProviders()
         let starting = EngineStatus()
@@ -42,10 +42,7 @@ struct WebSocketServerTests {
                 #expect(response.status == .serviceUnavailable)
                 #expect(JSONValue.parse(String(buffer: response.body))?["status"] == "starting")
             }
-            let events = try await RawSocket.converse(port: try #require(client.port)) { _, received in
-                await received.wait { !$0.isEmpty }
-            }
-            #expect(events.first == .error(SessionError(.notReady, "The speech engines are still starting; try again shortly.", fatal: true)))
+            #expect(try await RawSocket.handshakeStatus(port: try #require(client.port)) == 503)
         }
     }
 
@@ -91,7 +88,7 @@ struct WebSocketServerTests {
         }
     }
 
-    @Test("sessions beyond the limit are refused with server_busy; the others are unaffected")
+    @Test("sessions beyond the limit are refused with 503 at the handshake; the others are unaffected")
     func sessionLimit() async throws {
         let app = makeApplication(providers: fakeProviders())
         try await app.test(.live) { client in
@@ -106,10 +103,7 @@ struct WebSocketServerTests {
                     }
                 }
                 try await Task.sleep(for: .milliseconds(200))
-                let refused = try await RawSocket.converse(port: port) { _, received in
-                    await received.wait { !$0.isEmpty }
-                }
-                #expect(refused.first.map { if case .error(let e) = $0 { e.code == .serverBusy && e.fatal } else { false } } == true)
+                #expect(try await RawSocket.handshakeStatus(port: port) == 503)
                 for try await events in group {
                     #expect(events.first.map { if case .ready = $0 { true } else { false } } == true)
                 }

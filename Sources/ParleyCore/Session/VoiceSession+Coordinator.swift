@@ -18,6 +18,8 @@ extension VoiceSession {
         var activeReply: ReplyRequest?
         var bargeIn: BargeInPolicy
         var playedSamples: [Int: Int] = [:]
+        /// The server drains: no new turn starts, and the session ends when the reply in flight does.
+        var windingDown = false
 
         init(
             session: VoiceSession, speech: AsyncStream<SpeechInput>.Continuation, requests: AsyncStream<ReplyRequest>.Continuation,
@@ -60,8 +62,14 @@ extension VoiceSession {
                     activeReply = nil
                     bargeIn.reset()
                 }
+                if windingDown && activeReply == nil { return false }
             case .inputEnded:
                 return false
+            case .windDown:
+                session.logger.info("winding down: the reply in flight is heard out", metadata: ["parley.replying": "\(activeReply != nil)"])
+                windingDown = true
+                discardEarlyReply()
+                if activeReply == nil { return false }
             }
             return true
         }
@@ -163,6 +171,10 @@ extension VoiceSession {
             let text = pendingText.joined(separator: " ")
             pendingText.removeAll()
             guard !text.isEmpty else { return }
+            guard !windingDown else {
+                session.logger.debug("turn not started: the server is draining")
+                return
+            }
             let now = ContinuousClock.now
             turnCount += 1
             let turnID = turnCount
@@ -195,7 +207,7 @@ extension VoiceSession {
 
         /// Starts an early LLM request on the final text so far, if enabled and nothing is playing.
         private mutating func startEarlyReply() {
-            guard session.configuration.earlyLLM, activeReply == nil else { return }
+            guard session.configuration.earlyLLM, activeReply == nil, !windingDown else { return }
             let text = pendingText.joined(separator: " ")
             guard early?.userText != text else { return }
             discardEarlyReply()

@@ -45,17 +45,20 @@ public struct VoiceSession: Sendable {
             outputSampleRate: configuration.outputSampleRate, providers: providers.names)
     }
 
-    /// Runs the session until `inputs` finishes (the client left) or the task is cancelled.
+    /// Runs the session until `inputs` finishes (the client left), `windDown` has fired and no
+    /// reply is in flight, or the task is cancelled.
     ///
-    /// Throws ``SessionError`` for failures that end the session (input overflow, a recogniser
-    /// that cannot go on); per-turn failures are reported to the client as non-fatal errors.
-    public func run(inputs: AsyncStream<ClientMessage>, output: some SessionOutput) async throws {
+    /// Once `windDown` fires (the server drains) no new turn starts: the reply in flight is heard
+    /// out, then `run` returns. Throws ``SessionError`` for failures that end the session (input
+    /// overflow, a recogniser that cannot go on); per-turn failures are reported to the client as
+    /// non-fatal errors.
+    public func run(inputs: AsyncStream<ClientMessage>, output: some SessionOutput, windDown: CancellationSignal? = nil) async throws {
         try await ProviderContext.$sessionID.withValue(id) {
-            try await runSession(inputs: inputs, output: output)
+            try await runSession(inputs: inputs, output: output, windDown: windDown)
         }
     }
 
-    private func runSession(inputs: AsyncStream<ClientMessage>, output: some SessionOutput) async throws {
+    private func runSession(inputs: AsyncStream<ClientMessage>, output: some SessionOutput, windDown: CancellationSignal?) async throws {
         let (signals, signalSink) = AsyncStream.makeStream(
             of: Signal.self, bufferingPolicy: .bufferingOldest(Self.signalCapacity))
         let (speech, speechSink) = AsyncStream.makeStream(
@@ -66,6 +69,8 @@ public struct VoiceSession: Sendable {
         // Memory: each stored reply pokes the summariser; only the latest poke matters.
         let (stored, storedSink) = AsyncStream.makeStream(of: ConversationStore.self, bufferingPolicy: .bufferingNewest(1))
         let repliesEnded = CancellationSignal()
+        // Fired when the coordinator stops: the parts that wait on the client or the server stop too.
+        let coordinatorEnded = CancellationSignal()
         defer {
             speechSink.finish()
             requestSink.finish()
@@ -80,13 +85,23 @@ public struct VoiceSession: Sendable {
             // recogniser say goodbye to its provider (Deepgram's CloseStream) before the group ends.
             defer { group.cancelAll() }
             group.addTask {
-                for await message in inputs {
-                    if case .dropped = signalSink.yield(.input(message)) {
-                        throw SessionError(
-                            .inputOverflow, "The server fell more than 5 s behind the audio sent; closing.", fatal: true)
+                _ = try await coordinatorEnded.run {
+                    for await message in inputs {
+                        if case .dropped = signalSink.yield(.input(message)) {
+                            throw SessionError(
+                                .inputOverflow, "The server fell more than 5 s behind the audio sent; closing.", fatal: true)
+                        }
+                    }
+                    signalSink.yield(.inputEnded)
+                }
+            }
+            if let windDown {
+                group.addTask {
+                    _ = try await coordinatorEnded.run {
+                        await windDown.wait()
+                        signalSink.yield(.windDown)
                     }
                 }
-                signalSink.yield(.inputEnded)
             }
             group.addTask {
                 do {
@@ -120,7 +135,10 @@ public struct VoiceSession: Sendable {
                 for await early in speculations { await early.produce(with: providers.languageModel) }
             }
             group.addTask {
-                defer { speculationSink.finish() }
+                defer {
+                    speculationSink.finish()
+                    coordinatorEnded.fire()
+                }
                 var coordinator = Coordinator(session: self, speech: speechSink, requests: requestSink, speculations: speculationSink)
                 defer { coordinator.stop() }
                 coordinator.greet()
@@ -141,6 +159,8 @@ public struct VoiceSession: Sendable {
         case transcript(TranscriptEvent)
         case replyFinished(turnID: Int)
         case inputEnded
+        /// The server drains: finish the reply in flight, start no new turn, then end.
+        case windDown
     }
 
     /// A reply to speak.

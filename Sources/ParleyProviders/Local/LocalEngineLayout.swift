@@ -22,8 +22,12 @@ public struct LocalEngineLayout: Sendable, Decodable, Equatable {
         case llmModel = "llm_model"
     }
 
-    /// The default location of the layout file, relative to the working directory.
-    public static let defaultPath = ".venv/parley-engines.json"
+    /// Where `make setup` writes the layout file, relative to the bundle or the checkout.
+    public static let relativePath = ".venv/parley-engines.json"
+
+    /// The layout file beside the executable's bundle (`bin/../.venv/parley-engines.json`) when it
+    /// exists there, else the one in the working directory (a source checkout).
+    public static var defaultPath: String { BundleDirectory.locate(relativePath) ?? relativePath }
 
     /// A layout that cannot be used; the message says what to run.
     public struct Missing: Error, CustomStringConvertible {
@@ -33,7 +37,7 @@ public struct LocalEngineLayout: Sendable, Decodable, Equatable {
     /// Loads and checks the layout file: every path it names must exist.
     public static func load(from path: String = defaultPath) throws -> LocalEngineLayout {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw Missing(description: "\(path) not found: the embedded engines are not installed; run `make setup`")
+            throw Missing(description: "\(path) not found: the embedded engines are not installed; run `make setup` (in a release bundle: `scripts/setup.sh --engines-only`)")
         }
         let layout: LocalEngineLayout
         do {

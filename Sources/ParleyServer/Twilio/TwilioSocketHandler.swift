@@ -13,11 +13,7 @@ struct TwilioSocketHandler: Sendable {
     /// The session settings for calls (8 kHz in and out).
     let session: SessionConfiguration
     let providers: SessionProviders
-    let health: HealthMonitor
-    let limiter: SessionLimiter
-
-    /// Caller frames waiting for the session (about 5 s of 20 ms frames).
-    static let inputCapacity = 256
+    let runner: SessionSocketRunner
 
     /// How a call's socket ends.
     private enum Ending: Sendable {
@@ -27,64 +23,47 @@ struct TwilioSocketHandler: Sendable {
     }
 
     func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async {
-        guard health.isReady else {
-            logger.warning("twilio call refused: engines still starting")
-            try? await outbound.close(.unknown(1013), reason: "Parley's speech engines are still starting")
-            return
-        }
-        guard limiter.acquire() else {
-            logger.warning("twilio call refused: server full", metadata: ["parley.sessions": "\(limiter.maximum)"])
-            try? await outbound.close(.unknown(1013), reason: "Parley is at its session limit")
-            return
-        }
-        defer { limiter.release() }
         let playback = TwilioPlayback()
-        let (inputs, sink) = AsyncStream.makeStream(of: ClientMessage.self, bufferingPolicy: .bufferingOldest(Self.inputCapacity))
         let (starts, startSink) = AsyncStream.makeStream(of: TwilioStreamStart.self, bufferingPolicy: .bufferingNewest(1))
-
-        let ending = await withTaskGroup(of: Ending?.self) { group -> Ending in
-            // As for the browser: the session ending ends the call; Twilio's `stop` or close ends the
-            // session's input and gives it a moment to wind down before it is cancelled.
-            defer { group.cancelAll() }
-            group.addTask {
+        // As for the browser: the session ending ends the call; Twilio's `stop` or close ends the
+        // session's input and gives it a moment to wind down before it is cancelled. Twilio cannot
+        // show errors, so refusals are logged and the socket closed with a reason.
+        let outcome = await runner.run(
+            logger: logger,
+            refuse: { error in
+                let code: WebSocketErrorCode = error.code == .goingAway ? .goingAway : .unknown(1013)
+                try? await outbound.close(code, reason: String(error.message.prefix(120)))
+            },
+            goingAway: { try? await outbound.close(.goingAway, reason: "Parley is shutting down") },
+            session: { inputs in
                 for await start in starts {
-                    await runSession(start, inputs: inputs, inputSink: sink, playback: playback, outbound: outbound, logger: logger)
+                    await runSession(start, inputs: inputs, playback: playback, outbound: outbound, logger: logger)
                     break
                 }
-                return nil
-            }
-            group.addTask {
+            },
+            read: { sink in
                 let ending = await readFrames(inbound: inbound, starts: startSink, inputs: sink, playback: playback, logger: logger)
-                sink.finish()
                 startSink.finish()
                 return ending
-            }
-            guard let first = await group.next(), let ending = first else { return .stopped }
-            group.addTask {
-                try? await Task.sleep(for: VoiceSocketHandler.windDown)
-                return nil
-            }
-            _ = await group.next()
-            return ending
-        }
-        sink.finish()
-        if case .refused(let reason) = ending {
+            })
+        startSink.finish()
+        if case .clientLeft(.refused(let reason)) = outcome {
             try? await outbound.close(.unacceptableData, reason: String(reason.prefix(120)))
         }
     }
 
     private func runSession(
-        _ start: TwilioStreamStart, inputs: AsyncStream<ClientMessage>, inputSink: AsyncStream<ClientMessage>.Continuation,
-        playback: TwilioPlayback, outbound: WebSocketOutboundWriter, logger: Logger
+        _ start: TwilioStreamStart, inputs: SessionSocketRunner.SessionInputs, playback: TwilioPlayback,
+        outbound: WebSocketOutboundWriter, logger: Logger
     ) async {
         var logger = logger
         logger[metadataKey: "parley.twilio.call"] = "\(start.callSID ?? "?")"
         let session = VoiceSession(id: start.streamSID, configuration: session, providers: providers, logger: logger)
         session.logger.info("twilio call started", metadata: ["parley.twilio.parameters": "\(start.customParameters.count)"])
         let output = TwilioSessionOutput(
-            outbound: outbound, streamSID: start.streamSID, playback: playback, inputs: inputSink, logger: session.logger)
+            outbound: outbound, streamSID: start.streamSID, playback: playback, inputs: inputs.sink, logger: session.logger)
         do {
-            try await session.run(inputs: inputs, output: output)
+            try await session.run(inputs: inputs.messages, output: output, windDown: inputs.windDown)
         } catch is CancellationError {
         } catch {
             session.logger.warning("twilio call's session failed", metadata: ["parley.error": "\(error)"])

@@ -6,7 +6,7 @@ import ParleyTesting
 import Glibc
 #endif
 
-/// One `parley bench capacity` measurement: a fresh `parley serve` child process on the three
+/// One `parley-bench capacity` measurement: a fresh `parley serve` child process on the three
 /// cloud providers, reached at fake Deepgram, Groq and ElevenLabs servers in this process that
 /// answer with realistic latencies, and `sessions` simulated callers streaming real-time audio.
 struct CapacityRun {

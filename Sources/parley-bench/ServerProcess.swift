@@ -6,7 +6,7 @@ import NIOCore
 import Glibc
 #endif
 
-/// A `parley serve` child process for `parley bench capacity`, started from this executable and
+/// A `parley serve` child process for `parley-bench capacity`, started from the `parley` executable beside this one and
 /// observed through `/proc`, so that its CPU time and memory are measured apart from the load
 /// generator and the fake providers.
 final class ServerProcess: Sendable {
@@ -29,9 +29,8 @@ final class ServerProcess: Sendable {
     init(arguments: [String], environment: [String: String], logPath: String) throws {
         port = try Self.freePort()
         self.logPath = logPath
-        let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
+        process.executableURL = URL(fileURLWithPath: try Self.serverExecutable())
         process.arguments = ["serve", "--host", "127.0.0.1", "--port", "\(port)"] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         guard FileManager.default.createFile(atPath: logPath, contents: nil) else {
@@ -101,6 +100,16 @@ final class ServerProcess: Sendable {
         let resident = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
             .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") } ?? 0
         return Usage(cpuSeconds: (user + system) / ticks, residentBytes: resident * 1024)
+    }
+
+    /// The `parley` executable beside this one (`swift build` puts both products in one directory).
+    static func serverExecutable() throws -> String {
+        let bench = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let server = URL(fileURLWithPath: bench).deletingLastPathComponent().appendingPathComponent("parley").path
+        guard FileManager.default.isExecutableFile(atPath: server) else {
+            throw BenchError("\(server) not found: parley-bench starts `parley serve` from its own directory; build both with `swift build -c release --product parley --product parley-bench`")
+        }
+        return server
     }
 
     /// A loopback port nothing listens on now (the kernel's pick for port 0).

@@ -5,7 +5,7 @@ import NIOCore
 import ParleyCore
 import Synchronization
 
-/// One simulated caller of `parley bench capacity`, talking to `/ws` as the browser client does.
+/// One simulated caller of `parley-bench capacity`, talking to `/ws` as the browser client does.
 ///
 /// It streams a 20 ms frame every 20 ms from connection to hang-up, on deadlines rather than
 /// accumulated sleeps, so the audio clock stays on the wall clock. Until its start it streams

@@ -1,7 +1,7 @@
 import Foundation
 import ParleyCore
 
-/// The figures of one `parley bench capacity` run, with the verdict against the targets.
+/// The figures of one `parley-bench capacity` run, with the verdict against the targets.
 struct CapacityMeasurement: Sendable {
     /// The overhead target at p99.
     static let overheadTarget = 50.0

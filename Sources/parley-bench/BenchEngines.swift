@@ -3,9 +3,10 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import ParleyCore
+import ParleyServer
 import ParleyProviders
 
-/// `parley bench engines`: espeak-ng's first audio and real-time factor, local Whisper's time per
+/// `parley-bench engines`: espeak-ng's first audio and real-time factor, local Whisper's time per
 /// utterance, and the local LLM's first token and tokens per second.
 struct BenchEngines: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,7 +31,7 @@ struct BenchEngines: AsyncParsableCommand {
     }
 
     func run() async throws {
-        bootstrapLogging(.warning)
+        ParleyLogging.bootstrap(.warning)
         let layout = try LocalEngineLayout.load(from: engineLayout)
         var results: [String: JSONValue] = ["espeak": try await espeak()]
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)

@@ -2,8 +2,9 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import ParleyCore
+import ParleyServer
 
-/// `parley bench capacity`: how many real-time conversations one `parley serve` carries.
+/// `parley-bench capacity`: how many real-time conversations one `parley serve` carries.
 struct BenchCapacity: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capacity",
@@ -43,7 +44,7 @@ struct BenchCapacity: AsyncParsableCommand {
     }
 
     func run() async throws {
-        bootstrapLogging(.error)
+        ParleyLogging.bootstrap(.error)
         try raiseFileLimit(to: 4 * max(sessions, ramp ? rampLimit : 0) + 256)
         let measured = Duration.seconds(duration ?? (ramp ? 30 : 60))
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)

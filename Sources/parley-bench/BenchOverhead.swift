@@ -7,7 +7,7 @@ import ParleyServer
 import ParleyTesting
 import Synchronization
 
-/// `parley bench overhead`: Parley's own time between the final transcript and the first agent
+/// `parley-bench overhead`: Parley's own time between the final transcript and the first agent
 /// audio byte, with fake Deepgram, Groq and ElevenLabs servers on loopback that answer at once.
 struct BenchOverhead: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,7 +25,7 @@ struct BenchOverhead: AsyncParsableCommand {
     }
 
     func run() async throws {
-        bootstrapLogging(.warning)
+        ParleyLogging.bootstrap(.warning)
         let keys = ["DEEPGRAM_API_KEY": "bench-dg", "GROQ_API_KEY": "bench-groq", "ELEVENLABS_API_KEY": "bench-xi"]
         let question = "What is the weather like?"
         var recogniser = FakeDeepgramServer.Configuration(

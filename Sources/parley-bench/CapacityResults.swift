@@ -1,7 +1,7 @@
 import ParleyCore
 import Synchronization
 
-/// What the simulated callers of one `parley bench capacity` run observed, gathered from all of
+/// What the simulated callers of one `parley-bench capacity` run observed, gathered from all of
 /// them; safe to use from concurrent tasks.
 final class CapacityResults: Sendable {
     /// The latency the fake providers add between the final transcript and the first audio: the

@@ -1,0 +1,103 @@
+import Logging
+import ParleyCore
+
+/// What the browser (`/ws`) and Twilio (`/twilio`) socket handlers share: admission (readiness,
+/// drain, session limit), the bounded input queue, the session and frame-reader tasks, the wind-down
+/// after the client leaves, and the drain's `going_away` close.
+struct SessionSocketRunner: Sendable {
+    let health: HealthMonitor
+    let lifecycle: ServerLifecycle
+    let metrics: ServerMetrics
+
+    /// Client messages waiting for the session (about 5 s of 20 ms frames).
+    static let inputCapacity = 256
+    /// How long a session whose client left may take to finish before it is cancelled.
+    static let windDown: Duration = .seconds(6)
+
+    /// What a transport's session task gets.
+    struct SessionInputs: Sendable {
+        /// The decoded client messages, in order.
+        let messages: AsyncStream<ClientMessage>
+        /// The queue's writer, for transports that turn their own events into messages.
+        let sink: AsyncStream<ClientMessage>.Continuation
+        /// Fires when the server starts draining: the session ends after the reply in flight.
+        let windDown: CancellationSignal
+    }
+
+    /// How a run ended.
+    enum Outcome<Ending: Sendable>: Sendable {
+        /// The client left (or the reader gave up) with `Ending`; the session wound down.
+        case clientLeft(Ending)
+        /// The session ended first: a fatal error, or the drain.
+        case sessionEnded
+        /// The session never started (`refuse` was called).
+        case refused
+    }
+
+    /// Why no session can start now (not ready, draining, full), or nil: checked at the handshake,
+    /// so that a refusal is an HTTP 503 before a socket and its tasks exist.
+    func refusal() -> SessionError? {
+        lifecycle.refusal(health: health)
+    }
+
+    /// Runs one session: `session` consumes the inputs `read` produces; whichever ends first ends
+    /// the other (a client that left gets ``windDown`` first). `refuse` answers a session that
+    /// cannot start after all (the handshake check raced another session); `goingAway` closes a
+    /// session ended by the drain.
+    func run<Ending: Sendable>(
+        logger: Logger,
+        refuse: @Sendable (SessionError) async -> Void,
+        goingAway: @Sendable () async -> Void,
+        session: @escaping @Sendable (SessionInputs) async -> Void,
+        read: @escaping @Sendable (AsyncStream<ClientMessage>.Continuation) async -> Ending
+    ) async -> Outcome<Ending> {
+        if let refusal = lifecycle.refusal(health: health) {
+            logger.warning("session refused", metadata: ["parley.reason": "\(refusal.code)", "parley.sessions": "\(lifecycle.activeSessions)"])
+            await refuse(refusal)
+            return .refused
+        }
+        guard lifecycle.sessions.acquire() else {
+            logger.warning("session refused: server full", metadata: ["parley.sessions": "\(lifecycle.maximumSessions)"])
+            await refuse(SessionError(.serverBusy, "The server is at its limit of \(lifecycle.maximumSessions) sessions.", fatal: true))
+            return .refused
+        }
+        metrics.sessionOpened()
+        defer {
+            metrics.sessionClosed()
+            lifecycle.sessions.release()
+        }
+        let (messages, sink) = AsyncStream.makeStream(of: ClientMessage.self, bufferingPolicy: .bufferingOldest(Self.inputCapacity))
+        let inputs = SessionInputs(messages: messages, sink: sink, windDown: lifecycle.windDown)
+        let hardStop = lifecycle.hardStop
+        let outcome = await withTaskGroup(of: Outcome<Ending>?.self) { group -> Outcome<Ending> in
+            // The session ending (a fatal error, the drain) ends the connection at once; the client
+            // leaving ends the session's input, and the session gets a moment to wind down on its
+            // own (stop the reply, let the recogniser close its provider stream) before it is cancelled.
+            defer { group.cancelAll() }
+            group.addTask {
+                // The drain's timeout cancels a session still open.
+                _ = try? await hardStop.run { await session(inputs) }
+                return .sessionEnded
+            }
+            group.addTask {
+                let ending = await read(sink)
+                sink.finish()
+                return .clientLeft(ending)
+            }
+            let first = await group.next() ?? nil
+            guard case .clientLeft = first else { return .sessionEnded }
+            group.addTask {
+                try? await Task.sleep(for: Self.windDown)
+                return nil
+            }
+            _ = await group.next()
+            return first ?? .sessionEnded
+        }
+        sink.finish()
+        if case .sessionEnded = outcome, lifecycle.isDraining {
+            logger.info("session closed by the drain")
+            await goingAway()
+        }
+        return outcome
+    }
+}

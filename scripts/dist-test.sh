@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Checks the release bundle (`make dist`) as an operator meets it:
+#  1. `bin/parley --help` and `--version` run in a bare environment (env -i) from another
+#     directory, and `ldd` shows no Swift toolchain library (the runtime is linked statically);
+#  2. `parley serve`, started from an empty directory in a bare environment, serves the bundle's
+#     web/ and answers /health/live and /health/ready; with the checkout's engines linked in as
+#     the bundle's .venv it finds and starts the embedded engines too;
+#  3. the graceful drain (tests/lifecycle/drain_test.py): after SIGTERM the open socket hears the
+#     reply out, readiness answers 503, new sockets are refused, the socket closes with
+#     going_away/1001 and the process exits 0.
+# Stops only the servers it started, by PID.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$(pwd -P)"
+
+bash scripts/dist.sh
+VERSION="$(.build/release/parley --version)"
+BUNDLE="$ROOT/dist/parley-${VERSION}-linux-$(uname -m)"
+PARLEY="$BUNDLE/bin/parley"
+WORK="$(mktemp -d)"
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; fi
+  rm -f "$BUNDLE/.venv"
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+fail() { echo "dist test: $*" >&2; [ -f "$WORK/server.log" ] && tail -n 40 "$WORK/server.log" >&2; exit 1; }
+
+for path in bin/parley web/index.html web/client.js web/capture-worklet.js web/playback-worklet.js engines/whisper_server.py engines/supervise.py scripts/setup.sh README.md; do
+  [ -e "$BUNDLE/$path" ] || fail "the bundle lacks $path"
+done
+(cd "$WORK" && env -i PATH=/usr/bin:/bin "$PARLEY" --help >"$WORK/help.txt") || fail "bin/parley --help failed in a bare environment"
+grep -q "serve" "$WORK/help.txt" || fail "--help does not list serve"
+[ "$(cd "$WORK" && env -i PATH=/usr/bin:/bin "$PARLEY" --version)" = "$VERSION" ] || fail "--version differs from the bundle's name"
+if env -i PATH=/usr/bin:/bin "$PARLEY" help bench >/dev/null 2>&1; then fail "the shipped parley still has the bench subcommand"; fi
+ldd "$PARLEY" >"$WORK/ldd.txt" || true
+if grep -Ei 'swift|libFoundation|libdispatch|libBlocksRuntime|/opt/swift|not found' "$WORK/ldd.txt"; then
+  fail "bin/parley links Swift toolchain libraries or misses one (above)"
+fi
+echo "bundle: ok ($(du -sh "$BUNDLE" | cut -f1), bin/parley $(du -h "$PARLEY" | cut -f1), links $(awk '{print $1}' "$WORK/ldd.txt" | tr '\n' ' '))"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() {
+  for _ in $(seq 1 300); do
+    curl -fsS "http://127.0.0.1:$1/health/ready" >/dev/null 2>&1 && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || fail "parley serve exited"
+    sleep 0.2
+  done
+  fail "parley serve never became ready"
+}
+stop_server() {
+  kill -TERM "$SERVER_PID"
+  local status=0
+  wait "$SERVER_PID" || status=$?
+  SERVER_PID=""
+  [ "$status" -eq 0 ] || fail "parley serve exited with $status after SIGTERM"
+}
+
+# 2a. No engines: the stages point at an unused URL; PORT and HOST come from the environment.
+PORT="$(free_port)"
+UNUSED="http://127.0.0.1:$(free_port)/v1"
+(cd "$WORK" && exec env -i PATH=/usr/bin:/bin PORT="$PORT" HOST=127.0.0.1 "$PARLEY" serve --stt local --stt-url "$UNUSED" \
+  --llm local --llm-url "$UNUSED" --tts local) >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+wait_ready "$PORT"
+curl -fsS "http://127.0.0.1:$PORT/" | grep -qi "<html" || fail "GET / did not serve the bundle's web/index.html"
+curl -fsS "http://127.0.0.1:$PORT/health/live" | grep -q '"live"' || fail "/health/live"
+curl -fsS "http://127.0.0.1:$PORT/health/ready" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["status"]=="ready" and d["sessions"]==0 and d["max_sessions"]==200, d' \
+  || fail "/health/ready did not report ready with sessions and max_sessions"
+stop_server
+echo "serve from an empty directory, bare environment, PORT/HOST from the environment: ok"
+
+# 2b. The embedded engines, found beside the executable (the checkout's .venv linked in as the
+# bundle's, as `scripts/setup.sh --engines-only` would create it there).
+if [ -f "$ROOT/.venv/parley-engines.json" ]; then
+  ln -sfn "$ROOT/.venv" "$BUNDLE/.venv"
+  PORT="$(free_port)"
+  (cd "$WORK" && exec env -i PATH=/usr/bin:/bin "$PARLEY" serve --port "$PORT" --stt local --llm local --tts local) >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  wait_ready "$PORT"
+  curl -fsS "http://127.0.0.1:$PORT/health" | grep -q 'local-llama' || fail "/health does not show the local engines"
+  stop_server
+  rm -f "$BUNDLE/.venv"
+  echo "serve with the embedded engines found beside the executable: ok"
+fi
+
+# 3. The graceful drain, on the bundle's binary.
+"$ROOT/.venv/bin/python" tests/lifecycle/drain_test.py --parley "$PARLEY"
