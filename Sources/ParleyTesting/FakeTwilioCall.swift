@@ -1,6 +1,6 @@
 import Foundation
 import HTTPTypes
-import HummingbirdWSClient
+public import HummingbirdWSClient
 import Logging
 import NIOCore
 import NIOWebSocket
@@ -98,16 +98,18 @@ public final class FakeTwilioCall: Sendable {
     }
 
     /// Connects to `ws://127.0.0.1:port/twilio`, runs `body` with the call, then closes the socket
-    /// (send ``stop()`` first for a graceful end; without it the close is abrupt).
+    /// (send ``stop()`` first for a graceful end; without it the close is abrupt); returns the
+    /// server's close frame, if it closed first.
+    @discardableResult
     public static func run(
         port: Int, path: String = "/twilio", options: Options = Options(), headers: [String: String] = [:],
         _ body: @escaping @Sendable (FakeTwilioCall) async throws -> Void
-    ) async throws {
+    ) async throws -> WebSocketCloseFrame? {
         var configuration = WebSocketClientConfiguration(maxFrameSize: 1 << 20)
         for (name, value) in headers {
             if let field = HTTPField.Name(name) { configuration.additionalHeaders[field] = value }
         }
-        try await WebSocketClient.connect(
+        return try await WebSocketClient.connect(
             url: "ws://127.0.0.1:\(port)\(path)", configuration: configuration, logger: Logger(label: "fake-twilio")
         ) { inbound, outbound, _ in
             let call = FakeTwilioCall(options: options, outbound: outbound)

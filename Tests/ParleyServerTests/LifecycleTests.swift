@@ -164,6 +164,25 @@ struct LifecycleTests {
         }
     }
 
+    @Test("a phone call drains the same way: the greeting plays out (its end mark), then a 1001 close")
+    func twilioDrain() async throws {
+        let lifecycle = ServerLifecycle(maximumSessions: 4)
+        let app = application(lifecycle: lifecycle)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let close = try await FakeTwilioCall.run(port: port) { call in
+                try await call.start()
+                #expect(await call.wait { $0.receivedBytes > 1600 })
+                await lifecycle.drain(timeout: .seconds(20), logger: Logger(label: "drain"))
+                // Twilio echoes marks as it plays; the end mark itself is what Parley sent last.
+                #expect(call.snapshot.received.contains { $0.event == .mark("reply-0") }, "the greeting's end mark came before the close")
+                #expect(await call.wait { $0.closed })
+            }
+            #expect(close?.closeCode == .goingAway)
+            #expect(lifecycle.activeSessions == 0)
+        }
+    }
+
     @Test("the drain timeout closes a reply that runs longer, with going_away and 1001")
     func drainTimeout() async throws {
         let lifecycle = ServerLifecycle(maximumSessions: 4)
