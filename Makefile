@@ -52,6 +52,8 @@ test-e2e:
 test-deploy:
 	@echo "==> the release bundle in a bare environment, and the drain on SIGTERM"
 	bash scripts/dist-test.sh
+	@echo "==> the Dockerfile, the Modal app (imported offline), the Kubernetes manifests and .env.example"
+	bash scripts/deploy-test.sh
 
 clean:
 	rm -rf .build dist
