@@ -12,6 +12,8 @@ public final class ServerLifecycle: Sendable {
     let windDown = CancellationSignal()
     /// Fired when the drain timeout has passed: sessions still open are cancelled and closed.
     let hardStop = CancellationSignal()
+    /// Fired when the last session closes while draining.
+    private let drained = CancellationSignal()
     let sessions: SessionLimiter
 
     /// How long sessions cut off by the drain timeout get to send their close.
@@ -28,6 +30,13 @@ public final class ServerLifecycle: Sendable {
     public var activeSessions: Int { sessions.active }
     /// The most sessions open at once (`--max-sessions`).
     public var maximumSessions: Int { sessions.maximum }
+
+    /// Ends a session's hold on its slot (taken with `sessions.acquire()`).
+    func release() {
+        // The drain fires `windDown` before it reads the count: a last session that ends after
+        // that sees the drain here, one that ended before leaves a count of 0 for the drain to see.
+        if sessions.release() == 0 && isDraining { drained.fire() }
+    }
 
     /// Why a new session cannot start now, or nil when it can.
     func refusal(health: HealthMonitor) -> SessionError? {
@@ -63,10 +72,11 @@ public final class ServerLifecycle: Sendable {
 
     /// Whether the last session closed within `limit`.
     private func waitUntilEmpty(for limit: Duration) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
+        if activeSessions == 0 { return true }
+        return await withTaskGroup(of: Bool.self) { group in
             defer { group.cancelAll() }
             group.addTask {
-                await self.sessions.waitUntilEmpty()
+                await self.drained.wait()
                 return !Task.isCancelled
             }
             group.addTask {

@@ -64,7 +64,7 @@ struct SessionSocketRunner: Sendable {
         metrics.sessionOpened()
         defer {
             metrics.sessionClosed()
-            lifecycle.sessions.release()
+            lifecycle.release()
         }
         let (messages, sink) = AsyncStream.makeStream(of: ClientMessage.self, bufferingPolicy: .bufferingOldest(Self.inputCapacity))
         let inputs = SessionInputs(messages: messages, sink: sink, windDown: lifecycle.windDown)
