@@ -42,8 +42,9 @@ test-swift:
 	timeout -k 10 600 swift test --skip-build --no-parallel
 
 test-web:
-	@echo "==> tsc --checkJs on web/"
+	@echo "==> tsc --checkJs on web/ and on the React hook (web/react/)"
 	tsc -p web/tsconfig.json
+	tsc -p web/react/tsconfig.json
 
 test-e2e:
 	@echo "==> Chromium and parley talk end to end against parley serve"

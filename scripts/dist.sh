@@ -26,8 +26,9 @@ mkdir -p "$OUT.tmp/bin" "$OUT.tmp/engines" "$OUT.tmp/scripts"
 cp "$BIN" "$OUT.tmp/bin/parley"
 # Debug info off (symbols stay, for crash backtraces).
 strip --strip-debug "$OUT.tmp/bin/parley"
-# The static site: everything in web/ but its type-checking files and build output.
-tar -C web --exclude=./dist --exclude=./types --exclude='./tsconfig.json' --exclude='./*/tsconfig.json' -cf - . | tar -C "$OUT.tmp" --one-top-level=web -xf -
+# The static site: everything in web/ but its type-checking files and the Vercel build.
+tar -C web --exclude=./dist --exclude=./types --exclude='./tsconfig.json' --exclude='./*/tsconfig.json' \
+  --exclude=./vercel.json --exclude=./build-site.mjs -cf - . | tar -C "$OUT.tmp" --one-top-level=web -xf -
 cp engines/*.py "$OUT.tmp/engines/"
 cp scripts/setup.sh "$OUT.tmp/scripts/"
 cat >"$OUT.tmp/README.md" <<README
