@@ -4,7 +4,7 @@ PORT ?= 8080
 HOST ?= 127.0.0.1
 ARGS ?=
 
-.PHONY: setup build release dist run test test-swift test-web test-e2e test-deploy clean
+.PHONY: setup build release dist run test test-swift test-web test-e2e test-web-deploy test-deploy clean
 
 ## Installs everything Parley needs on Debian 12 (idempotent; fast when done).
 setup:
@@ -31,7 +31,7 @@ run: release
 
 ## Runs every test: Swift units, sessions, server, real engines end to end, web types, Chromium, parley talk,
 ## the release bundle, the drain, and the deployment files.
-test: setup test-swift test-web test-e2e test-deploy
+test: setup test-swift test-web test-e2e test-web-deploy test-deploy
 
 # Serial: run in parallel on this 2-core machine, a few of the WebSocket and session tests
 # occasionally never finished (see docs/architecture.md, "Known issues"); serially they take ~25 s.
@@ -42,13 +42,18 @@ test-swift:
 	timeout -k 10 600 swift test --skip-build --no-parallel
 
 test-web:
-	@echo "==> tsc --checkJs on web/ and on the React hook (web/react/)"
+	@echo "==> tsc --checkJs on web/, the React hook (web/react/) and the React example"
 	tsc -p web/tsconfig.json
 	tsc -p web/react/tsconfig.json
+	tsc -p examples/react/tsconfig.json
 
 test-e2e:
 	@echo "==> Chromium and parley talk end to end against parley serve"
 	bash scripts/e2e-test.sh
+
+test-web-deploy:
+	@echo "==> the Vercel site and the React example in Chromium against parley serve; foreign origins refused"
+	bash scripts/web-deploy-test.sh
 
 test-deploy:
 	@echo "==> the release bundle in a bare environment, and the drain on SIGTERM"

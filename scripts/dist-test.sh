@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "dist test: $*" >&2; [ -f "$WORK/server.log" ] && tail -n 40 "$WORK/server.log" >&2; exit 1; }
 
-for path in bin/parley web/index.html web/client.js web/capture-worklet.js web/playback-worklet.js engines/whisper_server.py engines/supervise.py scripts/setup.sh README.md; do
+for path in bin/parley web/index.html web/config.js web/client.js web/capture-worklet.js web/playback-worklet.js engines/whisper_server.py engines/supervise.py scripts/setup.sh README.md; do
   [ -e "$BUNDLE/$path" ] || fail "the bundle lacks $path"
 done
 (cd "$WORK" && env -i PATH=/usr/bin:/bin "$PARLEY" --help >"$WORK/help.txt") || fail "bin/parley --help failed in a bare environment"

@@ -2,6 +2,7 @@
 // Owns the WebSocket, the AudioContext and both worklets; knows nothing about the DOM. UIs
 // (main.js, react/useVoiceAgent.js) subscribe to its typed events.
 
+import { SERVER_URL } from "./config.js";
 import { encodeClientMessage, parseServerEvent, ping, playbackCleared, playbackProgress, PROTOCOL_VERSION } from "./protocol.js";
 
 /** @typedef {import("./protocol.js").ServerEvent} ServerEvent */
@@ -139,13 +140,16 @@ const MAX_TURNS = 16;
 const RTT_SAMPLES = 5;
 
 /**
- * The server URL for a page: `?server=ws://host:port/ws` if given, else `/ws` on the page's host.
+ * The server URL for a page: `?server=ws://host:port/ws` if given, else the URL baked into
+ * `config.js` by the site build, else `/ws` on the page's host.
  * @param {{search: string, protocol: string, host: string}} location The page's `location`.
+ * @param {string | null} [configured] The baked URL; defaults to `config.js`'s `SERVER_URL`.
  * @returns {string}
  */
-export function serverUrlFor(location) {
+export function serverUrlFor(location, configured = SERVER_URL) {
     const fromQuery = new URLSearchParams(location.search).get("server");
     if (fromQuery) return fromQuery;
+    if (configured) return configured;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     return `${scheme}//${location.host}/ws`;
 }

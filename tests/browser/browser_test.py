@@ -21,6 +21,9 @@ Speech over the reply (see `scenarios.py`): `--burst-ms` or `--then-wav` adds a 
 `--gap` seconds after the question's end (the reply should be playing by then), and `--expect`
 says what the page must show: `pause-resume` (a short burst pauses the reply, which resumes and
 plays on) or `interrupt` (a second sentence interrupts it and becomes a second turn).
+
+Other pages: `--expect transcript-and-audio` needs no latency waterfall (the React example);
+`--expect refused` passes when the server refuses the page's WebSocket (a foreign origin).
 """
 
 from __future__ import annotations
@@ -380,7 +383,7 @@ async def _poll(devtools: DevTools, page_url: str, timeout: float, summary: dict
         state = json.loads(raw) if isinstance(raw, str) else None
         summary["_state"] = state
         if state:
-            if state.get("status") == "error":
+            if state.get("status") == "error" and not getattr(expectation, "expects_error", False):
                 errors = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in state.get("errors", []))
                 raise TestFailure(f"the client failed: {errors or 'status error'}")
             if expectation.update(state):
@@ -452,7 +455,7 @@ def main() -> int:
         if wav is not None and not wav.is_file():
             print(json.dumps({"ok": False, "message": f"WAV file not found: {wav}"}))
             return 1
-    if options.expect != "reply" and options.then_wav is None and not options.burst_ms:
+    if options.expect in ("pause-resume", "interrupt") and options.then_wav is None and not options.burst_ms:
         parser.error(f"--expect {options.expect} needs --then-wav or --burst-ms")
 
     started = time.monotonic()

@@ -10,6 +10,13 @@ person reading the test output. `timeout_message` explains a run that never fini
   (`agent.resumed`), it was not interrupted, and its audio went on playing after the resume.
 - `interrupt`: a second sentence over the reply interrupted it (`agent.interrupted`, playback
   flushed) and became a second turn with a transcript.
+- `transcript-and-audio`: a turn ended with a final transcript and its agent audio played; for
+  pages without the latency waterfall (the React example, `examples/react/`).
+- `refused`: the server refused the page's WebSocket (a foreign origin): the page reports a
+  connection error and never gets `session.ready`.
+
+An expectation with `expects_error = True` sees the page's `error` status instead of the driver
+failing on it.
 """
 
 from __future__ import annotations
@@ -251,4 +258,61 @@ class InterruptedBySpeech:
                 f"with a transcript to end; {self._where(state)}")
 
 
-EXPECTATIONS = {kind.name: kind for kind in (ReplyPlayed, PauseThenResume, InterruptedBySpeech)}
+class TranscriptAndAudio:
+    """A turn ended with a final transcript and its agent audio played; then the reply may play out (bounded)."""
+
+    name = "transcript-and-audio"
+    success = "a turn ended with a final transcript, and its agent audio played"
+
+    def __init__(self, **_: Any) -> None:
+        self.succeeded_at: float | None = None
+        self.notes: dict[str, Any] = {}
+
+    def update(self, state: dict[str, Any]) -> bool:
+        finals = [text for text in state.get("finals") or [] if text]
+        ended = any(end.get("turn_id") != 0 for end in state.get("turnEnds") or [])  # 0: a greeting
+        if finals and ended and state.get("playedSamples", 0) > 0 and self.succeeded_at is None:
+            self.succeeded_at = time.monotonic()
+            self.notes["transcript"] = finals[0]
+        return self.succeeded_at is not None and (state.get("status") != "agent-speaking"
+                                                  or time.monotonic() - self.succeeded_at > PLAY_OUT_S)
+
+    def accept_on_timeout(self) -> bool:
+        return self.succeeded_at is not None
+
+    def timeout_message(self, state: dict[str, Any], timeout: float) -> str:
+        return (f"timed out after {timeout:.0f} s waiting for a final transcript, the end of its turn and "
+                f"played agent audio; {_state_line(state)}")
+
+
+class Refused:
+    """The page's WebSocket was refused: a client error, no `session.ready`, no session id."""
+
+    name = "refused"
+    success = "the server refused the page: it reports a connection error and has no session"
+    expects_error = True
+    ADMITTED = ("ready", "listening", "agent-speaking")
+
+    def __init__(self, **_: Any) -> None:
+        self.notes: dict[str, Any] = {}
+
+    def update(self, state: dict[str, Any]) -> bool:
+        statuses = [*(state.get("statusHistory") or []), state.get("status")]
+        if state.get("sessionId") or any(status in self.ADMITTED for status in statuses):
+            raise TestFailure(f"the server admitted the page: session {state.get('sessionId')!r}, statuses {statuses}")
+        if state.get("status") != "error":
+            return False
+        errors = state.get("errors") or []
+        if not errors:
+            raise TestFailure("the page's status is error but it reported no error")
+        self.notes["errors"] = [f"{error.get('code')}: {error.get('message')}" for error in errors]
+        return True
+
+    def accept_on_timeout(self) -> bool:
+        return False
+
+    def timeout_message(self, state: dict[str, Any], timeout: float) -> str:
+        return f"timed out after {timeout:.0f} s waiting for the page to report a refused connection; {_state_line(state)}"
+
+
+EXPECTATIONS = {kind.name: kind for kind in (ReplyPlayed, PauseThenResume, InterruptedBySpeech, TranscriptAndAudio, Refused)}

@@ -1,5 +1,6 @@
 // A thin React adapter over VoiceClient: the same logic, exposed as hook state.
 //
+//   const agent = useVoiceAgent();   // the server: ?server=, else config.js's SERVER_URL, else the page's host
 //   const agent = useVoiceAgent({url: "wss://parley.example.com/ws"});
 //   <button onClick={agent.status === "listening" ? agent.stop : agent.start}>…</button>
 //
@@ -11,6 +12,7 @@ import { serverUrlFor, VoiceClient } from "../client.js";
 
 /** @typedef {import("../client.js").ClientStatus} ClientStatus */
 /** @typedef {import("../client.js").ClientError} ClientError */
+/** @typedef {import("../client.js").VoiceClientOptions} VoiceClientOptions */
 /** @typedef {import("../protocol.js").Timeline} Timeline */
 /** @typedef {import("../protocol.js").Providers} Providers */
 
@@ -39,6 +41,13 @@ import { serverUrlFor, VoiceClient } from "../client.js";
 
 /**
  * @typedef {VoiceAgentState & {start: () => void, stop: () => void}} VoiceAgent
+ */
+
+/**
+ * VoiceClient's options, each optional: `url` defaults to `?server=`, then the URL baked into
+ * `config.js`, then `/ws` on the page's host. A bundler that does not copy the worklets beside
+ * the bundle needs `captureWorkletUrl` and `playbackWorkletUrl`.
+ * @typedef {Partial<VoiceClientOptions>} VoiceAgentOptions
  */
 
 /**
@@ -109,14 +118,18 @@ function reduce(state, action) {
 
 /**
  * Runs a Parley voice conversation inside a React component; stops it on unmount.
- * @param {{url?: string}} [options] Server WebSocket URL; defaults to `?server=` or the page's host.
+ * @param {VoiceAgentOptions} [options] Read when `start` is called, so a new object on each render is fine.
  * @returns {VoiceAgent}
  */
 export function useVoiceAgent(options = {}) {
     const [state, dispatch] = useReducer(reduce, initialState);
     /** @type {import("react").MutableRefObject<VoiceClient | null>} */
     const clientRef = useRef(null);
-    const url = options.url ?? serverUrlFor(window.location);
+    // The latest options, for start(): an inline object is new on every render, and start stays one function.
+    const optionsRef = useRef(options);
+    useEffect(() => {
+        optionsRef.current = options;
+    });
 
     const stop = useCallback(() => {
         clientRef.current?.stop();
@@ -125,7 +138,8 @@ export function useVoiceAgent(options = {}) {
     const start = useCallback(() => {
         clientRef.current?.stop();
         dispatch({ type: "reset" });
-        const client = new VoiceClient({ url });
+        const { url, ...rest } = optionsRef.current;
+        const client = new VoiceClient({ ...rest, url: url ?? serverUrlFor(window.location) });
         clientRef.current = client;
         let lastLevelAt = 0;
         client.on("status", ({ status }) => dispatch({ type: "status", status }));
@@ -158,7 +172,7 @@ export function useVoiceAgent(options = {}) {
         client.start().catch(() => {
             // Reported through the `error` event.
         });
-    }, [url]);
+    }, []);
 
     useEffect(() => () => clientRef.current?.stop(), []);
 
