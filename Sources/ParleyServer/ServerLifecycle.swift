@@ -46,10 +46,13 @@ public final class ServerLifecycle: Sendable {
         if !health.isReady {
             return SessionError(.notReady, "The speech engines are still starting; try again shortly.", fatal: true)
         }
-        if activeSessions >= maximumSessions {
-            return SessionError(.serverBusy, "The server is at its limit of \(maximumSessions) sessions.", fatal: true)
-        }
+        if activeSessions >= maximumSessions { return full }
         return nil
+    }
+
+    /// The refusal of a session over ``maximumSessions``.
+    var full: SessionError {
+        SessionError(.serverBusy, "The server is at its limit of \(maximumSessions) sessions.", fatal: true)
     }
 
     /// Drains the server: returns once every session has closed, at most `timeout` plus

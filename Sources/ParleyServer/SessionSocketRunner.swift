@@ -58,7 +58,7 @@ struct SessionSocketRunner: Sendable {
         }
         guard lifecycle.sessions.acquire() else {
             logger.warning("session refused: server full", metadata: ["parley.sessions": "\(lifecycle.maximumSessions)"])
-            await refuse(SessionError(.serverBusy, "The server is at its limit of \(lifecycle.maximumSessions) sessions.", fatal: true))
+            await refuse(lifecycle.full)
             return .refused
         }
         metrics.sessionOpened()

@@ -1,5 +1,5 @@
 /// The `/v1/listen` query parameters the fake Deepgram acts on, checked as Deepgram checks them at
-/// the handshake (PROVIDERS.md §1.2).
+/// the handshake (docs/providers.md).
 struct FakeDeepgramOptions: Sendable, Equatable {
     /// How the audio is encoded.
     enum Encoding: String, Sendable {

@@ -2,7 +2,7 @@ import ParleyCore
 
 /// What the fake Deepgram "hears" on one connection: it keeps the audio clock, finds speech by
 /// energy in 20 ms windows, and answers each utterance with the next scripted transcript as
-/// Deepgram would (PROVIDERS.md §1.4, §1.6).
+/// Deepgram would (docs/providers.md).
 ///
 /// Everything follows the audio clock (samples received), never wall time, so results are
 /// deterministic: interim results every ``FakeDeepgramServer/Configuration/interimInterval`` of

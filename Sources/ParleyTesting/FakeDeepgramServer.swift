@@ -2,7 +2,7 @@ import Foundation
 import ParleyCore
 import Synchronization
 
-/// A fake Deepgram live transcription server (`/v1/listen`), written from PROVIDERS.md §1.7, for
+/// A fake Deepgram live transcription server (`/v1/listen`), written from docs/providers.md, for
 /// testing clients without the network.
 ///
 /// It checks the key and the query at the handshake (HTTP 401 and 400 with Deepgram's error body

@@ -70,7 +70,7 @@ extension FakeElevenLabsServer {
         case errorThenClose
     }
 
-    /// The spelling of the alignment's duration array (PROVIDERS.md §3.1: sources differ).
+    /// The spelling of the alignment's duration array (docs/providers.md: sources differ).
     public enum DurationKey: String, Sendable {
         /// The AsyncAPI spec's spelling, the default.
         case charsDurationsMs

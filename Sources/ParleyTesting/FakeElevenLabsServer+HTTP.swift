@@ -2,7 +2,7 @@ import Foundation
 import ParleyCore
 
 extension FakeElevenLabsServer {
-    /// Answers `POST /v1/text-to-speech/{voice_id}/stream` (PROVIDERS.md §3.3): checks the key,
+    /// Answers `POST /v1/text-to-speech/{voice_id}/stream` (docs/providers.md): checks the key,
     /// the voice and the body, then streams the speech as a chunked body in odd-sized chunks.
     func respond(to request: FakeRequest, with response: FakeResponseWriter) async throws {
         let body = JSONValue.parse(request.text)

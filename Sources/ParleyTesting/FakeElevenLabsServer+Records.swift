@@ -27,7 +27,7 @@ extension FakeElevenLabsServer {
         public var audio: [UInt8] = []
         /// Audio messages sent.
         public var audioMessages = 0
-        /// Rules of PROVIDERS.md §3 the client broke that ElevenLabs tolerates (a text without a
+        /// Rules of docs/providers.md the client broke that ElevenLabs tolerates (a text without a
         /// trailing space, a message after end of stream, …): tests expect none.
         public var violations: [String] = []
         /// When the upgrade was accepted.

@@ -3,7 +3,7 @@ import ParleyCore
 
 extension FakeElevenLabsServer.StreamInputConnection {
     /// Applies one client text message: records it, checks it, buffers its text and decides what
-    /// to generate (PROVIDERS.md §3.1, §3.5).
+    /// to generate (docs/providers.md).
     func handle(_ raw: String) -> Outcome {
         let redacted = raw.replacingOccurrences(of: configuration.apiKey, with: "<redacted>")
         fake.updateStreamInput(index) { $0.messages.append(redacted) }

@@ -16,7 +16,7 @@ extension FakeElevenLabsServer {
         var wrongKeyGiven: Bool
     }
 
-    /// Accepts or refuses a WebSocket upgrade as ElevenLabs does (PROVIDERS.md §3.1).
+    /// Accepts or refuses a WebSocket upgrade as ElevenLabs does (docs/providers.md).
     func decideUpgrade(_ request: FakeRequest) async -> FakeUpgrade {
         if configuration.handshakeDelay > .zero { try? await Task.sleep(for: configuration.handshakeDelay) }
         guard let voiceID = Self.voiceID(in: request.path, endpoint: "stream-input") else {

@@ -2,7 +2,7 @@ import Foundation
 import ParleyCore
 import Synchronization
 
-/// A local ElevenLabs text-to-speech server that follows PROVIDERS.md §3.5: the `stream-input`
+/// A local ElevenLabs text-to-speech server that follows docs/providers.md: the `stream-input`
 /// WebSocket and the HTTP `…/stream` endpoint, with deterministic speech, odd-sized audio chunks,
 /// alignment, the documented errors, latency knobs and faults.
 ///

@@ -2,7 +2,7 @@ import Foundation
 public import ParleyCore
 import Synchronization
 
-/// A fake Groq / OpenAI-compatible API (PROVIDERS.md §2 and §8): streaming and non-streaming chat
+/// A fake Groq / OpenAI-compatible API (docs/providers.md): streaming and non-streaming chat
 /// completions, `/audio/transcriptions` with real multipart parsing, the error envelope and
 /// statuses, rate-limit headers, and switchable faults and framing chaos.
 ///

@@ -7,7 +7,7 @@ import NIOWebSocket
 import ParleyCore
 import Synchronization
 
-/// A fake Twilio Media Streams client (PROVIDERS.md §5.4) that holds a phone call against Parley.
+/// A fake Twilio Media Streams client (docs/twilio.md) that holds a phone call against Parley.
 ///
 /// Once ``start()`` is called it behaves like Twilio's media servers in real time: every 20 ms it
 /// sends 160 bytes of caller μ-law (what ``say(_:)`` queued, else silence) with string sequence

@@ -29,7 +29,7 @@ struct CapacityRun {
         var recogniser = FakeDeepgramServer.Configuration(apiKey: Self.keys["DEEPGRAM_API_KEY"]!, utterances: [Self.question])
         recogniser.repeatsUtterances = true
         recogniser.recordsTraffic = false
-        // As Deepgram does (PROVIDERS.md §1: empty finals are normal during silence); they let
+        // As Deepgram does (docs/providers.md: empty finals are normal during silence); they let
         // the client drop the audio it keeps for a replay after a reconnect.
         recogniser.emptyFinalsEvery = .seconds(3)
         let deepgram = recogniser

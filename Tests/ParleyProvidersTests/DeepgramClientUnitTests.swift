@@ -16,7 +16,7 @@ struct DeepgramClientUnitTests {
         return message.serialized
     }
 
-    @Test("the listen address has PROVIDERS.md's example query, repeated percent-encoded keyterms, and the tag")
+    @Test("the listen address has docs/providers.md's example query, repeated percent-encoded keyterms, and the tag")
     func address() throws {
         var client = DeepgramSpeechToText(apiKey: "secret")
         client.keyterms = ["Parley", "voice agent", "a&b=c"]

@@ -6,7 +6,7 @@ import ParleyProviders
 import ParleyTesting
 import Testing
 
-@Suite("Fake ElevenLabs server follows PROVIDERS.md §3")
+@Suite("Fake ElevenLabs server follows docs/providers.md")
 struct FakeElevenLabsServerTests {
     static let voicePath = "/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM/stream-input"
 

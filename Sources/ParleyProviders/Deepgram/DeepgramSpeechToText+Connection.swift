@@ -3,7 +3,7 @@ import NIOCore
 import ParleyCore
 
 extension DeepgramSpeechToText {
-    /// The query string, in the order of PROVIDERS.md §1.2's example, then `keyterm`s and `tag`.
+    /// The query string in the order docs/providers.md (Deepgram) lists it, then `keyterm`s and `tag`.
     func queryItems(tag: String?) -> [(String, String)] {
         var items: [(String, String)] = [
             ("model", model), ("language", language), ("encoding", encoding.rawValue),

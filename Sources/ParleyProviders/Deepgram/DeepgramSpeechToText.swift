@@ -2,7 +2,7 @@ import AsyncAlgorithms
 public import Logging
 public import ParleyCore
 
-/// Streams caller audio to Deepgram's live transcription API (`/v1/listen`, PROVIDERS.md §1) and
+/// Streams caller audio to Deepgram's live transcription API (`/v1/listen`, docs/providers.md) and
 /// reports interim and final transcripts, with Deepgram's endpointing deciding when the turn ends.
 ///
 /// One WebSocket per ``transcribe(_:onEvent:)``: each block of audio is one binary message;
@@ -69,7 +69,7 @@ public struct DeepgramSpeechToText: SpeechToText {
     /// `deepgram`, for logs, errors and `/health`.
     public var name: String { "deepgram" }
 
-    /// Creates a client; the defaults are the ones PROVIDERS.md §1.2 recommends for an agent.
+    /// Creates a client; the defaults are Deepgram's recommended settings for a voice agent (docs/providers.md).
     public init(
         apiKey: String, baseURL: String = "wss://api.deepgram.com", model: String = "nova-3", language: String = "en-US",
         encoding: Encoding = .linear16, sampleRate: Int = 16000, interimResults: Bool = true,

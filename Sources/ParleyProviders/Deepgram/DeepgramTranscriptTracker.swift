@@ -1,7 +1,7 @@
 import ParleyCore
 
 /// Turns Deepgram's server messages into transcript events and keeps the state of the user's turn
-/// (PROVIDERS.md §1.4, §1.6).
+/// (docs/providers.md).
 ///
 /// `is_final` text is appended to the turn; `speech_final` or `from_finalize` ends it; an
 /// `UtteranceEnd` ends a turn that has finals but was never ended (noisy audio, where endpointing

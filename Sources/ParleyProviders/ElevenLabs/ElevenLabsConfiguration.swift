@@ -2,9 +2,9 @@ import Foundation
 public import ParleyCore
 
 /// Where ElevenLabs lives, which voice and model speak, and how the connection is kept healthy
-/// (PROVIDERS.md §3); shared by ``ElevenLabsTextToSpeech`` and ``ElevenLabsHTTPTextToSpeech``.
+/// (docs/providers.md); shared by ``ElevenLabsTextToSpeech`` and ``ElevenLabsHTTPTextToSpeech``.
 public struct ElevenLabsConfiguration: Sendable {
-    /// The premade voice "Rachel" (PROVIDERS.md §3.4).
+    /// The premade voice "Rachel" (docs/providers.md).
     public static let defaultVoiceID = "21m00Tcm4TlvDq8ikWAM"
     /// The PCM rates ElevenLabs can send, in Hz (`pcm_8000` … `pcm_44100`).
     public static let supportedSampleRates = [8000, 16000, 22050, 24000, 44100]

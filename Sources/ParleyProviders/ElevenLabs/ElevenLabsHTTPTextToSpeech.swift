@@ -3,7 +3,7 @@ import Foundation
 import NIOCore
 public import ParleyCore
 
-/// Text-to-speech over ElevenLabs' HTTP streaming endpoint (PROVIDERS.md §3.3), for when the
+/// Text-to-speech over ElevenLabs' HTTP streaming endpoint (docs/providers.md), for when the
 /// WebSocket cannot be used: one `POST …/stream` per sentence, as sentences arrive.
 ///
 /// Each response's chunked PCM16 body is handed on as it arrives, at

@@ -1,7 +1,7 @@
 import Foundation
 import ParleyCore
 
-/// One JSON message from the `stream-input` WebSocket (PROVIDERS.md §3.1), decoded leniently:
+/// One JSON message from the `stream-input` WebSocket (docs/providers.md), decoded leniently:
 /// unknown fields are ignored, `isFinal` may be null, alignment may be null and its duration key
 /// may be spelt `charDurationsMs` or `charsDurationsMs`.
 struct ElevenLabsServerMessage: Equatable {

@@ -1,6 +1,6 @@
 public import ParleyCore
 
-/// Text-to-speech over ElevenLabs' `stream-input` WebSocket (PROVIDERS.md §3.1): one socket per
+/// Text-to-speech over ElevenLabs' `stream-input` WebSocket (docs/providers.md): one socket per
 /// reply, opened as soon as the reply starts so the handshake overlaps the LLM's first token.
 ///
 /// Each sentence goes out as `{"text":"<sentence> ","flush":true}` as soon as it arrives; audio

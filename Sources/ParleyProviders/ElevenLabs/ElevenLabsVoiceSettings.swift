@@ -1,6 +1,6 @@
 public import ParleyCore
 
-/// How an ElevenLabs voice sounds (PROVIDERS.md §3.1, §3.3).
+/// How an ElevenLabs voice sounds (docs/providers.md).
 public struct ElevenLabsVoiceSettings: Sendable, Equatable {
     /// Lower is more expressive, higher more even; 0…1.
     public var stability: Double

@@ -1,7 +1,7 @@
 import ParleyCore
 
 /// Turns a stream of PCM16LE byte slices into samples, keeping the odd byte when a slice ends
-/// in the middle of a sample (ElevenLabs' chunks are arbitrary byte slices, PROVIDERS.md §3.6).
+/// in the middle of a sample (ElevenLabs' chunks are arbitrary byte slices, docs/providers.md).
 struct PCM16Assembler: Sendable {
     private var carry: UInt8?
 

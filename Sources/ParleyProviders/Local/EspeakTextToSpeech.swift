@@ -1,6 +1,6 @@
 public import ParleyCore
 
-/// Text-to-speech with espeak-ng, in process (MISSION.md §4: the embedded offline engine).
+/// Text-to-speech with espeak-ng, in process (README.md: the embedded offline engine).
 ///
 /// Each sentence is synthesised as it arrives (about a thousand times faster than real time) at
 /// espeak-ng's 22 050 Hz; the session resamples to its output rate.

@@ -1,7 +1,7 @@
 public import AsyncHTTPClient
 import ParleyCore
 
-/// The embedded engines' command lines (MISSION.md §4).
+/// The embedded engines' command lines (README.md).
 public enum LocalEngines {
     /// faster-whisper with Whisper tiny.en behind the OpenAI transcription API.
     public static func whisper(layout: LocalEngineLayout, httpClient: HTTPClient, logDirectory: String) throws -> LocalEngine {

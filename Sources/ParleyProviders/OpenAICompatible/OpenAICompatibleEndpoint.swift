@@ -60,7 +60,7 @@ public struct OpenAICompatibleEndpoint: Sendable {
     /// Sends a request and returns the response if its status is 2xx; otherwise throws a
     /// ``ProviderError`` carrying the server's own error message.
     ///
-    /// Retryable statuses are retried as the official SDKs do (PROVIDERS.md §2.5): `retry-after-ms`,
+    /// Retryable statuses are retried as the official SDKs do (docs/providers.md): `retry-after-ms`,
     /// else `retry-after` (seconds or an HTTP date), else exponential backoff from 0.5 s;
     /// `x-should-retry` overrides. Nothing has reached the caller before the response head, so a
     /// retry can never repeat words already spoken.

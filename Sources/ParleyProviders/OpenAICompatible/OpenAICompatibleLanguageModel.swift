@@ -3,7 +3,7 @@ import NIOCore
 public import ParleyCore
 
 /// Streams chat completions from an OpenAI-compatible API: Groq, OpenAI, llama.cpp's server,
-/// Ollama, vLLM (PROVIDERS.md §2).
+/// Ollama, vLLM (docs/providers.md).
 ///
 /// Requests `stream: true` and reads the server-sent events as they arrive, handing each piece of
 /// `delta.content` to the caller; reasoning deltas are never passed on. A `data: {"error": …}`
@@ -103,7 +103,7 @@ public struct OpenAICompatibleLanguageModel: LanguageModel {
 
 extension OpenAICompatibleLanguageModel {
     /// The default Groq model: Groq retired its Llama 3 models on 2026-08-16, and `openai/gpt-oss-20b`
-    /// is its fast production model (PROVIDERS.md §2.6).
+    /// is its fast production model (docs/providers.md).
     public static let defaultGroqModel = "openai/gpt-oss-20b"
 
     /// A client for Groq: reasoning models are asked to think briefly and to keep their reasoning

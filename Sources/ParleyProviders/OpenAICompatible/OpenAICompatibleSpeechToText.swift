@@ -3,7 +3,7 @@ public import ParleyCore
 
 /// Transcribes utterances cut by Parley's VAD through the OpenAI-compatible
 /// `POST /audio/transcriptions` API: Groq and OpenAI Whisper, or the local faster-whisper server
-/// (PROVIDERS.md §8).
+/// (docs/providers.md).
 ///
 /// Audio is kept from a short pre-roll before the VAD's speech start to its speech end, sent as a
 /// 16-bit WAV, and the text comes back as one final transcript that ends the turn. Utterances that

@@ -1,7 +1,7 @@
 import Foundation
 import ParleyCore
 
-/// One Media Streams message from Twilio (PROVIDERS.md §5.2), decoded.
+/// One Media Streams message from Twilio (docs/twilio.md), decoded.
 enum TwilioInboundEvent: Sendable, Equatable {
     /// The socket is up; always first.
     case connected

@@ -1,7 +1,7 @@
 import Foundation
 import ParleyCore
 
-/// One message Parley sends to Twilio (PROVIDERS.md §5.3); always a JSON text frame.
+/// One message Parley sends to Twilio (docs/twilio.md); always a JSON text frame.
 enum TwilioOutboundMessage: Sendable, Equatable {
     /// Raw μ-law 8 kHz mono audio, no header; Twilio queues and plays it in order.
     case media([UInt8])
