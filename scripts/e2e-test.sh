@@ -8,6 +8,9 @@
 #  3. Chromium, speech over the reply: a 120 ms noise burst ("a cough") 3 s after the question
 #     pauses the reply, which resumes and plays on; a second sentence there interrupts it and
 #     becomes a second turn.
+# The server runs with PARLEY_API_KEY: the script mints a session token, checks that handshakes
+# without one, with a forged one or with a wrong key get 401, and both clients connect with it
+# (the page takes `?token=`, `parley talk` takes `--token`).
 # Stops the server it started, by PID.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -31,7 +34,8 @@ espeak-ng -w "$WORK/question.wav" "My name is John and I live in Paris."
 espeak-ng -w "$WORK/stop.wav" "Stop, tell me about Rome instead."
 
 # Debug: the log shows each turn's edges and the barge-in decisions (paused, resumed, barge-in).
-"$BIN" serve --port "$PORT" --stt local --llm local --tts local --log-level debug >"$WORK/server.log" 2>&1 &
+API_KEY="e2e-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+PARLEY_API_KEY="$API_KEY" "$BIN" serve --port "$PORT" --stt local --llm local --tts local --log-level debug >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 600); do
   if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then break; fi
@@ -40,9 +44,33 @@ for _ in $(seq 1 600); do
 done
 curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null || { cat "$WORK/server.log"; echo "parley serve never became healthy" >&2; exit 1; }
 
+echo "==> PARLEY_API_KEY: session tokens and the authenticated handshake"
+handshake() {  # prints the HTTP status of a WebSocket upgrade to $1 with extra curl args
+  local url="$1"; shift
+  curl -s -o /dev/null -w '%{http_code}' --max-time 3 -H "Connection: Upgrade" -H "Upgrade: websocket" \
+    -H "Sec-WebSocket-Version: 13" -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" "$@" "$url" || true
+}
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/v1/session-tokens")" = 401 ] \
+  || { echo "minting without the key was not refused with 401" >&2; exit 1; }
+TOKEN="$(curl -fsS -X POST -H "Authorization: Bearer $API_KEY" -d '{"ttl_seconds": 900}' "http://127.0.0.1:$PORT/v1/session-tokens" \
+  | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
+FORGED="${TOKEN%.*}.$(printf 'x%.0s' $(seq 1 43))"
+for case in "none:" "forged:?token=$FORGED"; do
+  status="$(handshake "http://127.0.0.1:$PORT/ws${case#*:}")"
+  [ "$status" = 401 ] || { echo "a handshake with ${case%%:*} token got $status, not 401" >&2; exit 1; }
+done
+[ "$(handshake "http://127.0.0.1:$PORT/ws" -H "Authorization: Bearer wrong-key")" = 401 ] || { echo "a wrong key was not refused" >&2; exit 1; }
+[ "$(handshake "http://127.0.0.1:$PORT/ws?token=$TOKEN")" = 101 ] || { echo "the minted token was refused" >&2; exit 1; }
+if "$BIN" talk --url "ws://127.0.0.1:$PORT/ws" --wav "$WORK/question.wav" --timeout 5 2>"$WORK/unauth.err"; then
+  echo "parley talk without a token was admitted" >&2; exit 1
+fi
+grep -q "401" "$WORK/unauth.err" || { cat "$WORK/unauth.err"; echo "no clear message for a refused handshake" >&2; exit 1; }
+if grep -q -e "$API_KEY" -e "$TOKEN" "$WORK/server.log"; then echo "the key or a token reached the server log" >&2; exit 1; fi
+echo "auth: ok (no token, forged token, wrong key: 401; minted token: 101; the key and tokens absent from the debug log)"
+
 # mic=raw: the browser's own echo cancellation and gain control reshape the recorded question
 # enough for Whisper tiny to mishear "Paris" now and then; the check is of Parley, not of them.
-if ! .venv/bin/python tests/browser/browser_test.py --page "http://127.0.0.1:$PORT/?mic=raw" --wav "$WORK/question.wav" --timeout 90 >"$WORK/result.json"; then
+if ! .venv/bin/python tests/browser/browser_test.py --page "http://127.0.0.1:$PORT/?mic=raw&token=$TOKEN" --wav "$WORK/question.wav" --timeout 90 >"$WORK/result.json"; then
   cat "$WORK/result.json"; tail -n 30 "$WORK/server.log"; exit 1
 fi
 cat "$WORK/result.json"
@@ -56,7 +84,7 @@ print("browser end to end: ok")
 PY
 
 echo "==> parley talk"
-"$BIN" talk --url "ws://127.0.0.1:$PORT/ws" --wav "$WORK/question.wav" --out "$WORK/reply.wav" --timeout 90 >"$WORK/talk.json"
+"$BIN" talk --url "ws://127.0.0.1:$PORT/ws" --token "$TOKEN" --wav "$WORK/question.wav" --out "$WORK/reply.wav" --timeout 90 >"$WORK/talk.json"
 cat "$WORK/talk.json"
 .venv/bin/python - "$WORK/talk.json" "$WORK/reply.wav" <<'PY'
 import json, sys, wave
@@ -93,7 +121,7 @@ browser_scenario() {
   local name="$1"; shift
   echo "==> Chromium: $name"
   local started=$SECONDS
-  if ! .venv/bin/python tests/browser/browser_test.py --page "http://127.0.0.1:$PORT/?mic=raw" --wav "$WORK/question.wav" \
+  if ! .venv/bin/python tests/browser/browser_test.py --page "http://127.0.0.1:$PORT/?mic=raw&token=$TOKEN" --wav "$WORK/question.wav" \
       --gap 3 --timeout 90 "$@" >"$WORK/$name.json"; then
     cat "$WORK/$name.json"
     echo "--- server log (last 60 lines) ---"; tail -n 60 "$WORK/server.log"

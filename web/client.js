@@ -80,6 +80,9 @@ import { encodeClientMessage, parseServerEvent, ping, playbackCleared, playbackP
 /**
  * @typedef {object} VoiceClientOptions
  * @property {string} url WebSocket URL of the server's `/ws` endpoint.
+ * @property {string | null | (() => Promise<string>)} [token] A session token (from the server's
+ *   `POST /v1/session-tokens`, minted by your backend), or a function that fetches a fresh one for
+ *   each start(); sent as the subprotocol `parley-token.<token>` beside `parley`, never in the URL.
  * @property {string | URL} [captureWorkletUrl] Defaults to `capture-worklet.js` beside this module.
  * @property {string | URL} [playbackWorkletUrl] Defaults to `playback-worklet.js` beside this module.
  * @property {number} [readyTimeoutMs] How long to wait for `session.ready` (default 10000).
@@ -152,6 +155,15 @@ export function serverUrlFor(location, configured = SERVER_URL) {
     if (configured) return configured;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     return `${scheme}//${location.host}/ws`;
+}
+
+/**
+ * The session token a page was opened with: `?token=` in its URL, else null.
+ * @param {{search: string}} location The page's `location`.
+ * @returns {string | null}
+ */
+export function tokenFor(location) {
+    return new URLSearchParams(location.search).get("token") || null;
 }
 
 /**
@@ -236,10 +248,19 @@ export class VoiceClient {
         this.#totalPlayed = 0;
         this.#setStatus("connecting");
 
+        const tokenOption = this.#options.token;
+        /** @type {string | null} */
+        let token = null;
+        try {
+            token = typeof tokenOption === "function" ? await tokenOption() : tokenOption ?? null;
+        } catch (error) {
+            throw this.#fail(null, "connection_failed", `Cannot get a session token: ${describe(error)}`);
+        }
         /** @type {Session} */
         let session;
         try {
-            const socket = new WebSocket(this.#options.url);
+            // Browsers cannot set headers on a WebSocket: the token rides in the offered subprotocols.
+            const socket = token ? new WebSocket(this.#options.url, ["parley", `parley-token.${token}`]) : new WebSocket(this.#options.url);
             socket.binaryType = "arraybuffer";
             session = {
                 socket,

@@ -2,7 +2,7 @@
 // `window.parleyState` for automated tests. Open `index.html?autostart=1` to start without a click,
 // `?server=ws://host:port/ws` to talk to a server other than the page's host.
 
-import { serverUrlFor, VoiceClient } from "./client.js";
+import { serverUrlFor, tokenFor, VoiceClient } from "./client.js";
 import { TIMELINE_STAGES } from "./protocol.js";
 import { budgetSummary, renderWaterfall, WATERFALL_TURNS, waterfallRow } from "./waterfall.js";
 
@@ -172,7 +172,9 @@ function start() {
     const microphone = params.get("mic") === "raw"
         ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 }
         : undefined;
-    const next = new VoiceClient(microphone ? { url: serverUrl, microphone } : { url: serverUrl });
+    // `?token=` carries a session token for a server with PARLEY_API_KEY set.
+    const token = tokenFor(location);
+    const next = new VoiceClient(microphone ? { url: serverUrl, token, microphone } : { url: serverUrl, token });
     client = next;
     next.on("status", ({ status }) => showStatus(status, next.agentPaused));
     next.on("ready", (ready) => {

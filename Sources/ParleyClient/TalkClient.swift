@@ -20,10 +20,16 @@ public struct TalkClient: Sendable {
         public var leadingSilence: Duration
         /// How long to wait for a turn to end after the speech was sent.
         public var replyTimeout: Duration
+        /// A session token (or the server's API key), sent as `Authorization: Bearer`; never logged.
+        public var token: String?
 
         /// Creates options.
-        public init(url: String, turns: Int = 1, leadingSilence: Duration = .milliseconds(500), replyTimeout: Duration = .seconds(60)) {
+        public init(
+            url: String, turns: Int = 1, leadingSilence: Duration = .milliseconds(500), replyTimeout: Duration = .seconds(60),
+            token: String? = nil
+        ) {
             self.url = url
+            self.token = token
             self.turns = turns
             self.leadingSilence = leadingSilence
             self.replyTimeout = replyTimeout
@@ -105,7 +111,9 @@ public struct TalkClient: Sendable {
         do {
             try await WebSocketClient.connect(
                 url: options.url,
-                configuration: .init(maxFrameSize: WireProtocol.maxFrameBytes),
+                configuration: .init(
+                    maxFrameSize: WireProtocol.maxFrameBytes,
+                    additionalHeaders: options.token.map { [.authorization: "Bearer \($0)"] } ?? [:]),
                 logger: logger
             ) { inbound, outbound, _ in
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -141,9 +149,11 @@ public struct TalkClient: Sendable {
         let text = "\(error)"
         if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused (is `parley serve` running?)" }
         if text.contains("UpgradeFailed") || text.contains("upgrade failed") {
-            // The client library does not expose the refusal's status; the server answers 503 while it
-            // starts, drains or is full, and 403 to a foreign Origin.
-            return "the server refused the WebSocket upgrade (503 while starting, draining or at --max-sessions; see GET /health/ready)"
+            // The client library does not expose the refusal's status; the server answers 401 without a
+            // valid token, 503 while it starts, drains or is full, 403 to a foreign Origin, 429 to an
+            // address over its connection limit.
+            return "the server refused the WebSocket upgrade: 401 without a valid --token when PARLEY_API_KEY is set there, "
+                + "503 while starting, draining or at --max-sessions (see GET /health/ready), 429 over --max-connections-per-address"
         }
         return text
     }

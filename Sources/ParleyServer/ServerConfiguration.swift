@@ -25,6 +25,10 @@ public struct ServerConfiguration: Sendable {
     /// The Twilio account's auth token (`TWILIO_AUTH_TOKEN`); when set, `POST /twilio/voice`
     /// refuses requests without a valid `X-Twilio-Signature`.
     public var twilioAuthToken: String?
+    /// Who may open sessions and read `/metrics` (`PARLEY_API_KEY`, `--metrics-token`); open by default.
+    public var access: AccessControl = .open
+    /// Per-connection limits (message size and rate, idle time, session length, connections per address).
+    public var limits = ConnectionLimits()
 
     /// Creates a configuration.
     public init(

@@ -3,11 +3,13 @@ import ParleyCore
 
 /// What the browser (`/ws`) and Twilio (`/twilio`) socket handlers share: admission (readiness,
 /// drain, session limit), the bounded input queue, the session and frame-reader tasks, the wind-down
-/// after the client leaves, and the drain's `going_away` close.
+/// after the client leaves, the connection's limits (``ConnectionLimits``) and the closes they and
+/// the drain cause.
 struct SessionSocketRunner: Sendable {
     let health: HealthMonitor
     let lifecycle: ServerLifecycle
     let metrics: ServerMetrics
+    let limits: ConnectionLimits
 
     /// Client messages waiting for the session (about 5 s of 20 ms frames).
     static let inputCapacity = 256
@@ -30,6 +32,8 @@ struct SessionSocketRunner: Sendable {
         case clientLeft(Ending)
         /// The session ended first: a fatal error, or the drain.
         case sessionEnded
+        /// A limit closed the connection (the reader's, or the idle or duration watchdog's).
+        case limited(LimitClosure)
         /// The session never started (`refuse` was called).
         case refused
     }
@@ -42,14 +46,15 @@ struct SessionSocketRunner: Sendable {
 
     /// Runs one session: `session` consumes the inputs `read` produces; whichever ends first ends
     /// the other (a client that left gets ``windDown`` first). `refuse` answers a session that
-    /// cannot start after all (the handshake check raced another session); `goingAway` closes a
-    /// session ended by the drain.
+    /// cannot start after all (the handshake check raced another session); `close` closes a
+    /// session ended by a limit or the drain. `read` checks each message with the guard it is given
+    /// and returns as soon as the guard answers a limit.
     func run<Ending: Sendable>(
         logger: Logger,
         refuse: @Sendable (SessionError) async -> Void,
-        goingAway: @Sendable () async -> Void,
+        close: @Sendable (LimitClosure) async -> Void,
         session: @escaping @Sendable (SessionInputs) async -> Void,
-        read: @escaping @Sendable (AsyncStream<ClientMessage>.Continuation) async -> Ending
+        read: @escaping @Sendable (AsyncStream<ClientMessage>.Continuation, ConnectionGuard) async -> Ending
     ) async -> Outcome<Ending> {
         if let refusal = lifecycle.refusal(health: health) {
             logger.warning("session refused", metadata: ["parley.reason": "\(refusal.code)", "parley.sessions": "\(lifecycle.activeSessions)"])
@@ -69,6 +74,7 @@ struct SessionSocketRunner: Sendable {
         let (messages, sink) = AsyncStream.makeStream(of: ClientMessage.self, bufferingPolicy: .bufferingOldest(Self.inputCapacity))
         let inputs = SessionInputs(messages: messages, sink: sink, windDown: lifecycle.windDown)
         let hardStop = lifecycle.hardStop
+        let guarding = ConnectionGuard(limits: limits)
         let outcome = await withTaskGroup(of: Outcome<Ending>?.self) { group -> Outcome<Ending> in
             // The session ending (a fatal error, the drain) ends the connection at once; the client
             // leaving ends the session's input, and the session gets a moment to wind down on its
@@ -80,23 +86,49 @@ struct SessionSocketRunner: Sendable {
                 return .sessionEnded
             }
             group.addTask {
-                let ending = await read(sink)
+                let ending = await read(sink, guarding)
                 sink.finish()
+                if let limit = guarding.trippedLimit { return .limited(limit) }
                 return .clientLeft(ending)
             }
+            group.addTask {
+                do {
+                    try await guarding.idleExpiry()
+                    return .limited(.idle(guarding.limits.idleTimeout))
+                } catch {
+                    return nil
+                }
+            }
+            group.addTask {
+                do {
+                    try await guarding.durationExpiry()
+                    return .limited(.duration(guarding.limits.maximumSessionDuration))
+                } catch {
+                    return nil
+                }
+            }
             let first = await group.next() ?? nil
+            if case .limited = first { return first! }
             guard case .clientLeft = first else { return .sessionEnded }
             group.addTask {
                 try? await Task.sleep(for: Self.windDown)
                 return nil
             }
-            _ = await group.next()
+            // The session ending, or the wind-down's timer; the watchdogs' ends no longer matter.
+            while let next = await group.next() {
+                if case .limited = next { continue }
+                break
+            }
             return first ?? .sessionEnded
         }
         sink.finish()
-        if case .sessionEnded = outcome, lifecycle.isDraining {
+        if case .limited(let limit) = outcome {
+            logger.notice("session closed by a limit", metadata: ["parley.limit": "\(limit.limit)"])
+            metrics.recordLimitClosure(limit.limit)
+            await close(limit)
+        } else if case .sessionEnded = outcome, lifecycle.isDraining {
             logger.info("session closed by the drain")
-            await goingAway()
+            await close(.goingAway)
         }
         return outcome
     }

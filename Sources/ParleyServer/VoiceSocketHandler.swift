@@ -10,16 +10,17 @@ struct VoiceSocketHandler: Sendable {
     let providers: SessionProviders
     let runner: SessionSocketRunner
 
-    func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async {
+    /// Runs a session with `overrides` (from its session token) applied to the configuration.
+    func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, overrides: SessionOverrides, logger: Logger) async {
         let output = WebSocketSessionOutput(outbound: outbound)
         let session = VoiceSession(
-            id: Self.makeSessionID(), configuration: configuration.session, providers: providers, logger: logger)
+            id: Self.makeSessionID(), configuration: overrides.applied(to: configuration.session), providers: providers, logger: logger)
         _ = await runner.run(
             logger: logger,
             refuse: { error in try? await output.send(.error(error)) },
-            goingAway: {
-                try? await output.send(.error(SessionError(.goingAway, "The server is shutting down; connect again to continue.", fatal: true)))
-                try? await outbound.close(.goingAway, reason: "server shutting down")
+            close: { closure in
+                try? await output.send(.error(closure.error))
+                try? await outbound.close(.init(codeNumber: Int(closure.closeCode)), reason: closure.closeReason)
             },
             session: { inputs in
                 do {
@@ -33,16 +34,23 @@ struct VoiceSocketHandler: Sendable {
                     try? await output.send(.error(SessionError(.internal, "Session failed: \(error)", fatal: true)))
                 }
             },
-            read: { sink in await readFrames(inbound: inbound, into: sink, output: output, logger: session.logger) })
+            read: { sink, guarding in await readFrames(inbound: inbound, into: sink, guarding: guarding, output: output, logger: session.logger) })
     }
 
     /// Decodes client frames into session input until the socket closes.
     private func readFrames(
-        inbound: WebSocketInboundStream, into sink: AsyncStream<ClientMessage>.Continuation,
+        inbound: WebSocketInboundStream, into sink: AsyncStream<ClientMessage>.Continuation, guarding: ConnectionGuard,
         output: WebSocketSessionOutput, logger: Logger
     ) async {
         do {
-            for try await message in inbound.messages(maxSize: WireProtocol.maxFrameBytes) {
+            for try await message in inbound.messages(maxSize: ConnectionLimits.hardMessageCeiling) {
+                let size: Int
+                let isAudio: Bool
+                switch message {
+                case .binary(let buffer): (size, isAudio) = (buffer.readableBytes, true)
+                case .text(let text): (size, isAudio) = (text.utf8.count, false)
+                }
+                if guarding.admit(bytes: size, isAudio: isAudio) != nil { return }
                 let decoded: ClientMessage
                 do {
                     switch message {

@@ -53,6 +53,8 @@ struct CapacityRun {
                         arguments: [
                             "--stt", "deepgram", "--llm", "groq", "--tts", "elevenlabs",
                             "--max-sessions", "\(max(1000, sessions + 10))", "--log-level", "info",
+                            // Every simulated caller comes from 127.0.0.1.
+                            "--max-connections-per-address", "\(max(1000, sessions + 10))",
                         ],
                         environment: environment, logPath: logPath)
                     do {

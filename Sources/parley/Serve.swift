@@ -74,6 +74,37 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("drain-timeout"), help: "On SIGTERM or SIGINT, seconds sessions get to finish their replies before they are closed.")
     var drainTimeout = 30
 
+    @Option(name: .customLong("token-ttl"), help: "Seconds a session token lives when its request names no ttl_seconds (PARLEY_API_KEY turns tokens on).")
+    var tokenTTL = 300
+
+    @Option(
+        name: .customLong("token-overrides"),
+        help: "Comma-separated session settings a token may carry: system_prompt, greeting, voice (all by default; 'none' for none).")
+    var tokenOverrides = "system_prompt,greeting,voice"
+
+    @Option(name: .customLong("metrics-token"), help: "Bearer token GET /metrics requires (default: $PARLEY_METRICS_TOKEN; unset leaves /metrics open).")
+    var metricsToken: String?
+
+    @Option(name: .customLong("max-message-bytes"), help: "Largest WebSocket message a client may send; bigger ones close the connection (1009).")
+    var maxMessageBytes = ConnectionLimits().maximumMessageBytes
+
+    @Option(name: .customLong("max-messages-per-second"), help: "Sustained messages a second per connection (twice as many may burst); more close it (1008).")
+    var maxMessagesPerSecond = ConnectionLimits().maximumMessagesPerSecond
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds without audio from the client before its session is closed.")
+    var idleTimeout = 60
+
+    @Option(name: .customLong("max-session-duration"), help: "Longest session, in seconds.")
+    var maxSessionDuration = 3600
+
+    @Option(name: .customLong("max-connections-per-address"), help: "Concurrent /ws connections from one client address; more get HTTP 429.")
+    var maxConnectionsPerAddress = ConnectionLimits().maximumConnectionsPerAddress
+
+    @Flag(
+        name: .customLong("trust-forwarded-for"),
+        help: "Take the client address from the last X-Forwarded-For entry (behind a load balancer or proxy that sets it).")
+    var trustForwardedFor = false
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -95,6 +126,8 @@ struct Serve: AsyncParsableCommand {
         guard (200...10000).contains(resumeAfter) else { throw ValidationError("--resume-after must be 200…10000 ms") }
         guard (100...100_000).contains(historyTokens) else { throw ValidationError("--history-tokens must be 100…100000") }
         guard maxSessions > 0 else { throw ValidationError("--max-sessions must be positive") }
+        _ = try accessControl()
+        _ = try connectionLimits()
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a log level") }
     }
 
@@ -121,10 +154,47 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
-    /// An environment variable, nil when unset or blank.
-    static func environment(_ name: String) -> String? {
-        guard let value = ProcessInfo.processInfo.environment[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
-        return value
+    /// `PARLEY_API_KEY`, the token flags and the metrics token.
+    func accessControl() throws -> AccessControl {
+        let longest = Int(AccessControl.longestTokenLifetime.components.seconds)
+        guard (1...longest).contains(tokenTTL) else { throw ValidationError("--token-ttl must be 1…\(longest) seconds") }
+        var permitted = Set<AccessControl.Override>()
+        if tokenOverrides.trimmingCharacters(in: .whitespaces) != "none" {
+            for name in tokenOverrides.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+                guard let override = AccessControl.Override(rawValue: name) else {
+                    throw ValidationError("--token-overrides: \(name.prefix(40)) is not one of system_prompt, greeting, voice (or none)")
+                }
+                permitted.insert(override)
+            }
+        }
+        let apiKey = Self.environment("PARLEY_API_KEY")
+        if let apiKey, apiKey.count < 16 {
+            throw ValidationError("PARLEY_API_KEY is shorter than 16 characters; use a long random key (e.g. openssl rand -hex 32)")
+        }
+        return AccessControl(
+            apiKey: apiKey, tokenLifetime: .seconds(tokenTTL), permittedOverrides: permitted,
+            metricsToken: metricsToken ?? Self.environment("PARLEY_METRICS_TOKEN"))
+    }
+
+    /// The per-connection limits.
+    func connectionLimits() throws -> ConnectionLimits {
+        var limits = ConnectionLimits()
+        guard (1024...ConnectionLimits.hardMessageCeiling).contains(maxMessageBytes) else {
+            throw ValidationError("--max-message-bytes must be 1024…\(ConnectionLimits.hardMessageCeiling)")
+        }
+        guard (60...10_000).contains(maxMessagesPerSecond) else {
+            throw ValidationError("--max-messages-per-second must be 60…10000 (audio alone is 50 a second)")
+        }
+        guard (5...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 5…86400 seconds") }
+        guard (10...86_400).contains(maxSessionDuration) else { throw ValidationError("--max-session-duration must be 10…86400 seconds") }
+        guard maxConnectionsPerAddress > 0 else { throw ValidationError("--max-connections-per-address must be positive") }
+        limits.maximumMessageBytes = maxMessageBytes
+        limits.maximumMessagesPerSecond = maxMessagesPerSecond
+        limits.idleTimeout = .seconds(idleTimeout)
+        limits.maximumSessionDuration = .seconds(maxSessionDuration)
+        limits.maximumConnectionsPerAddress = maxConnectionsPerAddress
+        limits.trustForwardedFor = trustForwardedFor
+        return limits
     }
 
     func run() async throws {
@@ -155,6 +225,11 @@ struct Serve: AsyncParsableCommand {
             host: address.host, port: address.port, webRoot: web, session: session, maximumSessions: maxSessions,
             origins: try originPolicy(), publicURL: Self.environment("PUBLIC_URL"), twilioAuthToken: Self.environment("TWILIO_AUTH_TOKEN"))
         configuration.drainTimeout = .seconds(drainTimeout)
+        configuration.access = try accessControl()
+        configuration.limits = try connectionLimits()
+        if configuration.access.isEnabled {
+            logger.notice("PARLEY_API_KEY is set: /ws needs a session token (POST /v1/session-tokens) or the key")
+        }
         do {
             try await ParleyServer(configuration: configuration, options: options, logger: logger).run()
         } catch let error as ParleyServer.ConfigurationError {

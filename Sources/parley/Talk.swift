@@ -24,6 +24,9 @@ struct Talk: AsyncParsableCommand {
     @Option(name: .customLong("timeout"), help: "Seconds to wait for each reply.")
     var timeout = 60
 
+    @Option(help: "A session token from POST /v1/session-tokens, or the server's PARLEY_API_KEY (default: $PARLEY_TOKEN).")
+    var token: String?
+
     func validate() throws {
         guard turns >= 1, turns <= 100 else { throw ValidationError("--turns must be 1…100") }
         guard timeout >= 1 else { throw ValidationError("--timeout must be at least 1 second") }
@@ -50,7 +53,7 @@ struct Talk: AsyncParsableCommand {
         guard file.duration <= 120 else { throw TalkError("\(wav): too long (\(Int(file.duration)) s; at most 120 s)") }
 
         let client = TalkClient(
-            options: .init(url: url, turns: turns, replyTimeout: .seconds(timeout)),
+            options: .init(url: url, turns: turns, replyTimeout: .seconds(timeout), token: token ?? Self.environment("PARLEY_TOKEN")),
             logger: Logger(label: "parley.talk"))
         let result: TalkClient.Result
         do {

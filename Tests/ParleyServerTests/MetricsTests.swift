@@ -100,7 +100,9 @@ struct MetricsTests {
         let providers = fakeProviders(transcripts: ["What time is it?"])
         try await Self.application(providers: providers).test(.live) { client in
             let port = try #require(client.port)
-            try await FakeTwilioCall.run(port: port) { call in
+            // With TWILIO_AUTH_TOKEN set the upgrade must carry Twilio's signature of its wss:// URL.
+            let signature = TwilioSignature.compute(authToken: Self.authToken, url: "wss://127.0.0.1:\(port)/twilio", parameters: [])
+            try await FakeTwilioCall.run(port: port, headers: ["X-Twilio-Signature": signature]) { call in
                 try await call.start()
                 try await Task.sleep(for: .milliseconds(300))
                 call.say(AudioFixtures.tone(frequency: 440, duration: .milliseconds(600), sampleRate: 8000))

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import HummingbirdWSClient
 import Logging
 import NIOCore
+import NIOPosix
 import ParleyCore
 import ParleyProviders
 import ParleyServer
@@ -32,22 +33,24 @@ func makeApplication(providers: SessionProviders, health: HealthMonitor? = nil) 
 struct RawSocket {
     /// Connects, runs `body` with the writer, and returns every JSON event received until the close.
     static func converse(
-        port: Int,
+        port: Int, path: String = "/ws",
         _ body: @escaping @Sendable (WebSocketOutboundWriter, RecordingSessionOutput) async throws -> Void
     ) async throws -> [SessionEvent] {
-        try await conversation(port: port, body).events
+        try await conversation(port: port, path: path, body).events
     }
 
     /// Connects (sending `Origin` when given), runs `body` with the writer, and returns every JSON
     /// event received and the server's close frame.
     static func conversation(
-        port: Int, origin: String? = nil, received: RecordingSessionOutput = RecordingSessionOutput(),
+        port: Int, path: String = "/ws", origin: String? = nil, headers: HTTPFields = [:],
+        received: RecordingSessionOutput = RecordingSessionOutput(),
         _ body: @escaping @Sendable (WebSocketOutboundWriter, RecordingSessionOutput) async throws -> Void
     ) async throws -> (events: [SessionEvent], close: WebSocketCloseFrame?) {
         var configuration = WebSocketClientConfiguration(maxFrameSize: 1 << 22)
+        configuration.additionalHeaders = headers
         if let origin { configuration.additionalHeaders[.origin] = origin }
         let close = try await WebSocketClient.connect(
-            url: "ws://127.0.0.1:\(port)/ws", configuration: configuration, logger: Logger(label: "raw")
+            url: "ws://127.0.0.1:\(port)\(path)", configuration: configuration, logger: Logger(label: "raw")
         ) { inbound, outbound, _ in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -67,20 +70,60 @@ struct RawSocket {
 
     /// The HTTP status a WebSocket upgrade request to `path` is refused with (403, 503…), or 101
     /// when the server would accept it.
-    static func handshakeStatus(port: Int, path: String = "/ws", origin: String? = nil) async throws -> Int {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
-        request.headers.add(name: "Connection", value: "Upgrade")
-        request.headers.add(name: "Upgrade", value: "websocket")
-        request.headers.add(name: "Sec-WebSocket-Version", value: "13")
-        request.headers.add(name: "Sec-WebSocket-Key", value: "dGhlIHNhbXBsZSBub25jZQ==")
-        if let origin { request.headers.add(name: "Origin", value: origin) }
-        do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-            return Int(response.status.code)
-        } catch {
-            // AsyncHTTPClient does not take a 101 answer as a response.
-            return 101
+    static func handshakeStatus(port: Int, path: String = "/ws", origin: String? = nil, headers: [(String, String)] = []) async throws -> Int {
+        try await handshake(port: port, path: path, origin: origin, headers: headers).status
+    }
+
+    /// The status, headers and body of the answer to a WebSocket upgrade request, read off a
+    /// plain TCP connection (an HTTP client library does not take a 101 as an answer).
+    static func handshake(
+        port: Int, path: String = "/ws", origin: String? = nil, headers: [(String, String)] = []
+    ) async throws -> (status: Int, headers: [(String, String)], body: String) {
+        var lines = [
+            "GET \(path) HTTP/1.1", "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        ]
+        if !headers.contains(where: { $0.0.lowercased() == "host" }) { lines.append("Host: 127.0.0.1:\(port)") }
+        if let origin { lines.append("Origin: \(origin)") }
+        lines += headers.map { "\($0.0): \($0.1)" }
+        let request = lines.joined(separator: "\r\n") + "\r\n\r\n"
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) {
+            channel in
+            channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
         }
+        let answer = try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: request))
+            var text = ""
+            // Until the head is complete and, for a refusal, its body (the server closes after it).
+            for try await chunk in inbound {
+                text += String(buffer: chunk)
+                if text.contains("\r\n\r\n"), text.hasPrefix("HTTP/1.1 101") || Self.bodyComplete(text) { break }
+            }
+            return text
+        }
+        guard let headEnd = answer.range(of: "\r\n\r\n") else { throw HandshakeError(answer: answer) }
+        let headLines = answer[..<headEnd.lowerBound].components(separatedBy: "\r\n")
+        guard let statusLine = headLines.first, let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") else {
+            throw HandshakeError(answer: answer)
+        }
+        let fields = headLines.dropFirst().compactMap { line -> (String, String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        }
+        return (status, fields, String(answer[headEnd.upperBound...]))
+    }
+
+    /// Whether a response with a Content-Length has all of its body.
+    private static func bodyComplete(_ text: String) -> Bool {
+        guard let headEnd = text.range(of: "\r\n\r\n"),
+            let lengthLine = text[..<headEnd.lowerBound].components(separatedBy: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }),
+            let length = Int(lengthLine.split(separator: ":")[1].trimmingCharacters(in: .whitespaces))
+        else { return false }
+        return text[headEnd.upperBound...].utf8.count >= length
+    }
+
+    struct HandshakeError: Error {
+        let answer: String
     }
 }
 

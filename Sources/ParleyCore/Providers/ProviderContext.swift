@@ -3,4 +3,9 @@
 public enum ProviderContext {
     /// The session's id, for the provider's per-session usage attribution (Deepgram's `tag`).
     @TaskLocal public static var sessionID: String?
+    /// The voice this session asked for (a session token's `voice`), which text-to-speech
+    /// clients use in place of their configured one: an ElevenLabs voice id, an espeak-ng voice.
+    @TaskLocal public static var voice: String?
+    /// The session's observer (the server's metrics), told of fallbacks by provider chains.
+    @TaskLocal public static var observer: (any SessionObserver)?
 }

@@ -22,6 +22,9 @@ public struct SessionConfiguration: Sendable {
     public var historyTokenBudget: Int
     /// Spoken as turn 0 when the session starts, if set.
     public var greeting: String?
+    /// The text-to-speech voice for this session, in place of the provider's configured one
+    /// (see ``ProviderContext/voice``); nil keeps the provider's.
+    public var voice: String?
     /// Told of each turn's end and each provider failure (the server's metrics), if set.
     public var observer: (any SessionObserver)?
 

@@ -111,6 +111,11 @@ public struct SessionError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let serverBusy = Code(rawValue: "server_busy")
         public static let goingAway = Code(rawValue: "going_away")
         public static let `internal` = Code(rawValue: "internal")
+        public static let messageTooLarge = Code(rawValue: "message_too_large")
+        public static let rateLimited = Code(rawValue: "rate_limited")
+        public static let idleTimeout = Code(rawValue: "idle_timeout")
+        public static let sessionTooLong = Code(rawValue: "session_too_long")
+        public static let providerFailed = Code(rawValue: "provider_failed")
     }
 
     /// The code.

@@ -8,4 +8,15 @@ public protocol SessionObserver: Sendable {
 
     /// A provider failed during a session; `stage` is `stt`, `llm` or `tts`.
     func providerFailed(_ error: ProviderError, stage: String)
+
+    /// A provider chain moved a session's `stage` from the provider `from`, which failed, to `to`.
+    func providerFellBack(stage: String, from: String, to: String)
+
+    /// No provider of `stage` was left: the session apologised in the local voice instead.
+    func apologised(stage: String)
+}
+
+extension SessionObserver {
+    public func providerFellBack(stage: String, from: String, to: String) {}
+    public func apologised(stage: String) {}
 }

@@ -54,7 +54,11 @@ public struct VoiceSession: Sendable {
     /// non-fatal errors.
     public func run(inputs: AsyncStream<ClientMessage>, output: some SessionOutput, windDown: CancellationSignal? = nil) async throws {
         try await ProviderContext.$sessionID.withValue(id) {
-            try await runSession(inputs: inputs, output: output, windDown: windDown)
+            try await ProviderContext.$voice.withValue(configuration.voice) {
+                try await ProviderContext.$observer.withValue(configuration.observer) {
+                    try await runSession(inputs: inputs, output: output, windDown: windDown)
+                }
+            }
         }
     }
 

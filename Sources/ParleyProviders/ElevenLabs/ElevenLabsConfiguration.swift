@@ -77,11 +77,12 @@ public struct ElevenLabsConfiguration: Sendable {
         return timeout > .seconds(10) ? timeout - .seconds(5) : timeout / 2
     }
 
-    /// The voice id as a URL path segment.
+    /// The voice id as a URL path segment: the session's (``ProviderContext/voice``), else the configured one.
     var escapedVoiceID: String {
         var allowed = CharacterSet.urlPathAllowed
         allowed.remove("/")
-        return voiceID.addingPercentEncoding(withAllowedCharacters: allowed) ?? voiceID
+        let voice = ProviderContext.voice ?? voiceID
+        return voice.addingPercentEncoding(withAllowedCharacters: allowed) ?? voice
     }
 
     /// The `stream-input` WebSocket URL for PCM at `sampleRate` Hz.

@@ -23,7 +23,8 @@ public struct EspeakTextToSpeech: TextToSpeech {
             try Task.checkCancellation()
             let result: (samples: [Int16], sampleRate: Int)
             do {
-                result = try await EspeakEngine.shared.synthesize(sentence, voice: voice, wordsPerMinute: wordsPerMinute)
+                result = try await EspeakEngine.shared.synthesize(
+                    sentence, voice: ProviderContext.voice ?? voice, wordsPerMinute: wordsPerMinute)
             } catch let failure as EspeakEngine.Failure {
                 throw ProviderError(provider: name, kind: .engine, message: failure.description)
             }

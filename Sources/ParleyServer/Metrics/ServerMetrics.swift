@@ -68,6 +68,12 @@ final class ServerMetrics: Sendable {
         for stage in health.stages {
             _ = registry.makeCounter(descriptor: Self.providerErrors, labels: [("provider", stage.provider), ("stage", stage.stage)])
         }
+        for limit in ["message_size", "message_rate", "idle", "duration", "address"] {
+            _ = registry.makeCounter(descriptor: Self.limitClosures, labels: [("limit", limit)])
+        }
+        for reason in ["unauthorized", "twilio_signature", "origin"] {
+            _ = registry.makeCounter(descriptor: Self.handshakeRefusals, labels: [("reason", reason)])
+        }
         engines = health.stages.compactMap { stage in
             guard let status = stage.status else { return nil }
             return (stage.provider, status, registry.makeCounter(descriptor: restartName, labels: [("engine", stage.provider)]))
@@ -110,6 +116,28 @@ final class ServerMetrics: Sendable {
         if let final = timeline[.sttFinal], let sent = timeline[.firstAudioSent] {
             overhead.record(max(sent - final, .zero))
         }
+    }
+
+    static var limitClosures: MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: "parley_limit_closures", unitName: "total",
+            helpText: "Connections closed or refused by a limit: message_size, message_rate, idle, duration, address.")
+    }
+
+    static var handshakeRefusals: MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: "parley_handshake_refusals", unitName: "total",
+            helpText: "Refused requests by reason: unauthorized (no, forged or expired credential), twilio_signature, origin.")
+    }
+
+    /// Counts a connection closed (or refused) by `limit`.
+    func recordLimitClosure(_ limit: String) {
+        registry.makeCounter(descriptor: Self.limitClosures, labels: [("limit", limit)]).increment()
+    }
+
+    /// Counts a request refused for `reason`.
+    func recordRefusal(_ reason: String) {
+        registry.makeCounter(descriptor: Self.handshakeRefusals, labels: [("reason", reason)]).increment()
     }
 
     /// Counts one provider failure, labelled with the provider's name and stage.

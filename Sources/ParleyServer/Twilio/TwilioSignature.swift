@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// Twilio's request signature (`X-Twilio-Signature`): base64 of HMAC-SHA1, keyed with the
@@ -6,26 +7,33 @@ import Foundation
 public enum TwilioSignature {
     /// The signature Twilio sends for a request to `url` with form `parameters`.
     public static func compute(authToken: String, url: String, parameters: [(name: String, value: String)]) -> String {
-        // Sorted by name, then value, so repeated names sign the same whichever order they came in.
-        let sorted = parameters.sorted { ($0.name, $0.value) < ($1.name, $1.value) }
-        let message = url + sorted.map { $0.name + $0.value }.joined()
-        return Data(SHA1.hmac(key: Array(authToken.utf8), message: Array(message.utf8))).base64EncodedString()
+        Data(hmacSHA1(key: Array(authToken.utf8), message: Array(signedText(url: url, parameters: parameters).utf8)))
+            .base64EncodedString()
     }
 
-    /// Whether `signature` is the one Twilio sends for this request; compared in constant time.
+    /// Whether `signature` is the one Twilio sends for this request, checked by swift-crypto
+    /// (whose comparison takes the same time wherever the codes differ).
     public static func isValid(
         _ signature: String?, authToken: String, url: String, parameters: [(name: String, value: String)]
     ) -> Bool {
-        guard let signature else { return false }
-        let expected = Array(compute(authToken: authToken, url: url, parameters: parameters).utf8)
-        let given = Array(signature.utf8)
-        guard expected.count == given.count else { return false }
-        return zip(expected, given).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+        // Only the canonical encoding: base64 decoders ignore a last character's padding bits, so
+        // several strings decode to the same bytes, and Twilio compares strings.
+        guard let signature, let code = Data(base64Encoded: signature), code.base64EncodedString() == signature else { return false }
+        return HMAC<Insecure.SHA1>.isValidAuthenticationCode(
+            code, authenticating: Data(signedText(url: url, parameters: parameters).utf8),
+            using: SymmetricKey(data: Data(authToken.utf8)))
     }
 
-    /// HMAC-SHA1 of `message` under `key`, exposed for the RFC 2202 test vectors.
+    /// HMAC-SHA1 of `message` under `key` (swift-crypto; Twilio's signatures still use SHA-1).
     public static func hmacSHA1(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        SHA1.hmac(key: key, message: message)
+        Array(HMAC<Insecure.SHA1>.authenticationCode(for: message, using: SymmetricKey(data: key)))
+    }
+
+    /// The URL followed by each parameter's name and value, sorted by name then value (so
+    /// repeated names sign the same whichever order they came in).
+    private static func signedText(url: String, parameters: [(name: String, value: String)]) -> String {
+        let sorted = parameters.sorted { ($0.name, $0.value) < ($1.name, $1.value) }
+        return url + sorted.map { $0.name + $0.value }.joined()
     }
 
     /// The name/value pairs of an `application/x-www-form-urlencoded` body, decoded.

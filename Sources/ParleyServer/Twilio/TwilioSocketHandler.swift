@@ -34,15 +34,16 @@ struct TwilioSocketHandler: Sendable {
                 let code: WebSocketErrorCode = error.code == .goingAway ? .goingAway : .unknown(1013)
                 try? await outbound.close(code, reason: String(error.message.prefix(120)))
             },
-            goingAway: { try? await outbound.close(.goingAway, reason: "Parley is shutting down") },
+            close: { closure in try? await outbound.close(.init(codeNumber: Int(closure.closeCode)), reason: closure.closeReason) },
             session: { inputs in
                 for await start in starts {
                     await runSession(start, inputs: inputs, playback: playback, outbound: outbound, logger: logger)
                     break
                 }
             },
-            read: { sink in
-                let ending = await readFrames(inbound: inbound, starts: startSink, inputs: sink, playback: playback, logger: logger)
+            read: { sink, guarding in
+                let ending = await readFrames(
+                    inbound: inbound, starts: startSink, inputs: sink, guarding: guarding, playback: playback, logger: logger)
                 startSink.finish()
                 return ending
             })
@@ -73,11 +74,18 @@ struct TwilioSocketHandler: Sendable {
     /// Decodes Twilio's messages until `stop`, the socket's close, or a stream Parley cannot take.
     private func readFrames(
         inbound: WebSocketInboundStream, starts: AsyncStream<TwilioStreamStart>.Continuation,
-        inputs: AsyncStream<ClientMessage>.Continuation, playback: TwilioPlayback, logger: Logger
+        inputs: AsyncStream<ClientMessage>.Continuation, guarding: ConnectionGuard, playback: TwilioPlayback, logger: Logger
     ) async -> Ending {
         var streamSID: String?
         do {
-            for try await message in inbound.messages(maxSize: WireProtocol.maxFrameBytes) {
+            for try await message in inbound.messages(maxSize: ConnectionLimits.hardMessageCeiling) {
+                let size: Int
+                switch message {
+                case .binary(let buffer): size = buffer.readableBytes
+                case .text(let text): size = text.utf8.count
+                }
+                // Twilio's audio arrives as `media` events: any message counts as the call being alive.
+                if guarding.admit(bytes: size, isAudio: true) != nil { return .closedByTwilio }
                 guard case .text(let text) = message else {
                     logger.debug("twilio sent a binary frame; skipped")
                     continue

@@ -41,6 +41,28 @@ struct TwilioWebhook: Sendable {
         return Response(status: .ok, headers: [.contentType: "text/xml"], body: .init(byteBuffer: ByteBuffer(string: twiml)))
     }
 
+    /// Why the Media Streams WebSocket upgrade at `request` is refused, or nil: with an auth token
+    /// set, Twilio signs the upgrade as a request to the `wss://` URL (no parameters).
+    func socketSignatureProblem(_ request: Request) -> String? {
+        guard let authToken else { return nil }
+        let signature = request.headers[Self.signatureHeader]
+        guard signature != nil else {
+            return "Missing X-Twilio-Signature header: this endpoint only accepts Media Streams signed by Twilio."
+        }
+        let url = Self.socketScheme(requestURL(request))
+        guard TwilioSignature.isValid(signature, authToken: authToken, url: url, parameters: []) else {
+            return "X-Twilio-Signature does not match this stream (check TWILIO_AUTH_TOKEN and PUBLIC_URL)."
+        }
+        return nil
+    }
+
+    /// `url` with `https`/`http` turned into `wss`/`ws`.
+    static func socketScheme(_ url: String) -> String {
+        if url.hasPrefix("https://") { return "wss://" + url.dropFirst(8) }
+        if url.hasPrefix("http://") { return "ws://" + url.dropFirst(7) }
+        return url
+    }
+
     /// The TwiML connecting a call to the stream at `streamURL`.
     static func twiml(streamURL: String) -> String {
         #"<?xml version="1.0" encoding="UTF-8"?>"#
@@ -51,9 +73,7 @@ struct TwilioWebhook: Sendable {
     /// prefix) or else the request's Host.
     func streamURL(_ request: Request) -> String {
         guard let base = publicBase else { return "wss://\(request.head.authority ?? "localhost")\(Self.streamPath)" }
-        if base.hasPrefix("https://") { return "wss://" + base.dropFirst(8) + Self.streamPath }
-        if base.hasPrefix("http://") { return "ws://" + base.dropFirst(7) + Self.streamPath }
-        return base + Self.streamPath
+        return Self.socketScheme(base) + Self.streamPath
     }
 
     /// The URL Twilio requested, as it signs it: `PUBLIC_URL`'s scheme and host (or `https://` and
