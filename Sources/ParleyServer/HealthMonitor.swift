@@ -16,6 +16,8 @@ public struct HealthMonitor: Sendable {
         public var address: String?
         /// Whether a remote provider's last connection succeeded.
         public var connection: ConnectionHealth?
+        /// The stage's fallbacks, when it is a chain of providers.
+        public var fallback: FallbackHealth?
 
         /// Creates a stage entry.
         public init(
@@ -71,6 +73,17 @@ public struct HealthMonitor: Sendable {
                 report["last_connection_error"] = connection.lastError.map { .string($0) } ?? .null
                 report["connections"] = .number(Double(connection.attempts))
                 report["failed_connections"] = .number(Double(connection.failures))
+            }
+            if let fallback = stage.fallback {
+                // A chain: `degraded` for a minute after a provider failed and the next took over.
+                report["degraded"] = .bool(fallback.isDegraded)
+                report["fallbacks"] = .number(Double(fallback.fallbacks))
+                if let latest = fallback.snapshot {
+                    report["last_fallback"] = [
+                        "from": .string(latest.from), "to": .string(latest.to), "error": .string(latest.error),
+                        "seconds_ago": .number((ContinuousClock.now - latest.at).seconds.rounded()),
+                    ]
+                }
             }
             stageReports[stage.stage] = .object(report)
         }

@@ -13,102 +13,172 @@ extension ParleyServer {
         var engines: [LocalEngine]
     }
 
-    /// Builds each stage's provider; reads the engine layout only when a local engine is needed.
+    /// One provider of a stage and what `/health` shows of it.
+    private struct Built<Provider> {
+        var provider: Provider
+        var stage: HealthMonitor.Stage
+    }
+
+    /// Builds each stage's providers (a chain of more than one becomes a fallback chain); reads
+    /// the engine layout only when a local engine is needed.
     func makeProviders(plan: ProviderPlan, httpClient: HTTPClient) async throws -> ProviderSetup {
-        let cloud = plan.cloud
-        let needsLocalSpeech = plan.speechToText == .local && options.speechToTextURL == nil
-        let needsLocalModel = plan.languageModel == .local && options.languageModelURL == nil
+        let needsLocalSpeech = plan.speechToTextChain.contains(.local) && options.speechToTextURL == nil
+        let needsLocalModel = plan.languageModelChain.contains(.local) && options.languageModelURL == nil
         let layout = needsLocalSpeech || needsLocalModel ? try LocalEngineLayout.load(from: options.engineLayoutPath) : nil
         var engines: [LocalEngine] = []
         let inputRate = configuration.session.inputSampleRate
 
         // One recogniser per audio format: browser sessions at `inputRate`, phone calls at 8 kHz μ-law.
-        let speechToText: @Sendable (_ sampleRate: Int, _ telephony: Bool) -> any SpeechToText
-        let sttStage: HealthMonitor.Stage
-        switch plan.speechToText {
+        typealias Recogniser = @Sendable (_ sampleRate: Int, _ telephony: Bool) -> any SpeechToText
+        var recognisers: [Built<Recogniser>] = []
+        for choice in plan.speechToTextChain {
+            recognisers.append(try makeSpeechToText(choice, plan: plan, layout: layout, httpClient: httpClient, engines: &engines))
+        }
+        var models: [Built<any LanguageModel>] = []
+        for choice in plan.languageModelChain {
+            models.append(try makeLanguageModel(choice, plan: plan, layout: layout, httpClient: httpClient, engines: &engines))
+        }
+        var voices: [Built<any TextToSpeech>] = []
+        for choice in plan.textToSpeechChain {
+            voices.append(try await makeTextToSpeech(choice, plan: plan, httpClient: httpClient))
+        }
+
+        let timeouts = options.timeouts
+        let sttChain = ProviderChain(stage: "stt", timeout: nil)
+        let llmChain = ProviderChain(stage: "llm", timeout: timeouts.languageModelFirstText)
+        let ttsChain = ProviderChain(stage: "tts", timeout: timeouts.textToSpeechFirstAudio)
+        let factories = recognisers.map(\.provider)
+        let speechToText: Recogniser = { rate, telephony in
+            let built = factories.map { $0(rate, telephony) }
+            return built.count == 1 ? built[0] : FallbackSpeechToText(built, chain: sttChain, sampleRate: rate)
+        }
+        let languageModel: any LanguageModel = models.count == 1 ? models[0].provider : FallbackLanguageModel(models.map(\.provider), chain: llmChain)
+        let textToSpeech: any TextToSpeech = voices.count == 1 ? voices[0].provider : FallbackTextToSpeech(voices.map(\.provider), chain: ttsChain)
+        // Apologies are spoken in process, whatever the chain: espeak-ng needs no network.
+        let apologyVoice = EspeakTextToSpeech()
+        let stages = [
+            Self.stage(recognisers.map(\.stage), chain: sttChain), Self.stage(models.map(\.stage), chain: llmChain),
+            Self.stage(voices.map(\.stage), chain: ttsChain),
+        ]
+        return ProviderSetup(
+            providers: SessionProviders(
+                speechToText: speechToText(inputRate, false), languageModel: languageModel, textToSpeech: textToSpeech,
+                apologyVoice: apologyVoice),
+            telephonyProviders: SessionProviders(
+                speechToText: speechToText(ServerConfiguration.telephonySampleRate, true), languageModel: languageModel,
+                textToSpeech: textToSpeech, apologyVoice: apologyVoice),
+            stages: stages, engines: engines)
+    }
+
+    /// One `/health` entry for a stage's chain: the first provider's entry, named after the whole
+    /// chain, with the engine of the first local provider and the chain's fallbacks.
+    private static func stage(_ entries: [HealthMonitor.Stage], chain: ProviderChain) -> HealthMonitor.Stage {
+        guard entries.count > 1 else { return entries[0] }
+        var stage = entries[0]
+        stage.provider = entries.map(\.provider).joined(separator: ",")
+        stage.status = entries.lazy.compactMap(\.status).first
+        stage.connection = entries.lazy.compactMap(\.connection).first
+        stage.address = entries.lazy.compactMap(\.address).first
+        stage.fallback = chain.health
+        return stage
+    }
+
+    private func makeSpeechToText(
+        _ choice: ProviderPlan.SpeechToText, plan: ProviderPlan, layout: LocalEngineLayout?, httpClient: HTTPClient,
+        engines: inout [LocalEngine]
+    ) throws -> Built<@Sendable (Int, Bool) -> any SpeechToText> {
+        let cloud = plan.cloud
+        switch choice {
         case .local:
             let endpoint: OpenAICompatibleEndpoint
+            let stage: HealthMonitor.Stage
             if let url = options.speechToTextURL {
                 endpoint = OpenAICompatibleEndpoint(name: "openai-stt", baseURL: url, httpClient: httpClient)
-                sttStage = .init(stage: "stt", provider: endpoint.name, address: url, connection: endpoint.health)
+                stage = .init(stage: "stt", provider: endpoint.name, address: url, connection: endpoint.health)
             } else {
                 let engine = try LocalEngines.whisper(layout: layout!, httpClient: httpClient, logDirectory: options.logDirectory)
                 engines.append(engine)
                 endpoint = OpenAICompatibleEndpoint(name: engine.name, baseURL: engine.baseURL, httpClient: httpClient)
-                sttStage = .init(stage: "stt", provider: engine.name, status: engine.status)
+                stage = .init(stage: "stt", provider: engine.name, status: engine.status)
             }
-            speechToText = { rate, _ in OpenAICompatibleSpeechToText(endpoint: endpoint, model: "whisper-tiny.en", sampleRate: rate) }
+            return Built(provider: { rate, _ in OpenAICompatibleSpeechToText(endpoint: endpoint, model: "whisper-tiny.en", sampleRate: rate) }, stage: stage)
         case .deepgram:
             let health = ConnectionHealth()
             let logger = logger
-            speechToText = { rate, telephony in
-                DeepgramSpeechToText(
-                    apiKey: cloud.deepgramKey ?? "", baseURL: cloud.deepgramURL, model: cloud.deepgramModel,
-                    encoding: telephony ? .mulaw : .linear16, sampleRate: rate, health: health, logger: logger)
-            }
-            sttStage = .init(stage: "stt", provider: "deepgram", address: cloud.deepgramURL, connection: health)
+            return Built(
+                provider: { rate, telephony in
+                    DeepgramSpeechToText(
+                        apiKey: cloud.deepgramKey ?? "", baseURL: cloud.deepgramURL, model: cloud.deepgramModel,
+                        encoding: telephony ? .mulaw : .linear16, sampleRate: rate, health: health, logger: logger)
+                },
+                stage: .init(stage: "stt", provider: "deepgram", address: cloud.deepgramURL, connection: health))
         case .groqWhisper:
             let endpoint = OpenAICompatibleEndpoint(
                 name: "groq-whisper", baseURL: cloud.groqBaseURL, apiKey: cloud.groqKey, httpClient: httpClient,
                 keyVariable: "GROQ_API_KEY")
             let model = cloud.groqSpeechModel
-            speechToText = { rate, _ in OpenAICompatibleSpeechToText(endpoint: endpoint, model: model, sampleRate: rate) }
-            sttStage = .init(stage: "stt", provider: endpoint.name, address: cloud.groqBaseURL, connection: endpoint.health)
+            return Built(
+                provider: { rate, _ in OpenAICompatibleSpeechToText(endpoint: endpoint, model: model, sampleRate: rate) },
+                stage: .init(stage: "stt", provider: endpoint.name, address: cloud.groqBaseURL, connection: endpoint.health))
         }
+    }
 
-        let languageModel: any LanguageModel
-        let llmStage: HealthMonitor.Stage
-        switch plan.languageModel {
+    private func makeLanguageModel(
+        _ choice: ProviderPlan.LanguageModel, plan: ProviderPlan, layout: LocalEngineLayout?, httpClient: HTTPClient,
+        engines: inout [LocalEngine]
+    ) throws -> Built<any LanguageModel> {
+        let cloud = plan.cloud
+        switch choice {
         case .local:
             let model = cloud.languageModel ?? options.languageModelName
             let endpoint: OpenAICompatibleEndpoint
+            let stage: HealthMonitor.Stage
             if let url = options.languageModelURL {
                 endpoint = OpenAICompatibleEndpoint(name: "openai-llm", baseURL: url, httpClient: httpClient, responseTimeout: .seconds(60))
-                llmStage = .init(stage: "llm", provider: endpoint.name, address: url, connection: endpoint.health)
+                stage = .init(stage: "llm", provider: endpoint.name, address: url, connection: endpoint.health)
             } else {
                 let engine = try LocalEngines.llama(layout: layout!, httpClient: httpClient, logDirectory: options.logDirectory, model: model)
                 engines.append(engine)
                 endpoint = OpenAICompatibleEndpoint(name: engine.name, baseURL: engine.baseURL, httpClient: httpClient, responseTimeout: .seconds(60))
-                llmStage = .init(stage: "llm", provider: engine.name, status: engine.status)
+                stage = .init(stage: "llm", provider: engine.name, status: engine.status)
             }
-            languageModel = OpenAICompatibleLanguageModel(endpoint: endpoint, model: model, maxTokens: options.maximumReplyTokens ?? 100)
+            return Built(
+                provider: OpenAICompatibleLanguageModel(endpoint: endpoint, model: model, maxTokens: options.maximumReplyTokens ?? 100),
+                stage: stage)
         case .groq:
             let endpoint = OpenAICompatibleEndpoint(
                 name: "groq", baseURL: cloud.groqBaseURL, apiKey: cloud.groqKey, httpClient: httpClient, keyVariable: "GROQ_API_KEY")
-            languageModel = OpenAICompatibleLanguageModel.groq(
-                endpoint: endpoint, model: cloud.languageModel ?? OpenAICompatibleLanguageModel.defaultGroqModel,
-                maxTokens: options.maximumReplyTokens ?? 400)
-            llmStage = .init(stage: "llm", provider: endpoint.name, address: cloud.groqBaseURL, connection: endpoint.health)
+            return Built(
+                provider: OpenAICompatibleLanguageModel.groq(
+                    endpoint: endpoint, model: cloud.languageModel ?? OpenAICompatibleLanguageModel.defaultGroqModel,
+                    maxTokens: options.maximumReplyTokens ?? 400),
+                stage: .init(stage: "llm", provider: endpoint.name, address: cloud.groqBaseURL, connection: endpoint.health))
         }
+    }
 
-        let textToSpeech: any TextToSpeech
-        let ttsStage: HealthMonitor.Stage
-        switch plan.textToSpeech {
+    private func makeTextToSpeech(
+        _ choice: ProviderPlan.TextToSpeech, plan: ProviderPlan, httpClient: HTTPClient
+    ) async throws -> Built<any TextToSpeech> {
+        let cloud = plan.cloud
+        switch choice {
         case .local:
             let espeak = EspeakTextToSpeech()
             // Load espeak-ng's voice data now rather than on the first reply.
             _ = try await EspeakEngine.shared.synthesize("ready", voice: espeak.voice)
-            textToSpeech = espeak
-            ttsStage = .init(stage: "tts", provider: espeak.name)
+            return Built(provider: espeak, stage: .init(stage: "tts", provider: espeak.name))
         case .elevenlabs, .elevenlabsHTTP:
             let health = ConnectionHealth()
             let elevenLabs = ElevenLabsConfiguration(
                 apiKey: cloud.elevenLabsKey ?? "", baseURL: Self.httpScheme(cloud.elevenLabsURL), voiceID: cloud.elevenLabsVoice,
                 modelID: cloud.elevenLabsModel, health: health)
-            textToSpeech =
-                plan.textToSpeech == .elevenlabs
+            let textToSpeech: any TextToSpeech =
+                choice == .elevenlabs
                 ? ElevenLabsTextToSpeech(configuration: elevenLabs)
                 : ElevenLabsHTTPTextToSpeech(configuration: elevenLabs, httpClient: httpClient)
-            ttsStage = .init(stage: "tts", provider: textToSpeech.name, address: cloud.elevenLabsURL, connection: health)
+            return Built(
+                provider: textToSpeech,
+                stage: .init(stage: "tts", provider: textToSpeech.name, address: cloud.elevenLabsURL, connection: health))
         }
-
-        return ProviderSetup(
-            providers: SessionProviders(
-                speechToText: speechToText(inputRate, false), languageModel: languageModel, textToSpeech: textToSpeech),
-            telephonyProviders: SessionProviders(
-                speechToText: speechToText(ServerConfiguration.telephonySampleRate, true), languageModel: languageModel,
-                textToSpeech: textToSpeech),
-            stages: [sttStage, llmStage, ttsStage], engines: engines)
     }
 
     /// ElevenLabs' base URL with an HTTP scheme (its WebSocket uses the matching `ws`/`wss`).

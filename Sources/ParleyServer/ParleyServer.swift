@@ -29,12 +29,24 @@ public struct ParleyServer: Sendable {
         /// The longest reply, in LLM tokens; nil means 100 for the local model (a spoken reply of
         /// 100 tokens lasts about 30 s) and 400 for Groq, whose reasoning tokens count too.
         public var maximumReplyTokens: Int?
+        /// How long a provider in a chain may keep a session waiting before the next takes over.
+        public var timeouts = Timeouts()
         /// Where `make setup` recorded the engines.
         public var engineLayoutPath = LocalEngineLayout.defaultPath
         /// Directory for the engines' logs.
         public var logDirectory = FileManager.default.temporaryDirectory.path + "/parley-\(ProcessInfo.processInfo.processIdentifier)"
 
         /// Default options: everything local.
+        public init() {}
+    }
+
+    /// The deadlines of provider chains (`--llm-timeout`, `--tts-timeout`).
+    public struct Timeouts: Sendable {
+        /// The LLM's first reply text, and any gap in it.
+        public var languageModelFirstText: Duration = .seconds(5)
+        /// Text-to-speech's first audio after text, and any gap in it.
+        public var textToSpeechFirstAudio: Duration = .seconds(3)
+        /// Creates the defaults.
         public init() {}
     }
 

@@ -23,44 +23,66 @@ public struct ProviderPlan: Sendable, Equatable {
         case elevenlabsHTTP = "elevenlabs-http"
     }
 
-    /// The speech-to-text provider.
-    public var speechToText: SpeechToText
-    /// The LLM provider.
-    public var languageModel: LanguageModel
-    /// The text-to-speech provider.
-    public var textToSpeech: TextToSpeech
+    /// The speech-to-text providers, in order: the first serves, the others take over when it fails.
+    public var speechToTextChain: [SpeechToText]
+    /// The LLM providers, in order.
+    public var languageModelChain: [LanguageModel]
+    /// The text-to-speech providers, in order.
+    public var textToSpeechChain: [TextToSpeech]
+    /// The first speech-to-text provider.
+    public var speechToText: SpeechToText { speechToTextChain[0] }
+    /// The first LLM provider.
+    public var languageModel: LanguageModel { languageModelChain[0] }
+    /// The first text-to-speech provider.
+    public var textToSpeech: TextToSpeech { textToSpeechChain[0] }
     /// Cloud settings read from the environment.
     public var cloud: CloudSettings
 
-    /// Resolves the choices (`nil` or `auto` = automatic) against `environment`.
+    /// Resolves the choices against `environment`: each is `nil` or `auto` (automatic), one
+    /// provider, or a comma-separated fallback chain such as `elevenlabs,local`.
     public static func resolve(
         speechToText: String?, languageModel: String?, textToSpeech: String?, environment: [String: String]
     ) throws(ParleyServer.ConfigurationError) -> ProviderPlan {
         let cloud = try CloudSettings(environment: environment)
-        let stt = try choose(
+        let stt = try chain(
             "--stt", speechToText, automatic: cloud.deepgramKey != nil ? .deepgram : SpeechToText.local)
-        let llm = try choose("--llm", languageModel, automatic: cloud.groqKey != nil ? .groq : LanguageModel.local)
-        let tts = try choose(
+        let llm = try chain("--llm", languageModel, automatic: cloud.groqKey != nil ? .groq : LanguageModel.local)
+        let tts = try chain(
             "--tts", textToSpeech, automatic: cloud.elevenLabsKey != nil ? .elevenlabs : TextToSpeech.local)
-        switch stt {
-        case .deepgram: try require(cloud.deepgramKey, "DEEPGRAM_API_KEY", for: "--stt deepgram")
-        case .groqWhisper: try require(cloud.groqKey, "GROQ_API_KEY", for: "--stt groq-whisper")
-        case .local: break
+        for choice in stt {
+            switch choice {
+            case .deepgram: try require(cloud.deepgramKey, "DEEPGRAM_API_KEY", for: "--stt deepgram")
+            case .groqWhisper: try require(cloud.groqKey, "GROQ_API_KEY", for: "--stt groq-whisper")
+            case .local: break
+            }
         }
-        if llm == .groq { try require(cloud.groqKey, "GROQ_API_KEY", for: "--llm groq") }
-        if tts != .local { try require(cloud.elevenLabsKey, "ELEVENLABS_API_KEY", for: "--tts \(tts.rawValue)") }
-        return ProviderPlan(speechToText: stt, languageModel: llm, textToSpeech: tts, cloud: cloud)
+        if llm.contains(.groq) { try require(cloud.groqKey, "GROQ_API_KEY", for: "--llm groq") }
+        for choice in tts where choice != .local {
+            try require(cloud.elevenLabsKey, "ELEVENLABS_API_KEY", for: "--tts \(choice.rawValue)")
+        }
+        return ProviderPlan(speechToTextChain: stt, languageModelChain: llm, textToSpeechChain: tts, cloud: cloud)
     }
 
-    private static func choose<Choice: RawRepresentable & CaseIterable>(
+    /// The providers a flag names: `auto`, one, or a comma-separated chain (no repeats, no `auto` in it).
+    private static func chain<Choice: RawRepresentable & CaseIterable & Equatable>(
         _ flag: String, _ value: String?, automatic: Choice
-    ) throws(ParleyServer.ConfigurationError) -> Choice where Choice.RawValue == String {
-        guard let value, value != "auto" else { return automatic }
-        guard let choice = Choice(rawValue: value) else {
-            let known = (Choice.allCases.map(\.rawValue) + ["auto"]).joined(separator: ", ")
-            throw ParleyServer.ConfigurationError("\(flag) \(value): unknown provider; choose one of \(known)")
+    ) throws(ParleyServer.ConfigurationError) -> [Choice] where Choice.RawValue == String {
+        guard let value, value != "auto" else { return [automatic] }
+        let names = value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard names.count <= 4 else { throw ParleyServer.ConfigurationError("\(flag) \(value.prefix(80)): at most 4 providers in a chain") }
+        var choices: [Choice] = []
+        for name in names {
+            guard let choice = Choice(rawValue: name) else {
+                let known = (Choice.allCases.map(\.rawValue) + ["auto"]).joined(separator: ", ")
+                throw ParleyServer.ConfigurationError(
+                    "\(flag) \(value.prefix(80)): unknown provider \"\(name.prefix(40))\"; choose one of \(known), or a comma-separated chain such as local,\(Choice.allCases.first!.rawValue)")
+            }
+            guard !choices.contains(choice) else {
+                throw ParleyServer.ConfigurationError("\(flag) \(value.prefix(80)): \(name) appears twice in the chain")
+            }
+            choices.append(choice)
         }
-        return choice
+        return choices
     }
 
     private static func require(_ key: String?, _ variable: String, for choice: String) throws(ParleyServer.ConfigurationError) {

@@ -15,14 +15,22 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free one (default: $PORT, else 8080).")
     var port: Int?
 
-    @Option(help: "Speech-to-text: local, deepgram, groq-whisper or auto (deepgram when DEEPGRAM_API_KEY is set, else local).")
+    @Option(
+        help: "Speech-to-text: local, deepgram, groq-whisper, a fallback chain such as deepgram,local, or auto (deepgram when DEEPGRAM_API_KEY is set, else local).")
     var stt = "auto"
 
-    @Option(help: "LLM: local, groq or auto (groq when GROQ_API_KEY is set, else local).")
+    @Option(help: "LLM: local, groq, a fallback chain such as groq,local, or auto (groq when GROQ_API_KEY is set, else local).")
     var llm = "auto"
 
-    @Option(help: "Text-to-speech: local, elevenlabs, elevenlabs-http or auto (elevenlabs when ELEVENLABS_API_KEY is set, else local).")
+    @Option(
+        help: "Text-to-speech: local, elevenlabs, elevenlabs-http, a fallback chain such as elevenlabs,local, or auto (elevenlabs when ELEVENLABS_API_KEY is set, else local).")
     var tts = "auto"
+
+    @Option(name: .customLong("llm-timeout"), help: "Milliseconds an LLM in a chain may take to its first text (or pause mid-reply) before the next takes over.")
+    var llmTimeout = 5000
+
+    @Option(name: .customLong("tts-timeout"), help: "Milliseconds text-to-speech in a chain may take to answer text with audio before the next takes over.")
+    var ttsTimeout = 3000
 
     @Option(name: .customLong("llm-url"), help: "Use this running OpenAI-compatible chat server (base URL ending in /v1) instead of starting llama.cpp.")
     var llmURL: String?
@@ -118,6 +126,8 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("--web-root \(webRoot) is not a directory")
             }
         }
+        guard (200...60_000).contains(llmTimeout) else { throw ValidationError("--llm-timeout must be 200…60000 ms") }
+        guard (200...60_000).contains(ttsTimeout) else { throw ValidationError("--tts-timeout must be 200…60000 ms") }
         guard (100...5000).contains(vadSilence) else { throw ValidationError("--vad-silence must be 100…5000 ms") }
         guard maxReplyTokens.map({ (1...4096).contains($0) }) ?? true else { throw ValidationError("--max-reply-tokens must be 1…4096") }
         guard (3...40).contains(vadMargin) else { throw ValidationError("--vad-margin must be 3…40 dB") }
@@ -218,6 +228,8 @@ struct Serve: AsyncParsableCommand {
         options.languageModelURL = llmURL
         options.speechToTextURL = sttURL
         options.maximumReplyTokens = maxReplyTokens
+        options.timeouts.languageModelFirstText = .milliseconds(llmTimeout)
+        options.timeouts.textToSpeechFirstAudio = .milliseconds(ttsTimeout)
         let address = try listenAddress()
         let web = webRoot ?? BundleDirectory.locate("web")
         if web == nil { logger.warning("no web/ directory beside the executable or here: the browser client is not served") }

@@ -20,6 +20,7 @@ struct CloudProvidersTests {
     static func withCloudServer(
         deepgram: FakeDeepgramServer.Configuration? = nil, openAI: FakeOpenAIServer.Configuration? = nil,
         elevenLabs: FakeElevenLabsServer.Configuration? = nil, tts: String? = nil,
+        adjust: @escaping @Sendable (inout ParleyServer.Options, FakeOpenAIServer.Running) -> Void = { _, _ in },
         _ body: @escaping @Sendable (Int, FakeDeepgramServer.Running, FakeOpenAIServer.Running, FakeElevenLabsServer) async throws -> Void
     ) async throws {
         var deepgramConfiguration = deepgram ?? FakeDeepgramServer.Configuration(apiKey: keys["DEEPGRAM_API_KEY"]!, utterances: [question])
@@ -41,6 +42,7 @@ struct CloudProvidersTests {
                     options.environment = keys.merging([
                         "DEEPGRAM_URL": deepgram.baseURL, "GROQ_BASE_URL": groq.groqBaseURL, "ELEVENLABS_URL": elevenLabs.baseURL,
                     ]) { $1 }
+                    adjust(&options, groq)
                     try await withParleyServer(options: options) { port in
                         try await body(port, deepgram, groq, elevenLabs)
                     }

@@ -25,6 +25,11 @@ public struct SessionConfiguration: Sendable {
     /// The text-to-speech voice for this session, in place of the provider's configured one
     /// (see ``ProviderContext/voice``); nil keeps the provider's.
     public var voice: String?
+    /// Spoken in the local voice (``SessionProviders/apologyVoice``) when a turn's LLM or
+    /// text-to-speech failed with no fallback left, instead of silence.
+    public var apology = "Sorry, I'm having trouble answering right now. Could you say that again?"
+    /// Spoken when speech-to-text failed with no fallback left.
+    public var notHeard = "Sorry, I didn't catch that. Could you say it again?"
     /// Told of each turn's end and each provider failure (the server's metrics), if set.
     public var observer: (any SessionObserver)?
 
@@ -74,12 +79,19 @@ public struct SessionProviders: Sendable {
     public var languageModel: any LanguageModel
     /// Text-to-speech.
     public var textToSpeech: any TextToSpeech
+    /// The voice that apologises when a stage failed with no fallback left (the server's is the
+    /// local espeak-ng, in process); nil: failures are reported as errors only.
+    public var apologyVoice: (any TextToSpeech)?
 
     /// Groups three providers.
-    public init(speechToText: any SpeechToText, languageModel: any LanguageModel, textToSpeech: any TextToSpeech) {
+    public init(
+        speechToText: any SpeechToText, languageModel: any LanguageModel, textToSpeech: any TextToSpeech,
+        apologyVoice: (any TextToSpeech)? = nil
+    ) {
         self.speechToText = speechToText
         self.languageModel = languageModel
         self.textToSpeech = textToSpeech
+        self.apologyVoice = apologyVoice
     }
 
     /// Provider names by stage, as announced in `session.ready`.

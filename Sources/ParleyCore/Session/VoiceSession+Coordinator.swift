@@ -164,6 +164,12 @@ extension VoiceSession {
                 session.logger.warning("speech-to-text failed", metadata: ["parley.error": "\(error)"])
                 session.configuration.observer?.providerFailed(error, stage: "stt")
                 try await output.send(.error(SessionError(.sttFailed, error.description)))
+                // The speech was lost: ask again rather than leave the caller waiting.
+                if session.providers.apologyVoice != nil, activeReply == nil, !windingDown {
+                    turnCount += 1
+                    say(session.configuration.notHeard, turnID: turnCount)
+                    session.configuration.observer?.apologised(stage: "stt")
+                }
             }
         }
 

@@ -56,11 +56,18 @@ extension VoiceSession.Coordinator {
     /// Queues the configured greeting as turn 0, interruptible like any reply.
     mutating func greet() {
         guard let greeting = session.configuration.greeting?.trimmingWhitespace(), !greeting.isEmpty else { return }
-        conversation.addUserTurn(id: 0, text: "")
+        say(greeting, turnID: 0)
+    }
+
+    /// Queues `text` as turn `turnID`'s reply, spoken without the LLM and interruptible like any reply.
+    mutating func say(_ text: String, turnID: Int) {
+        conversation.addUserTurn(id: turnID, text: "")
         let request = VoiceSession.ReplyRequest(
-            turnID: 0, conversation: conversation, recorder: TurnRecorder(origin: .now), interruption: CancellationSignal(),
-            gate: PlaybackGate(), script: greeting)
+            turnID: turnID, conversation: conversation, recorder: TurnRecorder(origin: .now), interruption: CancellationSignal(),
+            gate: PlaybackGate(), script: text)
         activeReply = request
-        requests.yield(request)
+        if case .dropped = requests.yield(request) {
+            session.logger.warning("scripted reply dropped: reply queue full", metadata: ["parley.turn.id": "\(turnID)"])
+        }
     }
 }

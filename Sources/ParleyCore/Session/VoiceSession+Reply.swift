@@ -20,6 +20,19 @@ extension VoiceSession {
                 }
             } catch let stage as StageFailure {
                 failure = stage.error
+                // No provider of the stage was left: say so in the local voice rather than go silent.
+                if let voice = providers.apologyVoice {
+                    let stage = stage.error.code == .ttsFailed ? "tts" : "llm"
+                    do {
+                        interrupted = try await !request.interruption.run {
+                            try await apologise(request, voice: voice, output: output)
+                        }
+                        configuration.observer?.apologised(stage: stage)
+                    } catch {
+                        if Task.isCancelled { return (recorder.text, true) }
+                        logger.warning("the apology failed too", metadata: ["parley.error": "\(error)"])
+                    }
+                }
             } catch {
                 // The session itself is closing (client gone or cancelled): nothing left to tell.
                 if Task.isCancelled { return (recorder.text, true) }
@@ -45,6 +58,54 @@ extension VoiceSession {
             logger.debug("could not report the end of turn \(turnID): \(error)")
         }
         return (recorder.text, interrupted)
+    }
+
+    /// Speaks ``SessionConfiguration/apology`` with `voice` as the rest of the failed reply.
+    func apologise(_ request: ReplyRequest, voice: any TextToSpeech, output: some SessionOutput) async throws {
+        let apology = (request.recorder.text.isEmpty ? "" : " ") + configuration.apology
+        request.recorder.appendText(apology)
+        try await output.send(.agentText(turnID: request.turnID, delta: apology))
+        request.heard.addGivenText(apology, outputRate: configuration.outputSampleRate)
+        let (text, sink) = AsyncStream.makeStream(of: String.self)
+        sink.yield(configuration.apology)
+        sink.finish()
+        var pacer = AudioPacer(outputRate: configuration.outputSampleRate, lead: configuration.outputLead, gate: request.gate)
+        let send = audioSender(request, output: output)
+        try await ProviderContext.$voice.withValue(nil) {
+            try await voice.synthesize(text, sampleRate: configuration.outputSampleRate) { chunk in
+                request.heard.addChunk(chunk, outputRate: configuration.outputSampleRate)
+                try await pacer.play(chunk, send: send)
+            }
+        }
+        try await pacer.finish(send: send)
+    }
+
+    /// What sends a reply's paced audio: `agent.audio.start` before the first frame, the frames,
+    /// and `agent.paused`/`agent.resumed` when the gate closes and opens.
+    func audioSender(_ request: ReplyRequest, output: some SessionOutput) -> (AudioPacer.Output) async throws -> Void {
+        let recorder = request.recorder
+        let turnID = request.turnID
+        let outputRate = configuration.outputSampleRate
+        return { item in
+            let frame: [Int16]
+            switch item {
+            case .frame(let samples): frame = samples
+            case .paused:
+                try await output.send(.agentPaused(turnID: turnID))
+                return
+            case .resumed:
+                try await output.send(.agentResumed(turnID: turnID))
+                return
+            }
+            if recorder.addAudio(samples: frame.count) {
+                try await output.send(.agentAudioStart(turnID: turnID, sampleRate: outputRate))
+                try await output.send(.agentAudio(turnID: turnID, samples: frame))
+                recorder.mark(.firstAudioSent)
+            } else {
+                try await output.send(.agentAudio(turnID: turnID, samples: frame))
+            }
+            recorder.update(.lastAudioSent)
+        }
     }
 
     /// LLM → sentences → text-to-speech → paced frames, the two halves running concurrently.
@@ -93,26 +154,7 @@ extension VoiceSession {
                 var pacer = AudioPacer(
                     outputRate: configuration.outputSampleRate, lead: configuration.outputLead, gate: request.gate)
                 let outputRate = configuration.outputSampleRate
-                let send: (AudioPacer.Output) async throws -> Void = { item in
-                    let frame: [Int16]
-                    switch item {
-                    case .frame(let samples): frame = samples
-                    case .paused:
-                        try await output.send(.agentPaused(turnID: turnID))
-                        return
-                    case .resumed:
-                        try await output.send(.agentResumed(turnID: turnID))
-                        return
-                    }
-                    if recorder.addAudio(samples: frame.count) {
-                        try await output.send(.agentAudioStart(turnID: turnID, sampleRate: outputRate))
-                        try await output.send(.agentAudio(turnID: turnID, samples: frame))
-                        recorder.mark(.firstAudioSent)
-                    } else {
-                        try await output.send(.agentAudio(turnID: turnID, samples: frame))
-                    }
-                    recorder.update(.lastAudioSent)
-                }
+                let send = audioSender(request, output: output)
                 do {
                     try await providers.textToSpeech.synthesize(sentences, sampleRate: outputRate) { chunk in
                         recorder.mark(.ttsFirstAudio)

@@ -68,6 +68,9 @@ final class ServerMetrics: Sendable {
         for stage in health.stages {
             _ = registry.makeCounter(descriptor: Self.providerErrors, labels: [("provider", stage.provider), ("stage", stage.stage)])
         }
+        for stage in ["stt", "llm", "tts"] {
+            _ = registry.makeCounter(descriptor: Self.apologies, labels: [("stage", stage)])
+        }
         for limit in ["message_size", "message_rate", "idle", "duration", "address"] {
             _ = registry.makeCounter(descriptor: Self.limitClosures, labels: [("limit", limit)])
         }
@@ -116,6 +119,18 @@ final class ServerMetrics: Sendable {
         if let final = timeline[.sttFinal], let sent = timeline[.firstAudioSent] {
             overhead.record(max(sent - final, .zero))
         }
+    }
+
+    static var fallbacks: MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: "parley_provider_fallbacks", unitName: "total",
+            helpText: "Turns a provider chain moved from a failed provider to the next, by stage, from and to.")
+    }
+
+    static var apologies: MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: "parley_apologies", unitName: "total",
+            helpText: "Apologies spoken in the local voice because a stage had no provider left, by stage.")
     }
 
     static var limitClosures: MetricNameDescriptor {
