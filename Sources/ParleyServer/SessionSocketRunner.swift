@@ -87,8 +87,10 @@ struct SessionSocketRunner: Sendable {
             }
             group.addTask {
                 let ending = await read(sink, guarding)
-                sink.finish()
+                // A limit ends the session by cancellation, not by ending its input (which would
+                // let it finish first and look like a session that ended on its own).
                 if let limit = guarding.trippedLimit { return .limited(limit) }
+                sink.finish()
                 return .clientLeft(ending)
             }
             group.addTask {
@@ -108,6 +110,7 @@ struct SessionSocketRunner: Sendable {
                 }
             }
             let first = await group.next() ?? nil
+            if let limit = guarding.trippedLimit { return .limited(limit) }
             if case .limited = first { return first! }
             guard case .clientLeft = first else { return .sessionEnded }
             group.addTask {
