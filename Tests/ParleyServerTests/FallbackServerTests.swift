@@ -103,26 +103,30 @@ struct FallbackServerTests {
 
     @Test("--llm groq,local: Groq dropping the stream mid-reply, the next model finishes the answer", .timeLimit(.minutes(2)))
     func languageModelDropped() async throws {
-        // No key checked: the second model (`local` at --llm-url) sends none.
-        var openAI = FakeOpenAIServer.Configuration(apiKey: nil)
-        openAI.models = ["openai/gpt-oss-20b", "smollm2-135m-instruct"]
-        openAI.reply = { messages in messages.last?.role == .user && messages.count > 2 && messages.last!.content.hasPrefix("(Your answer") ? "the rest." : Cloud.answer }
-        openAI.faults = [.dropAfter(tokens: 2)]
-        try await Cloud.withCloudServer(
-            openAI: openAI,
-            adjust: { options, groq in
-                options.languageModel = "groq,local"
-                options.languageModelURL = groq.baseURL
+        var groq = FakeOpenAIServer.Configuration(apiKey: Cloud.keys["GROQ_API_KEY"]!)
+        groq.models = ["openai/gpt-oss-20b"]
+        groq.reply = { _ in Cloud.answer }
+        groq.faults = Array(repeating: .dropAfter(tokens: 2), count: 20)
+        // The second model (`local` at --llm-url), which sends no key and may get a warm-up request.
+        var second = FakeOpenAIServer.Configuration(apiKey: nil)
+        second.reply = { messages in messages.last?.content.hasPrefix("(Your answer") == true ? "the rest." : "Unexpected." }
+        let failingGroq = groq
+        try await FakeOpenAIServer.run(second) { local in
+            try await Cloud.withCloudServer(
+                openAI: failingGroq,
+                adjust: { options, _ in
+                    options.languageModel = "groq,local"
+                    options.languageModelURL = local.baseURL
+                }
+            ) { port, _, _, _ in
+                let result = try await Self.talk(port: port, turns: 1)
+                let turn = try #require(result.turns.first)
+                #expect(turn.reply.hasSuffix("the rest."))
+                #expect(turn.reply.count > "the rest.".count)
+                // The fake ElevenLabs speaks 10 ms a character: audio for the whole reply reached the client.
+                #expect(turn.audioSamples >= turn.reply.count * 150)
+                #expect(try await Self.metrics(port: port).contains(#"parley_provider_fallbacks_total{stage="llm",from="groq",to="openai-llm"} 1"#))
             }
-        ) { port, _, groq, _ in
-            let result = try await Self.talk(port: port, turns: 1)
-            let turn = try #require(result.turns.first)
-            #expect(turn.reply.hasSuffix("the rest."))
-            #expect(turn.reply.count > "the rest.".count)
-            // The fake ElevenLabs speaks 10 ms a character: audio for the whole reply reached the client.
-            #expect(turn.audioSamples >= turn.reply.count * 150)
-            #expect(groq.requests.filter { $0.path.hasSuffix("/chat/completions") }.count == 2)
-            #expect(try await Self.metrics(port: port).contains(#"parley_provider_fallbacks_total{stage="llm",from="groq",to="openai-llm"} 1"#))
         }
     }
 
