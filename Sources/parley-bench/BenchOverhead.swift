@@ -45,9 +45,10 @@ struct BenchOverhead: AsyncParsableCommand {
                     options.environment = keys.merging([
                         "DEEPGRAM_URL": deepgram.baseURL, "GROQ_BASE_URL": groq.groqBaseURL, "ELEVENLABS_URL": elevenLabs.baseURL,
                     ]) { $1 }
-                    let server = ParleyServer(
-                        configuration: ServerConfiguration(port: 0, webRoot: nil), options: options,
-                        logger: Logger(label: "parley.bench"))
+                    var configuration = ServerConfiguration(port: 0, webRoot: nil)
+                    // The client sends each utterance at once, faster than real time, turn after turn.
+                    configuration.limits.maximumMessagesPerSecond = 100_000
+                    let server = ParleyServer(configuration: configuration, options: options, logger: Logger(label: "parley.bench"))
                     return try await server.withRunning { port in
                         try await BenchClient(port: port).talk(turns: turns)
                     }
