@@ -29,7 +29,9 @@ struct FakeRandomFaultsWebSocketTests {
 
     /// Sends `audio` as fast as the fake takes it (stopping when the connection is gone), then
     /// `CloseStream`, and returns every message until the end.
-    static func stream(_ fake: FakeDeepgramServer.Running, audio: [Int16], timeout: Duration = .seconds(5)) async throws -> [ProviderWebSocket.Message] {
+    static func stream(
+        _ fake: FakeDeepgramServer.Running, audio: [Int16], timeout: Duration = .seconds(5)
+    ) async throws -> [ProviderWebSocket.Message] {
         try await ProviderWebSocket.connect(
             to: "\(fake.baseURL)/v1/listen?\(Wire.agentQuery)", headers: [("Authorization", "Token \(Support.key)")], timeout: timeout
         ) { connection in
