@@ -17,7 +17,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 BIN=.build/debug/parley
 BENCH=.build/debug/parley-bench
-[ -x "$BIN" ] && [ -x "$BENCH" ] || swift build --product parley --product parley-bench
+# One product per `swift build`: given several `--product` options, SwiftPM builds only the last.
+[ -x "$BIN" ] && [ -x "$BENCH" ] || { swift build --product parley && swift build --product parley-bench; }
 WORK="$(mktemp -d)"
 SERVER_PID=""
 cleanup() {

@@ -10,6 +10,8 @@ struct FakeDeepgramConnection: Sendable {
     let options: FakeDeepgramOptions
     let configuration: FakeDeepgramServer.Configuration
     let fault: FakeDeepgramServer.Fault
+    /// Whether `fault` is a random drop, counted when it happens.
+    let randomDrop: Bool
     let log: FakeDeepgramLog
     let script: FakeDeepgramScript
     let requestID: String
@@ -105,6 +107,7 @@ struct FakeDeepgramConnection: Sendable {
                         continue
                     }
                     if case .dropAfterAudio(let limit) = fault, audioBytes >= limit {
+                        if connection.randomDrop { connection.log.dice.acted(.drop) }
                         socket.abort()
                         return
                     }

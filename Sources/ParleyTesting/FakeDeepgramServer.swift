@@ -65,6 +65,10 @@ public enum FakeDeepgramServer {
         /// Faults, one per connection in the order they arrive; later connections are served
         /// normally.
         public var faults: [Fault] = []
+        /// Random faults for connections without a scripted one: `refuse` answers the handshake
+        /// with a 5xx, `drop` drops the TCP connection within the first 5 s of audio, `stall` never
+        /// answers the handshake, `slow` answers it late.
+        public var randomFaults: FakeRandomFaults?
 
         /// Creates a configuration.
         public init(apiKey: String = "fake-deepgram-key", utterances: [String] = ["Hello there."]) {
@@ -148,6 +152,8 @@ public enum FakeDeepgramServer {
         public var totalAudioBytes: Int { connections.reduce(0) { $0 + $1.audioBytes } }
         /// Utterances finalized so far (the script's position).
         public var utterancesFinalized: Int { script.finalized }
+        /// The random faults acted out so far, by kind.
+        public var randomFaultCounts: [FakeRandomFaults.Kind: Int] { log.dice.counts }
 
         /// Waits until `predicate` holds, checking every 10 ms; returns whether it held in time.
         @discardableResult
@@ -166,7 +172,8 @@ public enum FakeDeepgramServer {
     public static func run<Result: Sendable>(
         _ configuration: Configuration, _ body: @Sendable (Running) async throws -> Result
     ) async throws -> Result {
-        let log = FakeDeepgramLog(faults: configuration.faults, recordsTraffic: configuration.recordsTraffic)
+        let log = FakeDeepgramLog(
+            faults: configuration.faults, recordsTraffic: configuration.recordsTraffic, dice: FakeFaultDice(configuration.randomFaults))
         let script = FakeDeepgramScript(configuration.utterances, repeats: configuration.repeatsUtterances)
         let server = FakeProviderServer(
             webSocket: { request in await upgrade(request, configuration: configuration, log: log, script: script) },
@@ -188,7 +195,7 @@ public enum FakeDeepgramServer {
         let scheme = authorization.split(separator: " ", maxSplits: 1).first.map(String.init)
         let authorized = ["Token", "Bearer"].contains { authorization == "\($0) \(configuration.apiKey)" }
         let record = ConnectionRecord(path: request.path, query: request.query, authScheme: scheme, authorized: authorized)
-        let (index, fault) = log.open(record)
+        var (index, fault) = log.open(record)
         let requestID = UUID().uuidString.lowercased()
         func refuse(_ status: Int, code: String, message: String) -> FakeUpgrade {
             log.update(index) { $0.status = status }
@@ -199,19 +206,38 @@ public enum FakeDeepgramServer {
         }
         guard request.path == "/v1/listen" else { return refuse(404, code: "NOT_FOUND", message: "Not found.") }
         guard authorized else { return refuse(401, code: "INVALID_AUTH", message: "Invalid credentials.") }
-        if case .reject(let status, let body, let reason) = fault {
-            log.update(index) { $0.status = status }
-            return .reject(status: status, headers: reason.map { [("dg-error", $0)] } ?? [], body: body)
-        }
         let options: FakeDeepgramOptions
         switch FakeDeepgramOptions.parse(request.query, validate: configuration.validateParameters) {
         case .success(let parsed): options = parsed
         case .failure(.badRequest(let message)): return refuse(400, code: "INVALID_QUERY_PARAMETER", message: message)
         }
+        var randomDrop = false
+        if fault == .none, let random = log.dice.draw() {
+            switch random {
+            case .refuse(let status):
+                log.dice.acted(.refuse)
+                return refuse(status, code: "INTERNAL_SERVER_ERROR", message: "The fake Deepgram failed at random (chaos).")
+            case .stall(let limit):
+                log.dice.acted(.stall)
+                return .stall(limit: limit)
+            case .slow(let delay):
+                log.dice.acted(.slow)
+                try? await Task.sleep(for: delay)
+            case .drop(let at):
+                // Within the first 5 s of audio, so most sessions see it; at least 100 ms in.
+                let bytesPerSecond = options.sampleRate * options.encoding.bytesPerSample
+                fault = .dropAfterAudio(bytes: max(bytesPerSecond / 10, Int(at * 5 * Double(bytesPerSecond))))
+                randomDrop = true
+            }
+        }
+        if case .reject(let status, let body, let reason) = fault {
+            log.update(index) { $0.status = status }
+            return .reject(status: status, headers: reason.map { [("dg-error", $0)] } ?? [], body: body)
+        }
         log.update(index) { $0.status = 101 }
         let connection = FakeDeepgramConnection(
-            index: index, options: options, configuration: configuration, fault: fault, log: log, script: script,
-            requestID: requestID)
+            index: index, options: options, configuration: configuration, fault: fault, randomDrop: randomDrop, log: log,
+            script: script, requestID: requestID)
         return .accept(headers: [("dg-request-id", requestID)]) { socket in
             try await connection.run(socket)
         }
@@ -224,12 +250,15 @@ final class FakeDeepgramLog: Sendable {
     static let maximumEntries = 100_000
 
     let records = Mutex<[FakeDeepgramServer.ConnectionRecord]>([])
+    /// Random faults for connections without a scripted one.
+    let dice: FakeFaultDice
     private let faults: Mutex<[FakeDeepgramServer.Fault]>
     private let recordsTraffic: Bool
 
-    init(faults: [FakeDeepgramServer.Fault], recordsTraffic: Bool) {
+    init(faults: [FakeDeepgramServer.Fault], recordsTraffic: Bool, dice: FakeFaultDice) {
         self.faults = Mutex(faults)
         self.recordsTraffic = recordsTraffic
+        self.dice = dice
     }
 
     /// Adds a connection attempt; returns its index and its fault.

@@ -30,6 +30,10 @@ extension FakeElevenLabsServer {
         /// Whether the audio sent is kept in the records (load tests turn it off: a reply's audio
         /// is tens of kilobytes, and a load test sends thousands).
         public var recordsAudio = true
+        /// Random faults for connections and requests while ``fault`` is nil: `refuse` answers the
+        /// upgrade or the request with a 5xx, `drop` drops the connection after the first audio,
+        /// `stall` never sends audio (HTTP: the response head), `slow` sends it late.
+        public var randomFaults: FakeRandomFaults?
 
         /// Creates a configuration.
         public init(

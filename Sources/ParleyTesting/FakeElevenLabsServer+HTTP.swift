@@ -25,7 +25,8 @@ extension FakeElevenLabsServer {
             return try await answer(404, #"{"detail":"Not Found"}"#)
         }
         guard request.method == "POST" else { return try await answer(405, #"{"detail":"Method Not Allowed"}"#) }
-        switch configuration.fault {
+        let misbehaviour = nextMisbehaviour()
+        switch misbehaviour.fault {
         case .reject(let status, let text)?:
             return try await answer(status, text)
         case .quotaExceeded?:
@@ -55,16 +56,23 @@ extension FakeElevenLabsServer {
             return try await answer(
                 422, Self.validationError(["query", "output_format"], "the fake speaks pcm_* and ulaw_8000, not \(formatName)", type: "value_error"))
         }
-        try await stream(text, format: format, to: response, record: index)
+        try await stream(text, format: format, misbehaviour: misbehaviour, to: response, record: index)
     }
 
     /// Streams the speech for `text`, recording what was sent and whether the client went away.
-    private func stream(_ text: String, format: AudioFormat, to response: FakeResponseWriter, record index: Int) async throws {
-        if configuration.fault == .stallFirstByte {
-            // Hold the response back until the fake stops.
-            while true { try await Task.sleep(for: .seconds(3600)) }
+    private func stream(
+        _ text: String, format: AudioFormat, misbehaviour: Misbehaviour, to response: FakeResponseWriter, record index: Int
+    ) async throws {
+        if misbehaviour.fault == .stallFirstByte {
+            // Hold the response back until the client gives up or the limit passes.
+            await response.stall(upTo: misbehaviour.stallLimit)
+            updateHTTP(index) { record in
+                record.clientWentAway = true
+                record.finishedAt = .now
+            }
+            return
         }
-        if configuration.firstByteDelay > .zero { try await Task.sleep(for: configuration.firstByteDelay) }
+        if misbehaviour.firstByteDelay > .zero { try await Task.sleep(for: misbehaviour.firstByteDelay) }
         updateHTTP(index) { $0.status = 200 }
         let pieces = Self.pieces(
             for: text, format: format, durationPerCharacter: configuration.durationPerCharacter, chunkBytes: configuration.audioChunkBytes)
@@ -74,7 +82,8 @@ extension FakeElevenLabsServer {
                 if number > 0 && configuration.chunkPacing > .zero { try await Task.sleep(for: configuration.chunkPacing) }
                 try await response.write(piece.bytes)
                 if configuration.recordsAudio { updateHTTP(index) { $0.audio += piece.bytes } }
-                if number == 0 && configuration.fault == .dropAfterFirstAudio {
+                if number == 0 && misbehaviour.fault == .dropAfterFirstAudio {
+                    if misbehaviour.randomDrop { dice.acted(.drop) }
                     response.abort()
                     updateHTTP(index) { $0.finishedAt = .now }
                     return

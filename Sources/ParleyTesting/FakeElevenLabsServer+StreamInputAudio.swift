@@ -15,7 +15,8 @@ extension FakeElevenLabsServer.StreamInputConnection {
                     chunkBytes: configuration.audioChunkBytes)
                 for piece in pieces {
                     if firstAudio {
-                        if configuration.firstByteDelay > .zero { try await Task.sleep(for: configuration.firstByteDelay) }
+                        let delay = options.misbehaviour.firstByteDelay
+                        if delay > .zero { try await Task.sleep(for: delay) }
                         if try await actOutFirstAudioFault() { return }
                     } else if configuration.chunkPacing > .zero {
                         try await Task.sleep(for: configuration.chunkPacing)
@@ -42,10 +43,14 @@ extension FakeElevenLabsServer.StreamInputConnection {
 
     /// Before the first audio message; true when the fault ends generation.
     private func actOutFirstAudioFault() async throws -> Bool {
-        switch configuration.fault {
+        switch options.misbehaviour.fault {
         case .stallFirstByte?:
-            // Hold the audio back until the client gives up and the connection ends.
-            while true { try await Task.sleep(for: .seconds(3600)) }
+            // Hold the audio back until the client gives up (the reader ends and cancels this
+            // task) or the limit passes.
+            try await Task.sleep(for: options.misbehaviour.stallLimit)
+            _ = beginClosing(code: nil)
+            socket.abort()
+            return true
         case .nonJSONMessage?:
             try await socket.send(text: "<html>502 Bad Gateway</html>")
         case .audioNotBase64?:
@@ -58,12 +63,13 @@ extension FakeElevenLabsServer.StreamInputConnection {
 
     /// After the first audio message; true when the fault ends generation.
     private func actOutAfterFirstAudioFault() async throws -> Bool {
-        switch configuration.fault {
+        switch options.misbehaviour.fault {
         case .closeAfterFirstAudio(let code, let reason)?:
             guard beginClosing(code: code) else { return true }
             try await socket.close(code: code, reason: reason)
             return true
         case .dropAfterFirstAudio?:
+            if options.misbehaviour.randomDrop { fake.dice.acted(.drop) }
             _ = beginClosing(code: nil)
             socket.abort()
             return true

@@ -28,7 +28,7 @@ extension FakeElevenLabsServer.StreamInputConnection {
             for key in ["voice_settings", "generation_config"] where fields[key] != nil && fields[key] != state.initialSettings[key] {
                 violations.append("\(key) changed after the first message")
             }
-            if case .errorMessage(let error, let message)? = configuration.fault, !state.errorFaultActed {
+            if case .errorMessage(let error, let message)? = options.misbehaviour.fault, !state.errorFaultActed {
                 state.errorFaultActed = true
                 return Outcome(failure: (error, message))
             }

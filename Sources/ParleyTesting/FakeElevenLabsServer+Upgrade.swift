@@ -14,6 +14,8 @@ extension FakeElevenLabsServer {
         var keySource: KeySource?
         /// Whether the upgrade request carried a wrong key (with `.errorThenClose`).
         var wrongKeyGiven: Bool
+        /// The fault and latency this connection acts out.
+        var misbehaviour: Misbehaviour
     }
 
     /// Accepts or refuses a WebSocket upgrade as ElevenLabs does (docs/providers.md).
@@ -22,7 +24,8 @@ extension FakeElevenLabsServer {
         guard let voiceID = Self.voiceID(in: request.path, endpoint: "stream-input") else {
             return .reject(status: 404, body: #"{"detail":"Not Found"}"#)
         }
-        if case .reject(let status, let body)? = configuration.fault {
+        let misbehaviour = nextMisbehaviour()
+        if case .reject(let status, let body)? = misbehaviour.fault {
             return .reject(status: status, headers: [("Content-Type", "application/json")], body: body)
         }
         let headerKey = request.header("xi-api-key")
@@ -53,7 +56,7 @@ extension FakeElevenLabsServer {
             inactivityTimeout: configuration.inactivityTimeout ?? timeout,
             autoMode: request.queryValue("auto_mode") == "true",
             syncAlignment: request.queryValue("sync_alignment") == "true",
-            keySource: keySource, wrongKeyGiven: wrongKeyGiven)
+            keySource: keySource, wrongKeyGiven: wrongKeyGiven, misbehaviour: misbehaviour)
         return .accept { socket in
             try await StreamInputConnection(fake: self, socket: socket, options: options).serve()
         }

@@ -20,9 +20,11 @@ public final class FakeElevenLabsServer: Sendable {
     public let configuration: Configuration
     private let boundPort = Mutex(0)
     let records = Mutex(Records())
+    let dice: FakeFaultDice
 
     init(configuration: Configuration) {
         self.configuration = configuration
+        dice = FakeFaultDice(configuration.randomFaults)
     }
 
     /// Runs a fake on a free loopback port for the length of `body`.

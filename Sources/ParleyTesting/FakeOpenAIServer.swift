@@ -33,6 +33,13 @@ public struct FakeOpenAIServer: Sendable {
         public var tokenDelay: Duration = .zero
         /// Faults, one per request in arrival order; requests beyond the list are served normally.
         public var faults: [Fault] = []
+        /// Random faults for chat and transcription requests without a scripted one: `refuse`
+        /// answers a 5xx with the error envelope, `drop` drops the connection part way through
+        /// the streamed reply (a transcription: before its answer), `stall` never sends the
+        /// response head, `slow` sends it late.
+        public var randomFaults: FakeRandomFaults?
+        /// Whether requests are kept in ``Running/requests`` (long load runs turn it off).
+        public var recordsRequests = true
         /// Split the event stream into writes at random byte offsets (seeded), including inside
         /// UTF-8 characters and `data:` prefixes.
         public var splitWrites: UInt64?
@@ -94,6 +101,8 @@ public struct FakeOpenAIServer: Sendable {
         public var requests: [Request] { log.requests.withLock { $0 } }
         /// Chat streams the client abandoned before the end (connection closed mid-stream).
         public var abandonedStreams: Int { log.abandoned.withLock { $0 } }
+        /// The random faults acted out so far, by kind.
+        public var randomFaultCounts: [FakeRandomFaults.Kind: Int] { log.dice.counts }
     }
 
     final class Log: Sendable {
@@ -101,10 +110,22 @@ public struct FakeOpenAIServer: Sendable {
         let faults: Mutex<[Fault]>
         let transcriptIndex = Mutex(0)
         let abandoned = Mutex(0)
-        init(faults: [Fault]) { self.faults = Mutex(faults) }
+        let dice: FakeFaultDice
+        let recordsRequests: Bool
+
+        init(faults: [Fault], dice: FakeFaultDice, recordsRequests: Bool) {
+            self.faults = Mutex(faults)
+            self.dice = dice
+            self.recordsRequests = recordsRequests
+        }
 
         func nextFault() -> Fault? {
             faults.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+        }
+
+        func record(_ request: Request) {
+            guard recordsRequests else { return }
+            requests.withLock { $0.append(request) }
         }
     }
 
@@ -112,7 +133,8 @@ public struct FakeOpenAIServer: Sendable {
     public static func run<Result: Sendable>(
         _ configuration: Configuration, _ body: @Sendable (Running) async throws -> Result
     ) async throws -> Result {
-        let log = Log(faults: configuration.faults)
+        let log = Log(
+            faults: configuration.faults, dice: FakeFaultDice(configuration.randomFaults), recordsRequests: configuration.recordsRequests)
         let server = FakeProviderServer(http: { request, response in
             try await handle(request, response, configuration: configuration, log: log)
         })
@@ -134,7 +156,7 @@ public struct FakeOpenAIServer: Sendable {
             try await response.send(status: 200, headers: headers + json, body: JSONValue.object(["object": "list", "data": .array(data)]).serialized)
         case ("POST", "/v1/chat/completions"):
             let body = JSONValue.parse(request.text)
-            log.requests.withLock { $0.append(Request(path: request.path, authorized: authorized, json: body, fields: [:], at: .now)) }
+            log.record(Request(path: request.path, authorized: authorized, json: body, fields: [:], at: .now))
             guard authorized else { return try await sendError(response, 401, invalidKey, headers: headers) }
             guard let body, let messages = body["messages"]?.arrayValue, let model = body["model"]?.stringValue else {
                 return try await sendError(response, 400, ("'messages' and 'model' are required", "invalid_request_error", nil), headers: headers)
@@ -151,7 +173,21 @@ public struct FakeOpenAIServer: Sendable {
                 else { return nil }
                 return ChatMessage(role: role, content: content)
             }
-            let fault = log.nextFault()
+            var fault = log.nextFault()
+            let random = fault == nil ? log.dice.draw() : nil
+            switch random {
+            case .refuse(let status)?:
+                log.dice.acted(.refuse)
+                fault = .status(status)
+            case .stall(let limit)?:
+                log.dice.acted(.stall)
+                return await response.stall(upTo: limit)
+            case .slow(let delay)?:
+                log.dice.acted(.slow)
+                try await Task.sleep(for: delay)
+            case .drop?, nil:
+                break
+            }
             if case .status(let status, let retryAfter, let retryAfterMilliseconds) = fault {
                 var extra = headers
                 if let retryAfter { extra.append(("retry-after", retryAfter)) }
@@ -159,9 +195,17 @@ public struct FakeOpenAIServer: Sendable {
                 return try await sendError(response, status, statusError(status), headers: extra)
             }
             let completion = FakeChatCompletion(configuration: configuration, request: body, messages: chat, model: model)
+            if case .drop(let at)? = random {
+                guard body["stream"]?.boolValue == true, !completion.content.isEmpty else {
+                    log.dice.acted(.drop)
+                    return response.abort()
+                }
+                fault = .dropAfter(tokens: min(completion.content.count - 1, Int(at * Double(completion.content.count))))
+            }
             if body["stream"]?.boolValue == true {
                 let finished = try await completion.stream(to: response, headers: headers + [("Content-Type", "text/event-stream")], fault: fault)
                 if !finished { log.abandoned.withLock { $0 += 1 } }
+                if finished, case .drop? = random { log.dice.acted(.drop) }
             } else {
                 try await response.send(status: 200, headers: headers + json, body: completion.whole().serialized)
             }
@@ -178,12 +222,10 @@ public struct FakeOpenAIServer: Sendable {
     ) async throws {
         let form = FakeMultipart.parse(body: request.body, contentType: request.header("content-type") ?? "")
         let file = form?.files.first { $0.name == "file" }
-        log.requests.withLock {
-            $0.append(
-                Request(
-                    path: request.path, authorized: authorized, json: nil, fields: form?.fields ?? [:],
-                    file: file.map { ($0.filename, $0.bytes) }, at: .now))
-        }
+        log.record(
+            Request(
+                path: request.path, authorized: authorized, json: nil, fields: form?.fields ?? [:],
+                file: file.map { ($0.filename, $0.bytes) }, at: .now))
         guard authorized else { return try await sendError(response, 401, invalidKey, headers: headers) }
         guard let form else {
             return try await sendError(response, 400, ("request must be multipart/form-data", "invalid_request_error", nil), headers: headers)
@@ -198,9 +240,19 @@ public struct FakeOpenAIServer: Sendable {
             return try await sendError(
                 response, 400, ("could not process file - is it a valid media file?", "invalid_request_error", nil), headers: headers)
         }
-        if case .status(let status, let retryAfter, _) = log.nextFault() {
+        let fault = log.nextFault()
+        if case .status(let status, let retryAfter, _) = fault {
             return try await sendError(
                 response, status, statusError(status), headers: headers + (retryAfter.map { [("retry-after", $0)] } ?? []))
+        }
+        if fault == nil, let random = log.dice.draw() {
+            log.dice.acted(random.kind)
+            switch random {
+            case .refuse(let status): return try await sendError(response, status, statusError(status), headers: headers)
+            case .drop: return response.abort()
+            case .stall(let limit): return await response.stall(upTo: limit)
+            case .slow(let delay): try await Task.sleep(for: delay)
+            }
         }
         let index = log.transcriptIndex.withLock { index in
             defer { index += 1 }

@@ -78,6 +78,10 @@ public struct FakeProviderServer: Sendable {
                 promise.completeWithTask {
                     let request = FakeRequest(head: head, body: [])
                     let upgrade = await decider(request)
+                    if case .stall(let limit) = upgrade {
+                        await FakeProviderServer.hold(channel, upTo: limit)
+                        throw ChannelError.ioOnClosedChannel
+                    }
                     decision.value.withLock { $0 = (request, upgrade) }
                     guard case .accept(let headers, _) = upgrade else { return nil }
                     return HTTPHeaders(headers)
@@ -103,6 +107,21 @@ public struct FakeProviderServer: Sendable {
                     }
                 }))
         return try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+    }
+
+    /// Waits until the client closes `channel` or `limit` passes, then closes it: how a fake
+    /// holds back its first byte without outliving the client that gave up on it.
+    static func hold(_ channel: any Channel, upTo limit: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                channel.close(promise: nil)
+            }
+            // Completes when the client closes (or the sleep above closed it).
+            group.addTask { try? await channel.closeFuture.get() }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     private func serve(_ connection: EventLoopFuture<Connection>) async {
@@ -172,6 +191,9 @@ public enum FakeUpgrade: Sendable {
     case accept(headers: [(String, String)] = [], handler: Handler)
     /// Refuse with an HTTP response, as providers do for a bad key or bad parameters.
     case reject(status: Int, headers: [(String, String)] = [], body: String)
+    /// Never answer: hold the request until the client gives up or `limit` passes, then drop
+    /// the connection.
+    case stall(limit: Duration)
 }
 
 /// A request as the fake saw it.
@@ -288,6 +310,13 @@ public final class FakeResponseWriter: Sendable {
         try await writeHead(status: status, headers: headers + [("Content-Length", "\(bytes.count)")])
         if !bytes.isEmpty { try await write(bytes) }
         try await end()
+    }
+
+    /// Sends nothing until the client gives up or `limit` passes, then drops the connection: a
+    /// server that never answers, which only the client's deadline can catch.
+    public func stall(upTo limit: Duration) async {
+        state.withLock { $0 = .aborted }
+        await FakeProviderServer.hold(channel, upTo: limit)
     }
 
     /// Drops the connection mid-response.

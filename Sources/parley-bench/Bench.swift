@@ -1,11 +1,12 @@
 import ArgumentParser
 
-/// `parley-bench`: reproducible measurements of Parley's own latency, its capacity and the
-/// embedded engines. A separate executable so that the shipped `parley` carries no test fakes.
+/// `parley-bench`: reproducible measurements of Parley's own latency, its capacity, the embedded
+/// engines and a soak under provider faults. A separate executable so that the shipped `parley`
+/// carries no test fakes.
 @main
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley-bench",
-        abstract: "Measure Parley's orchestration overhead, its capacity and the embedded engines.",
-        subcommands: [BenchOverhead.self, BenchCapacity.self, BenchEngines.self])
+        abstract: "Measure Parley's orchestration overhead, its capacity, the embedded engines and its endurance under faults.",
+        subcommands: [BenchOverhead.self, BenchCapacity.self, BenchEngines.self, BenchSoak.self])
 }

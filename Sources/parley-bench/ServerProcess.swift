@@ -6,9 +6,9 @@ import NIOCore
 import Glibc
 #endif
 
-/// A `parley serve` child process for `parley-bench capacity`, started from the `parley` executable beside this one and
-/// observed through `/proc`, so that its CPU time and memory are measured apart from the load
-/// generator and the fake providers.
+/// A `parley serve` child process for `parley-bench capacity` and `soak`, started from the
+/// `parley` executable beside this one and observed through `/proc`, so that its CPU time,
+/// memory and open files are measured apart from the load generator and the fake providers.
 final class ServerProcess: Sendable {
     /// CPU time and resident memory of a process at one moment.
     struct Usage: Sendable {
@@ -59,6 +59,19 @@ final class ServerProcess: Sendable {
     /// The child's CPU time and memory now; nil once it has exited.
     var usage: Usage? { Self.usage(of: process.processIdentifier) }
 
+    /// The child's process id.
+    var pid: Int32 { process.processIdentifier }
+
+    /// How the child ended (`exit status 0`, `killed by signal 11`), or nil while it runs.
+    var termination: String? {
+        guard !process.isRunning else { return nil }
+        switch process.terminationReason {
+        case .exit: return "exit status \(process.terminationStatus)"
+        case .uncaughtSignal: return "killed by signal \(process.terminationStatus)"
+        @unknown default: return "ended (status \(process.terminationStatus))"
+        }
+    }
+
     /// Polls `/health` until the server answers 200, for at most `timeout`.
     func waitUntilReady(httpClient: HTTPClient, timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
@@ -107,7 +120,7 @@ final class ServerProcess: Sendable {
         let bench = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         let server = URL(fileURLWithPath: bench).deletingLastPathComponent().appendingPathComponent("parley").path
         guard FileManager.default.isExecutableFile(atPath: server) else {
-            throw BenchError("\(server) not found: parley-bench starts `parley serve` from its own directory; build both with `swift build -c release --product parley --product parley-bench`")
+            throw BenchError("\(server) not found: parley-bench starts `parley serve` from its own directory; build both (`swift build -c release --product parley`, then `--product parley-bench`: SwiftPM builds only the last `--product` given)")
         }
         return server
     }
