@@ -51,11 +51,11 @@ test-e2e:
 	@echo "==> Chromium and parley talk end to end against parley serve"
 	bash scripts/e2e-test.sh
 
-# Single providers until `parley serve` takes provider chains (issue 12); then add --with-chains,
-# which also requires the soak's verdict: every turn answered, by a fallback or an apology.
+# With the provider chains (deepgram,local groq,local elevenlabs,local): the soak's verdict must
+# pass too, every turn answered by a provider, a fallback or an apology.
 test-soak:
 	@echo "==> parley-bench soak (0.2 min, sessions churning while the fake providers fail at random)"
-	bash scripts/soak-test.sh
+	bash scripts/soak-test.sh --with-chains
 
 test-web-deploy:
 	@echo "==> the Vercel site and the React example in Chromium against parley serve; foreign origins refused"

@@ -25,8 +25,10 @@ struct BenchSoakSessionState: Sendable {
         var turns: [Int] = []
         /// Whether agent audio for one of its turns arrived.
         var audio = false
-        /// Whether the server said `provider_failed` while it was the latest question.
+        /// Whether the server apologised for this question (agent audio then a provider error).
         var apology = false
+        /// Whether speech-to-text lost it (`stt_failed`): the server's next turn asks to repeat.
+        var reasked = false
         /// Other provider error codes the server sent while it was the latest question.
         var providerErrors: [String] = []
         var outcome: Outcome?
@@ -109,6 +111,11 @@ struct BenchSoakSessionState: Sendable {
             if let last = questions.indices.last, questions[last].outcome == nil { questions[last].turns.append(turn) }
         case .agentAudioStart(let turn, _):
             playback.audioStarted(turn: turn)
+            if question(of: turn) == nil, let last = questions.indices.last, questions[last].reasked, questions[last].outcome == nil {
+                // The server's "Sorry, I didn't catch that" after `stt_failed`: an apology for this question.
+                questions[last].turns.append(turn)
+                questions[last].apology = true
+            }
             if let index = question(of: turn), !questions[index].audio {
                 questions[index].audio = true
                 questions[index].waited = questions[index].asked.duration(to: instant) - BenchSoakScript.questionLength
@@ -151,13 +158,12 @@ struct BenchSoakSessionState: Sendable {
         if error.fatal { fatal = error.code.rawValue }
         guard let last = questions.indices.last else { return }
         switch error.code.rawValue {
-        case "provider_failed": questions[last].apology = true
-        case "stt_failed", "llm_failed", "tts_failed": questions[last].providerErrors.append(error.code.rawValue)
+        // Parley ends a reply whose LLM or voice chain ran out with an apology in its local voice,
+        // then sends the error: audio before it is that apology.
+        case "provider_failed", "llm_failed", "tts_failed": questions[last].apology = true
+        // A lost utterance gets `stt_failed`, then a new turn (no transcript) asking to repeat.
+        case "stt_failed": questions[last].reasked = true
         default: break
-        }
-        if questions[last].outcome == nil, !questions[last].audio, questions[last].turns.isEmpty, error.code == .sttFailed {
-            // No transcript will come for this question.
-            questions[last].outcome = .failed("stt_failed before a transcript")
         }
     }
 
