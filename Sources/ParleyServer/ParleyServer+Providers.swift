@@ -109,7 +109,8 @@ extension ParleyServer {
                 provider: { rate, telephony in
                     DeepgramSpeechToText(
                         apiKey: cloud.deepgramKey ?? "", baseURL: cloud.deepgramURL, model: cloud.deepgramModel,
-                        encoding: telephony ? .mulaw : .linear16, sampleRate: rate, health: health, logger: logger)
+                        encoding: telephony ? .mulaw : .linear16, sampleRate: rate, connectTimeout: options.timeouts.connect, health: health,
+                        logger: logger)
                 },
                 stage: .init(stage: "stt", provider: "deepgram", address: cloud.deepgramURL, connection: health))
         case .groqWhisper:
@@ -170,7 +171,7 @@ extension ParleyServer {
             let health = ConnectionHealth()
             let elevenLabs = ElevenLabsConfiguration(
                 apiKey: cloud.elevenLabsKey ?? "", baseURL: Self.httpScheme(cloud.elevenLabsURL), voiceID: cloud.elevenLabsVoice,
-                modelID: cloud.elevenLabsModel, health: health)
+                modelID: cloud.elevenLabsModel, connectTimeout: options.timeouts.connect, health: health)
             let textToSpeech: any TextToSpeech =
                 choice == .elevenlabs
                 ? ElevenLabsTextToSpeech(configuration: elevenLabs)

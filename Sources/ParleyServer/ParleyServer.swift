@@ -46,6 +46,8 @@ public struct ParleyServer: Sendable {
         public var languageModelFirstText: Duration = .seconds(5)
         /// Text-to-speech's first audio after text, and any gap in it.
         public var textToSpeechFirstAudio: Duration = .seconds(3)
+        /// Connecting to a cloud provider (TCP, TLS and the WebSocket upgrade or HTTP head).
+        public var connect: Duration = .seconds(3)
         /// Creates the defaults.
         public init() {}
     }
@@ -81,7 +83,8 @@ public struct ParleyServer: Sendable {
         let plan = try ProviderPlan.resolve(
             speechToText: options.speechToText, languageModel: options.languageModel, textToSpeech: options.textToSpeech,
             environment: options.environment)
-        var http = HTTPClient.Configuration(timeout: .init(connect: .seconds(5), read: .seconds(30)))
+        var http = HTTPClient.Configuration(
+            timeout: .init(connect: .milliseconds(Int64(options.timeouts.connect.milliseconds)), read: .seconds(30)))
         // Every session may stream a reply (and fold a summary) from the same LLM host at once;
         // the default of 8 connections per host queued the ninth session's request behind the
         // others' whole replies (`parley bench capacity` at 200 sessions: p99 overhead 185 ms).

@@ -110,6 +110,9 @@ struct BenchSoakRun {
                 "--stt", chains.stt, "--llm", chains.llm, "--tts", chains.tts,
                 "--stt-url", fakes.local.baseURL, "--llm-url", fakes.local.baseURL,
                 "--max-sessions", "\(max(200, 2 * sessions))", "--log-level", "info",
+                // Every simulated caller comes from 127.0.0.1, and a vanished one's slot is freed
+                // only when the server notices the dead connection.
+                "--max-connections-per-address", "\(max(1000, 4 * sessions))",
             ],
             environment: environment, logPath: logPath)
         var report = BenchSoakReport(

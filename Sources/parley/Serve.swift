@@ -32,6 +32,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("tts-timeout"), help: "Milliseconds text-to-speech in a chain may take to answer text with audio before the next takes over.")
     var ttsTimeout = 3000
 
+    @Option(name: .customLong("connect-timeout"), help: "Milliseconds to connect to a cloud provider (TCP, TLS, the WebSocket upgrade) before it counts as failed.")
+    var connectTimeout = 3000
+
     @Option(name: .customLong("llm-url"), help: "Use this running OpenAI-compatible chat server (base URL ending in /v1) instead of starting llama.cpp.")
     var llmURL: String?
 
@@ -128,6 +131,7 @@ struct Serve: AsyncParsableCommand {
         }
         guard (200...60_000).contains(llmTimeout) else { throw ValidationError("--llm-timeout must be 200…60000 ms") }
         guard (200...60_000).contains(ttsTimeout) else { throw ValidationError("--tts-timeout must be 200…60000 ms") }
+        guard (200...60_000).contains(connectTimeout) else { throw ValidationError("--connect-timeout must be 200…60000 ms") }
         guard (100...5000).contains(vadSilence) else { throw ValidationError("--vad-silence must be 100…5000 ms") }
         guard maxReplyTokens.map({ (1...4096).contains($0) }) ?? true else { throw ValidationError("--max-reply-tokens must be 1…4096") }
         guard (3...40).contains(vadMargin) else { throw ValidationError("--vad-margin must be 3…40 dB") }
@@ -230,6 +234,7 @@ struct Serve: AsyncParsableCommand {
         options.maximumReplyTokens = maxReplyTokens
         options.timeouts.languageModelFirstText = .milliseconds(llmTimeout)
         options.timeouts.textToSpeechFirstAudio = .milliseconds(ttsTimeout)
+        options.timeouts.connect = .milliseconds(connectTimeout)
         let address = try listenAddress()
         let web = webRoot ?? BundleDirectory.locate("web")
         if web == nil { logger.warning("no web/ directory beside the executable or here: the browser client is not served") }

@@ -168,7 +168,7 @@ struct FallbackChainTests {
         try await voice.synthesize(Self.sentences(["Hello there."]), sampleRate: 16000) { chunk in heard.add(chunk.alignment?.text ?? "") }
         #expect(heard.all.joined() == "Hello there. ")
         #expect(clock.now - start < .seconds(2))
-        #expect(chain.health.snapshot?.error.contains("no audio within") == true)
+        #expect(chain.health.snapshot?.error.contains("no audio for the text within") == true)
     }
 
     @Test("speech-to-text: a recogniser that fails hands the utterance to the next, which transcribes it")

@@ -25,45 +25,19 @@ public struct FallbackLanguageModel: LanguageModel {
         "(Your answer above was cut off there. Continue it from exactly that point, without repeating any of it and without mentioning the interruption.)"
 
     public func complete(_ messages: [ChatMessage], onText: (String) async throws -> Void) async throws {
-        let order = chain.order(models.map(\.name))
         var spoken = ""
-        var lastError: ProviderError?
-        for (position, index) in order.enumerated() {
+        let timeout = chain.timeout
+        try await chain.serve(models.map(\.name), output: "reply text") { index, produced in
             let model = models[index]
-            var attempt = 0
-            while true {
-                let asked = spoken.isEmpty ? messages : messages + [.assistant(spoken), .user(Self.continuation)]
-                var produced = false
-                do {
-                    let timeout = chain.timeout
-                    try await relay(
-                        deadline: { since in timeout.map { since + $0 } },
-                        produce: { yield in try await model.complete(asked) { try await yield($0) } },
-                        consume: { (text: String) in
-                            produced = true
-                            spoken += text
-                            try await onText(text)
-                        })
-                    chain.served(model.name)
-                    return
-                } catch is DeadlineExpired {
-                    lastError = ProviderError(
-                        provider: model.name, kind: .timeout,
-                        message: "no reply text within \(chain.timeout.map { "\($0)" } ?? "its deadline")\(produced ? " mid-reply" : "")")
-                } catch let error as ProviderError {
-                    lastError = error
-                }
-                try Task.checkCancellation()
-                let error = lastError!
-                ProviderContext.observer?.providerFailed(error, stage: chain.stage)
-                attempt += 1
-                guard !produced, attempt <= chain.retries, ProviderChain.isRetryable(error) else { break }
-            }
-            chain.failed(model.name)
-            if position + 1 < order.count {
-                chain.fellBack(from: model.name, to: models[order[position + 1]].name, after: lastError!)
-            }
+            let asked = spoken.isEmpty ? messages : messages + [.assistant(spoken), .user(Self.continuation)]
+            try await relay(
+                deadline: { since in timeout.map { since + $0 } },
+                produce: { yield in try await model.complete(asked) { try await yield($0) } },
+                consume: { (text: String) in
+                    produced = true
+                    spoken += text
+                    try await onText(text)
+                })
         }
-        throw lastError!
     }
 }

@@ -39,53 +39,31 @@ public struct FallbackTextToSpeech: TextToSpeech {
     }
 
     private func speak(_ script: Script, sampleRate: Int, onAudio: (AudioChunk) async throws -> Void) async throws {
-        let order = chain.order(voices.map(\.name))
-        var lastError: ProviderError?
-        for (position, index) in order.enumerated() {
+        let timeout = chain.timeout
+        try await chain.serve(voices.map(\.name), output: "audio for the text") { index, heard in
             let voice = voices[index]
-            var attempt = 0
-            while true {
-                let (input, wake) = script.attach()
-                var heard = false
-                do {
-                    let timeout = chain.timeout
-                    let sessionVoice = index == 0 ? ProviderContext.voice : nil
-                    try await relay(
-                        deadline: { since in timeout.flatMap { script.deadline(waitingSince: since, timeout: $0) } },
-                        wake: wake,
-                        produce: { yield in
-                            try await ProviderContext.$voice.withValue(sessionVoice) {
-                                try await voice.synthesize(input, sampleRate: sampleRate) { try await yield($0) }
-                            }
-                        },
-                        consume: { (chunk: AudioChunk) in
-                            heard = true
-                            script.heard(chunk)
-                            try await onAudio(chunk)
-                        })
-                    if let overflow = script.overflow(provider: voice.name) { throw overflow }
-                    chain.served(voice.name)
-                    return
-                } catch is DeadlineExpired {
-                    lastError = ProviderError(
-                        provider: voice.name, kind: .timeout,
-                        message: "no audio within \(chain.timeout.map { "\($0)" } ?? "its deadline") of the text\(heard ? " mid-reply" : "")")
-                } catch let error as ProviderError {
-                    lastError = error
-                }
+            let (input, wake) = script.attach()
+            let sessionVoice = index == 0 ? ProviderContext.voice : nil
+            do {
+                try await relay(
+                    deadline: { since in timeout.flatMap { script.deadline(waitingSince: since, timeout: $0) } },
+                    wake: wake,
+                    produce: { yield in
+                        try await ProviderContext.$voice.withValue(sessionVoice) {
+                            try await voice.synthesize(input, sampleRate: sampleRate) { try await yield($0) }
+                        }
+                    },
+                    consume: { (chunk: AudioChunk) in
+                        heard = true
+                        script.heard(chunk)
+                        try await onAudio(chunk)
+                    })
+                if let overflow = script.overflow(provider: voice.name) { throw overflow }
+            } catch {
                 script.detach()
-                try Task.checkCancellation()
-                let error = lastError!
-                ProviderContext.observer?.providerFailed(error, stage: chain.stage)
-                attempt += 1
-                guard !heard, attempt <= chain.retries, ProviderChain.isRetryable(error) else { break }
-            }
-            chain.failed(voice.name)
-            if position + 1 < order.count {
-                chain.fellBack(from: voice.name, to: voices[order[position + 1]].name, after: lastError!)
+                throw error
             }
         }
-        throw lastError!
     }
 }
 

@@ -59,6 +59,45 @@ public final class ProviderChain: Sendable {
         }
     }
 
+    /// Tries the providers `names` in the chain's order until one serves: `attempt(index, &produced)`
+    /// runs provider `index` once, returning when it served and throwing ``ProviderError`` (or
+    /// ``DeadlineExpired``) when it failed, with `produced` set once it handed on any `output`.
+    /// A provider that failed before producing is retried per ``retries``; every failure is
+    /// counted, every switch recorded; with none left, the last failure is thrown.
+    func serve(_ names: [String], output: String, attempt: (_ index: Int, _ produced: inout Bool) async throws -> Void) async throws {
+        let order = order(names)
+        var lastError: ProviderError?
+        for (position, index) in order.enumerated() {
+            let name = names[index]
+            var tries = 0
+            while true {
+                var produced = false
+                let error: ProviderError
+                do {
+                    try await attempt(index, &produced)
+                    served(name)
+                    return
+                } catch is DeadlineExpired {
+                    error = ProviderError(
+                        provider: name, kind: .timeout,
+                        message: "no \(output) within \(timeout.map { "\($0)" } ?? "its deadline")\(produced ? " mid-reply" : "")")
+                } catch let failure as ProviderError {
+                    error = failure
+                }
+                try Task.checkCancellation()
+                lastError = error
+                ProviderContext.observer?.providerFailed(error, stage: stage)
+                tries += 1
+                guard !produced, tries <= retries, Self.isRetryable(error) else { break }
+            }
+            failed(name)
+            if position + 1 < order.count, let lastError {
+                fellBack(from: name, to: names[order[position + 1]], after: lastError)
+            }
+        }
+        throw lastError ?? ProviderError(provider: names.joined(separator: ","), kind: .engine, message: "no provider in the chain")
+    }
+
     /// Tells the session's observer and `/health` that `stage` moved from one provider to another.
     func fellBack(from: String, to: String, after error: ProviderError) {
         health.record(from: from, to: to, error: error)
