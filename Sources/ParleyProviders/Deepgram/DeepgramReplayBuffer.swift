@@ -49,8 +49,11 @@ package struct DeepgramReplayBuffer: Sendable {
     /// Drops the samples a final result covers, up to `seconds` on the current connection's clock.
     package mutating func finalized(through seconds: Double) {
         guard seconds.isFinite, seconds > 0 else { return }
-        let position = connectionStart + Int((seconds * Double(sampleRate)).rounded())
-        if position > start { discard(min(position, end) - start) }
+        // Clamped to the audio sent before converting: a later time (1e300 s from a broken or
+        // hostile server) covers all of it rather than overflowing Int.
+        let samples = min((seconds * Double(sampleRate)).rounded(), Double(end - connectionStart))
+        let position = connectionStart + Int(samples)
+        if position > start { discard(position - start) }
     }
 
     private mutating func discard(_ samples: Int) {
