@@ -51,13 +51,19 @@ package struct ElevenLabsServerMessage: Equatable {
         alignment = Self.alignment(json["alignment"]) ?? Self.alignment(json["normalizedAlignment"])
     }
 
-    /// Decodes an alignment object; nil when it is null or its arrays do not line up.
+    /// The largest time in an alignment, in milliseconds: far beyond any chunk's audio, and small
+    /// enough that `Duration` and sample counts derived from it cannot overflow.
+    static let maximumAlignmentMilliseconds = 3_600_000.0
+
+    /// Decodes an alignment object; nil when it is null, its arrays do not line up or a time is
+    /// beyond ±``maximumAlignmentMilliseconds``.
     static func alignment(_ json: JSONValue?) -> SpeechAlignment? {
         guard let json,
             let chars = json["chars"]?.arrayValue?.compactMap(\.stringValue),
             let starts = json["charStartTimesMs"]?.arrayValue?.compactMap(\.doubleValue),
             let durations = (json["charDurationsMs"] ?? json["charsDurationsMs"])?.arrayValue?.compactMap(\.doubleValue),
-            !chars.isEmpty, chars.count == starts.count, chars.count == durations.count
+            !chars.isEmpty, chars.count == starts.count, chars.count == durations.count,
+            (starts + durations).allSatisfy({ abs($0) <= maximumAlignmentMilliseconds })
         else { return nil }
         return SpeechAlignment(
             characters: zip(chars, zip(starts, durations)).map { character, timing in
