@@ -67,7 +67,7 @@ public struct OpenAICompatibleLanguageModel: LanguageModel {
                 finished = try await handle(event, onText: onText)
             }
         } catch is ServerSentEventParser.LineTooLong {
-            throw ProviderError(provider: name, kind: .badResponse, message: "event stream line over 1 MiB")
+            throw ProviderError(provider: name, kind: .badResponse, message: "event stream line or event over 1 MiB")
         } catch let error as ProviderError {
             throw error
         } catch {
