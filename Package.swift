@@ -106,6 +106,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Runs each decoder of outside input on arbitrary bytes and checks what it returns: the
+        // libFuzzer executables in Fuzz/ and ParleyFuzzingTests (the seed corpora) call it.
+        .target(
+            name: "ParleyFuzzing",
+            dependencies: ["ParleyCore", "ParleyProviders", "ParleyServer"],
+            swiftSettings: swiftSettings
+        ),
         // The shipped binary: serving and talking only, no test fakes.
         .executableTarget(
             name: "parley",
@@ -148,6 +155,11 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ParleyFuzzingTests",
+            dependencies: ["ParleyFuzzing"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -52,8 +52,8 @@ final class HandshakeRefusalHandler: ChannelOutboundHandler, Sendable {
     /// Declines an upgrade on `channel` with `status`: records it for the connection's handler,
     /// then throws the matching error (which makes Hummingbird decline the upgrade; a request
     /// without upgrade headers gets the error as its response).
-    static func decline(on channel: any Channel, status: HTTPResponse.Status, reason: String) async throws -> Never {
-        if let handler = try? await channel.pipeline.handler(type: HandshakeRefusalHandler.self).get() {
+    static func decline(on channel: (any Channel)?, status: HTTPResponse.Status, reason: String) async throws -> Never {
+        if let handler = try? await channel?.pipeline.handler(type: HandshakeRefusalHandler.self).get() {
             handler.refuse(status, reason: reason)
         }
         throw HTTPError(status, message: reason)

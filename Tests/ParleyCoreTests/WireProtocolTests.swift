@@ -90,6 +90,13 @@ struct WireProtocolTests {
         #expect(try WireProtocol.decodeServerText(#"{"type":"future.event"}"#) == nil)
     }
 
+    @Test("a turn.end time beyond Int64 nanoseconds is an invalid event, not a crash (found by fuzz-server-event)")
+    func timelineOutOfRange() {
+        #expect {
+            try WireProtocol.decodeServerText(#"{"type":"turn.end","turn_id":1,"text":"","timeline":{"vad_end":3e18}}"#)
+        } throws: { ($0 as? SessionError)?.code == .invalidEvent }
+    }
+
     @Test("client messages encode to what the server decodes")
     func clientRoundTrip() throws {
         let messages: [ClientMessage] = [

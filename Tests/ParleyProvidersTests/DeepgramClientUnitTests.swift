@@ -123,6 +123,17 @@ struct DeepgramClientUnitTests {
         #expect(buffer.start == 90)
     }
 
+    @Test("a final result ending at an absurd time finalises all the audio sent, without overflow (found by fuzz-deepgram)")
+    func replayBufferHugeTime() {
+        var buffer = DeepgramReplayBuffer(capacity: 100, sampleRate: 16000)
+        buffer.append(Array(repeating: 1, count: 50))
+        buffer.finalized(through: 1e300)
+        #expect(buffer.count == 0)
+        #expect(buffer.start == 50)
+        buffer.finalized(through: .greatestFiniteMagnitude)
+        #expect(buffer.end == 50)
+    }
+
     @Test("a refused handshake is explained for a person, naming Deepgram, without the key")
     func refusals() {
         let client = DeepgramSpeechToText(apiKey: "dg_secret_key_value", baseURL: "ws://127.0.0.1:9")

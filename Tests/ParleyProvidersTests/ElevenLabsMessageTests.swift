@@ -18,7 +18,7 @@ struct ElevenLabsMessageTests {
         }
     }
 
-    @Test("normalizedAlignment is the fallback; null or mismatched alignment is dropped; the final message has no audio")
+    @Test("normalizedAlignment is the fallback; null, mismatched or absurd alignment is dropped; the final message has no audio")
     func alignmentFallbacks() throws {
         let normalized = try ElevenLabsServerMessage(
             parsing: #"{"audio":"AA==","alignment":null,"normalizedAlignment":{"chars":["a"],"charStartTimesMs":[0],"charDurationsMs":[3]}}"#)
@@ -26,6 +26,10 @@ struct ElevenLabsMessageTests {
         let mismatched = try ElevenLabsServerMessage(
             parsing: #"{"audio":"AA==","alignment":{"chars":["a","b"],"charStartTimesMs":[0],"charDurationsMs":[3]}}"#)
         #expect(mismatched.alignment == nil)
+        // Times beyond an hour would overflow Duration and HeardText's sample counts (found by fuzz-elevenlabs).
+        let absurd = try ElevenLabsServerMessage(
+            parsing: #"{"audio":"AA==","alignment":{"chars":["a"],"charStartTimesMs":[1e300],"charDurationsMs":[3]}}"#)
+        #expect(absurd.alignment == nil && absurd.audio == [0])
         let final = try ElevenLabsServerMessage(parsing: #"{"isFinal":true}"#)
         #expect(final.isFinal && final.audio.isEmpty)
         let nullAudio = try ElevenLabsServerMessage(parsing: #"{"audio":null,"isFinal":true}"#)

@@ -67,6 +67,22 @@ struct ServerSentEventParserTests {
             _ = try parser.push(Array("data: 0123456789abcdef".utf8))
         }
     }
+
+    @Test("data lines that never end their event are an error too, not unbounded memory")
+    func eventLimit() throws {
+        var parser = ServerSentEventParser(maximumLineLength: 64)
+        #expect(try parser.push(Array("data: 0123456789\n\n".utf8)) == [ServerSentEvent(data: "0123456789")])
+        #expect(throws: ServerSentEventParser.LineTooLong.self) {
+            for _ in 0..<10 { _ = try parser.push(Array("data: 0123456789\n".utf8)) }
+        }
+    }
+
+    @Test("fields split at the first colon byte, even when a combining mark follows it")
+    func colonBeforeCombiningMark() throws {
+        #expect(try Self.parse(Array("data:\u{301}x\nevent: \u{301}\n\n".utf8), splitAt: []) == [
+            ServerSentEvent(event: "\u{301}", data: "\u{301}x")
+        ])
+    }
 }
 
 extension String {

@@ -56,7 +56,7 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
-    /// Compact JSON text; object keys are written in sorted order so output is stable.
+    /// Compact JSON text; object keys are written in the order of their UTF-8 bytes so output is stable.
     public var serialized: String {
         var output = ""
         write(to: &output)
@@ -89,7 +89,10 @@ public enum JSONValue: Sendable, Hashable {
             output += "]"
         case .object(let members):
             output += "{"
-            for (index, key) in members.keys.sorted().enumerated() {
+            // By UTF-8 bytes: String's `<` is not a strict order for some canonically equivalent
+            // prefixes ("e\u{301}" and "\u{E9}]" are each not less than the other), so sorting with
+            // it gave a different text from one process to the next.
+            for (index, key) in members.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
                 if index > 0 { output += "," }
                 Self.writeString(key, to: &output)
                 output += ":"

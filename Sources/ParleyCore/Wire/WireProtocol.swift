@@ -210,6 +210,10 @@ public enum WireProtocol {
             var timeline = TurnTimeline()
             for stage in TurnTimeline.Stage.allCases {
                 if let milliseconds = value["timeline"]?[stage.rawValue]?.doubleValue {
+                    // Bounded so that the nanoseconds fit in Int64 (±292 years) rather than trap.
+                    guard abs(milliseconds) < 9e12 else {
+                        throw SessionError(.invalidEvent, "turn.end timeline \"\(stage.rawValue)\" is out of range.")
+                    }
                     timeline[stage] = .nanoseconds(Int64(milliseconds * 1_000_000))
                 }
             }

@@ -1,4 +1,4 @@
-import ParleyCore
+package import ParleyCore
 
 /// Turns Deepgram's server messages into transcript events and keeps the state of the user's turn
 /// (docs/providers.md).
@@ -6,11 +6,11 @@ import ParleyCore
 /// `is_final` text is appended to the turn; `speech_final` or `from_finalize` ends it; an
 /// `UtteranceEnd` ends a turn that has finals but was never ended (noisy audio, where endpointing
 /// never sees silence). Unknown message types and fields are ignored.
-struct DeepgramTranscriptTracker: Sendable {
+package struct DeepgramTranscriptTracker: Sendable {
     /// What one server message was and what it produced.
-    struct Reception: Sendable, Equatable {
+    package struct Reception: Sendable, Equatable {
         /// The message's kind.
-        enum Kind: Sendable, Equatable {
+        package enum Kind: Sendable, Equatable {
             case results, speechStarted, utteranceEnd, metadata
             /// An `Error` message, with what it says.
             case error(String)
@@ -20,26 +20,29 @@ struct DeepgramTranscriptTracker: Sendable {
             case unparseable
         }
 
-        var kind: Kind
+        package var kind: Kind
         /// Events for the session, in order.
-        var events: [TranscriptEvent] = []
+        package var events: [TranscriptEvent] = []
         /// For a final result: where it ends on this connection's audio clock, in seconds.
-        var finalizedThrough: Double?
+        package var finalizedThrough: Double?
     }
 
     /// Finals delivered in this turn that no end-of-turn has closed yet.
-    private(set) var pendingFinals = false
+    package private(set) var pendingFinals = false
     /// Interim text delivered that no final has replaced yet.
-    private(set) var pendingInterim = false
+    package private(set) var pendingInterim = false
     /// Deepgram heard speech begin (`SpeechStarted`) and has not ended an utterance since.
-    private(set) var speechHeard = false
+    package private(set) var speechHeard = false
+
+    /// Creates a tracker with no turn open.
+    package init() {}
 
     /// Whether Deepgram holds speech or text it has not yet ended the turn for (a `Finalize`
     /// would end it).
-    var turnOpen: Bool { pendingFinals || pendingInterim || speechHeard }
+    package var turnOpen: Bool { pendingFinals || pendingInterim || speechHeard }
 
     /// Handles one text message from Deepgram.
-    mutating func receive(_ text: String) -> Reception {
+    package mutating func receive(_ text: String) -> Reception {
         guard let message = JSONValue.parse(text), let type = message["type"]?.stringValue else {
             return Reception(kind: .unparseable)
         }

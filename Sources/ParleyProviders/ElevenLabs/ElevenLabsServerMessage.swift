@@ -1,31 +1,31 @@
 import Foundation
-import ParleyCore
+package import ParleyCore
 
 /// One JSON message from the `stream-input` WebSocket (docs/providers.md), decoded leniently:
 /// unknown fields are ignored, `isFinal` may be null, alignment may be null and its duration key
 /// may be spelt `charDurationsMs` or `charsDurationsMs`.
-struct ElevenLabsServerMessage: Equatable {
+package struct ElevenLabsServerMessage: Equatable {
     /// Audio bytes in the output format (empty when the message has none).
-    var audio: [UInt8] = []
+    package var audio: [UInt8] = []
     /// Character timings of this message's audio, relative to its first byte.
-    var alignment: SpeechAlignment?
+    package var alignment: SpeechAlignment?
     /// Whether this is the last message of the stream.
-    var isFinal = false
+    package var isFinal = false
     /// An error ElevenLabs reported: its code (such as `input_timeout_exceeded`) and message.
-    var error: (code: String, message: String)?
+    package var error: (code: String, message: String)?
 
-    static func == (lhs: Self, rhs: Self) -> Bool {
+    package static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.audio == rhs.audio && lhs.alignment == rhs.alignment && lhs.isFinal == rhs.isFinal
             && lhs.error?.code == rhs.error?.code && lhs.error?.message == rhs.error?.message
     }
 
     /// What was wrong with a message.
-    struct Malformed: Error, CustomStringConvertible {
-        var description: String
+    package struct Malformed: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// Decodes a text message.
-    init(parsing text: String) throws(Malformed) {
+    package init(parsing text: String) throws(Malformed) {
         guard let json = JSONValue.parse(text), case .object = json else {
             throw Malformed(description: "a message that is not a JSON object: \(text.prefix(80))")
         }
@@ -51,13 +51,19 @@ struct ElevenLabsServerMessage: Equatable {
         alignment = Self.alignment(json["alignment"]) ?? Self.alignment(json["normalizedAlignment"])
     }
 
-    /// Decodes an alignment object; nil when it is null or its arrays do not line up.
+    /// The largest time in an alignment, in milliseconds: far beyond any chunk's audio, and small
+    /// enough that `Duration` and sample counts derived from it cannot overflow.
+    static let maximumAlignmentMilliseconds = 3_600_000.0
+
+    /// Decodes an alignment object; nil when it is null, its arrays do not line up or a time is
+    /// beyond ±``maximumAlignmentMilliseconds``.
     static func alignment(_ json: JSONValue?) -> SpeechAlignment? {
         guard let json,
             let chars = json["chars"]?.arrayValue?.compactMap(\.stringValue),
             let starts = json["charStartTimesMs"]?.arrayValue?.compactMap(\.doubleValue),
             let durations = (json["charDurationsMs"] ?? json["charsDurationsMs"])?.arrayValue?.compactMap(\.doubleValue),
-            !chars.isEmpty, chars.count == starts.count, chars.count == durations.count
+            !chars.isEmpty, chars.count == starts.count, chars.count == durations.count,
+            (starts + durations).allSatisfy({ abs($0) <= maximumAlignmentMilliseconds })
         else { return nil }
         return SpeechAlignment(
             characters: zip(chars, zip(starts, durations)).map { character, timing in

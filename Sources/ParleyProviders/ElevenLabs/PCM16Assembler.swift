@@ -2,14 +2,17 @@ import ParleyCore
 
 /// Turns a stream of PCM16LE byte slices into samples, keeping the odd byte when a slice ends
 /// in the middle of a sample (ElevenLabs' chunks are arbitrary byte slices, docs/providers.md).
-struct PCM16Assembler: Sendable {
+package struct PCM16Assembler: Sendable {
     private var carry: UInt8?
 
+    /// Creates an assembler with no byte waiting.
+    package init() {}
+
     /// Whether half a sample is waiting for its other byte.
-    var hasPartialSample: Bool { carry != nil }
+    package var hasPartialSample: Bool { carry != nil }
 
     /// The whole samples completed by `bytes`.
-    mutating func push(_ bytes: some BidirectionalCollection<UInt8>) -> [Int16] {
+    package mutating func push(_ bytes: some BidirectionalCollection<UInt8>) -> [Int16] {
         guard !bytes.isEmpty else { return [] }
         var rest = bytes[...]
         var samples: [Int16] = []

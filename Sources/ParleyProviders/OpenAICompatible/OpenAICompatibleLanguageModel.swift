@@ -67,7 +67,7 @@ public struct OpenAICompatibleLanguageModel: LanguageModel {
                 finished = try await handle(event, onText: onText)
             }
         } catch is ServerSentEventParser.LineTooLong {
-            throw ProviderError(provider: name, kind: .badResponse, message: "event stream line over 1 MiB")
+            throw ProviderError(provider: name, kind: .badResponse, message: "event stream line or event over 1 MiB")
         } catch let error as ProviderError {
             throw error
         } catch {
@@ -80,24 +80,23 @@ public struct OpenAICompatibleLanguageModel: LanguageModel {
 
     /// Handles one event; returns true at `[DONE]`.
     private func handle(_ event: ServerSentEvent, onText: (String) async throws -> Void) async throws -> Bool {
-        if event.data.hasPrefix("[DONE]") { return true }
-        guard let chunk = JSONValue.parse(event.data) else {
-            throw ProviderError(provider: name, kind: .badResponse, message: "event data is not JSON: \(event.data.prefix(80))")
+        let decoded: ChatCompletionStreamEvent
+        do {
+            decoded = try ChatCompletionStreamEvent(event)
+        } catch {
+            throw ProviderError(provider: name, kind: .badResponse, message: error.description)
         }
-        if let error = chunk["error"] {
-            let message = error["message"]?.stringValue ?? error.stringValue ?? "unspecified error"
-            throw ProviderError(provider: name, kind: .rejected, message: "error in reply stream: \(message)")
-        }
-        if event.event == "error" {
-            throw ProviderError(provider: name, kind: .rejected, message: "error event in reply stream")
-        }
-        if let message = chunk["x_groq"]?["error"]?.stringValue {
-            throw ProviderError(provider: name, kind: .rejected, message: "stream stopped: \(message)")
-        }
-        if let text = chunk["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue, !text.isEmpty {
+        switch decoded {
+        case .done:
+            return true
+        case .error(let message):
+            throw ProviderError(provider: name, kind: .rejected, message: message)
+        case .delta(let text?) where !text.isEmpty:
             try await onText(text)
+            return false
+        case .delta:
+            return false
         }
-        return false
     }
 }
 

@@ -16,19 +16,22 @@ public struct ServerSentEvent: Sendable, Equatable {
 ///
 /// Bytes can arrive split anywhere — inside a line, inside a UTF-8 character, between `\r` and
 /// `\n` — so the parser buffers bytes and decodes only complete lines. Lines end with `\n`,
-/// `\r\n` or `\r`; a blank line dispatches the event; lines starting with `:` are comments. A line
-/// longer than ``maximumLineLength`` is an error, so a broken server cannot exhaust memory.
+/// `\r\n` or `\r`; a blank line dispatches the event; lines starting with `:` are comments. A line,
+/// or the data lines of one event together, longer than ``maximumLineLength`` is an error, so a
+/// broken server cannot exhaust memory.
 public struct ServerSentEventParser: Sendable {
-    /// The longest line accepted, in bytes.
+    /// The longest line accepted, in bytes, and the most data one event may carry.
     public let maximumLineLength: Int
 
-    /// A line exceeded ``maximumLineLength``.
+    /// A line, or an event's data, exceeded ``maximumLineLength``.
     public struct LineTooLong: Error, Sendable {}
 
     private var line: [UInt8] = []
     private var skipLineFeed = false
     private var event: String?
     private var data: [String] = []
+    /// Bytes of the current event's data lines (and the line feeds joining them).
+    private var dataBytes = 0
 
     /// Creates a parser.
     public init(maximumLineLength: Int = 1 << 20) {
@@ -50,7 +53,8 @@ public struct ServerSentEventParser: Sendable {
                 skipLineFeed = true
                 if let event = endLine() { events.append(event) }
             default:
-                guard line.count < maximumLineLength else { throw LineTooLong() }
+                // Data lines without a blank line would otherwise pile up without bound.
+                guard line.count + dataBytes < maximumLineLength else { throw LineTooLong() }
                 line.append(byte)
             }
         }
@@ -66,23 +70,20 @@ public struct ServerSentEventParser: Sendable {
     private mutating func endLine() -> ServerSentEvent? {
         defer { line.removeAll(keepingCapacity: true) }
         if line.isEmpty { return dispatch() }
-        if line.first == UInt8(ascii: ":") { return nil }
-        let text = String(decoding: line, as: UTF8.self)
-        let field: Substring
-        var value: Substring
-        if let colon = text.firstIndex(of: ":") {
-            field = text[..<colon]
-            value = text[text.index(after: colon)...]
-            if value.first == " " { value = value.dropFirst() }
-        } else {
-            field = Substring(text)
-            value = ""
+        // Split at the first colon byte, as the specification does: searching the decoded String
+        // for ":" misses a colon that a combining mark follows (the two make one Character).
+        let colon = line.firstIndex(of: UInt8(ascii: ":")) ?? line.endIndex
+        if colon == line.startIndex { return nil }
+        var valueStart = colon == line.endIndex ? colon : colon + 1
+        if valueStart < line.endIndex, line[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
+        let field = line[..<colon]
+        if field.elementsEqual("data".utf8) {
+            data.append(String(decoding: line[valueStart...], as: UTF8.self))
+            dataBytes += line.count - valueStart + 1
+        } else if field.elementsEqual("event".utf8) {
+            event = String(decoding: line[valueStart...], as: UTF8.self)
         }
-        switch field {
-        case "data": data.append(String(value))
-        case "event": event = String(value)
-        default: break  // `id`, `retry` and unknown fields do not matter here
-        }
+        // `id`, `retry` and unknown fields do not matter here.
         return nil
     }
 
@@ -90,6 +91,7 @@ public struct ServerSentEventParser: Sendable {
         defer {
             event = nil
             data.removeAll()
+            dataBytes = 0
         }
         guard !data.isEmpty || event != nil else { return nil }
         return ServerSentEvent(event: event, data: data.joined(separator: "\n"))

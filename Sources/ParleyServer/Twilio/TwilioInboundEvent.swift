@@ -2,7 +2,7 @@ import Foundation
 import ParleyCore
 
 /// One Media Streams message from Twilio (docs/twilio.md), decoded.
-enum TwilioInboundEvent: Sendable, Equatable {
+package enum TwilioInboundEvent: Sendable, Equatable {
     /// The socket is up; always first.
     case connected
     /// The stream begins; comes once.
@@ -19,16 +19,16 @@ enum TwilioInboundEvent: Sendable, Equatable {
     /// Largest text message accepted, in bytes (a 20 ms media message is about 300).
     static let maximumTextBytes = 16384
     /// Most μ-law bytes in one media payload (1 s).
-    static let maximumPayloadBytes = 8000
+    package static let maximumPayloadBytes = 8000
 
     /// A message that cannot be used; the call goes on without it.
-    struct DecodingError: Error, Equatable, CustomStringConvertible {
-        let description: String
+    package struct DecodingError: Error, Equatable, CustomStringConvertible {
+        package let description: String
         init(_ description: String) { self.description = description }
     }
 
     /// Decodes one text message.
-    static func decode(_ text: String) throws(DecodingError) -> TwilioInboundEvent {
+    package static func decode(_ text: String) throws(DecodingError) -> TwilioInboundEvent {
         guard text.utf8.count <= maximumTextBytes else {
             throw DecodingError("message of \(text.utf8.count) bytes is over the \(maximumTextBytes)-byte limit")
         }

@@ -1,17 +1,17 @@
 import ParleyCore
 
 /// What a `start` message says about the stream.
-struct TwilioStreamStart: Sendable, Equatable {
+package struct TwilioStreamStart: Sendable, Equatable {
     /// The stream's id; every message Parley sends carries it.
-    var streamSID: String
+    package var streamSID: String
     /// The call's id.
-    var callSID: String?
+    package var callSID: String?
     /// `<Parameter>`s from the TwiML.
-    var customParameters: [String: String]
+    package var customParameters: [String: String]
     /// `audio/x-mulaw`, 8000 Hz, mono is the only format Twilio sends and Parley accepts.
-    var encoding: String
-    var sampleRate: Int?
-    var channels: Int?
+    package var encoding: String
+    package var sampleRate: Int?
+    package var channels: Int?
 
     init(streamSID: String, callSID: String? = nil, customParameters: [String: String] = [:]) {
         self.streamSID = streamSID
@@ -41,7 +41,7 @@ struct TwilioStreamStart: Sendable, Equatable {
     }
 
     /// Why Parley cannot take this stream's audio, or nil when it can.
-    var formatProblem: String? {
+    package var formatProblem: String? {
         guard encoding == "audio/x-mulaw", sampleRate == 8000, channels == 1 else {
             return "unsupported media format \(encoding) \(sampleRate.map(String.init) ?? "?") Hz "
                 + "\(channels.map(String.init) ?? "?") channel(s); Parley takes audio/x-mulaw 8000 Hz mono"

@@ -1,0 +1,1 @@
+../../../../Sources/ParleyProviders/ElevenLabs/ElevenLabsServerMessage.swift

@@ -1,0 +1,1 @@
+../../../../Sources/ParleyProviders/OpenAICompatible/ServerSentEventParser.swift

@@ -1,0 +1,1 @@
+../../../../Sources/ParleyServer/Twilio/TwilioInboundEvent.swift
