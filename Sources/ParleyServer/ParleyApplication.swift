@@ -99,18 +99,20 @@ public func buildApplication(
             metrics.recordRefusal("unauthorized")
             try await HandshakeRefusalHandler.decline(on: context.channel, status: .unauthorized, reason: refusal.reason)
         }
-        let address = addresses.address(of: request, channel: context.channel)
-        guard addresses.acquire(address, until: context.channel) else {
+        // The channel is open while its upgrade request is handled (the context holds it weakly).
+        guard let channel = context.channel else { throw HTTPError(.badRequest, message: "The connection closed during its upgrade.") }
+        let address = addresses.address(of: request, channel: channel)
+        guard addresses.acquire(address, until: channel) else {
             context.logger.notice("ws handshake refused: too many connections from one address", metadata: ["parley.client": "\(address)"])
             metrics.recordLimitClosure("address")
             try await HandshakeRefusalHandler.decline(
                 on: context.channel, status: .tooManyRequests,
                 reason: "This address already has \(addresses.maximum) open sessions (see --max-connections-per-address).")
         }
-        grants.record(overrides, for: context.channel)
+        grants.record(overrides, for: channel)
         return .upgrade(SessionAuthenticator.responseHeaders(for: request))
     } onUpgrade: { inbound, outbound, context in
-        let overrides = grants.take(for: context.requestContext.channel)
+        let overrides = context.requestContext.channel.map { grants.take(for: $0) } ?? .none
         await handler.handle(inbound: inbound, outbound: outbound, overrides: overrides, logger: context.logger)
     }
     let webhook = TwilioWebhook(publicURL: configuration.publicURL, authToken: configuration.twilioAuthToken)
