@@ -25,11 +25,15 @@ let package = Package(
     name: "parley-fuzz",
     platforms: [.macOS(.v15)],
     // Named, because a path dependency is otherwise known by its directory name (the clone's).
-    dependencies: [.package(name: "parley", path: "..")],
+    dependencies: [
+        .package(name: "parley", path: ".."),
+        // Twilio's signature check (a decoder here) uses swift-crypto's HMAC-SHA1.
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    ],
     targets: [
         .target(
             name: "ParleyFuzzing",
-            dependencies: [.product(name: "ParleyCore", package: "parley")],
+            dependencies: [.product(name: "ParleyCore", package: "parley"), .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
     ]

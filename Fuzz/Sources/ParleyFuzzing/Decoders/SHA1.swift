@@ -1,1 +1,0 @@
-../../../../Sources/ParleyServer/Twilio/SHA1.swift
