@@ -3,8 +3,9 @@ SHELL := /bin/bash
 PORT ?= 8080
 HOST ?= 127.0.0.1
 ARGS ?=
+FUZZ_SECONDS ?= 60
 
-.PHONY: setup build release dist run test test-swift test-web test-e2e test-web-deploy test-deploy clean
+.PHONY: setup build release dist run test test-swift test-fuzz test-web test-e2e test-web-deploy test-deploy fuzz test-sanitizers clean
 
 ## Installs everything Parley needs on Debian 12 (idempotent; fast when done).
 setup:
@@ -29,9 +30,9 @@ dist:
 run: release
 	.build/release/parley serve --host $(HOST) --port $(PORT) $(ARGS)
 
-## Runs every test: Swift units, sessions, server, real engines end to end, web types, Chromium, parley talk,
-## the release bundle, the drain, and the deployment files.
-test: setup test-swift test-web test-e2e test-web-deploy test-deploy
+## Runs every test: Swift units, sessions, server, real engines end to end, a short fuzzing run, web types,
+## Chromium, parley talk, the release bundle, the drain, and the deployment files.
+test: setup test-swift test-fuzz test-web test-e2e test-web-deploy test-deploy
 
 # Serial: run in parallel on this 2-core machine, a few of the WebSocket and session tests
 # occasionally never finished (see docs/architecture.md, "Known issues"); serially they take ~25 s.
@@ -40,6 +41,22 @@ test-swift:
 	@echo "==> swift test"
 	swift build --build-tests
 	timeout -k 10 600 swift test --skip-build --no-parallel
+
+# 10 s of libFuzzer on each decoder of outside input, after the instrumented build (about 75 s
+# from clean on 2 cores; BENCHMARKS.md): under 3 minutes in all.
+test-fuzz:
+	@echo "==> libFuzzer: 10 s on each decoder of outside input"
+	bash scripts/fuzz.sh 10
+
+## Fuzzes each decoder of outside input for FUZZ_SECONDS (default 60) seconds; new inputs are kept
+## in .build-fuzz/corpus/ for the next run.
+fuzz:
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+## swift test under AddressSanitizer, then ThreadSanitizer, each in its own build directory (not
+## part of `make test`: about 25 minutes from clean on 2 cores; BENCHMARKS.md).
+test-sanitizers: setup
+	bash scripts/sanitizers-test.sh
 
 test-web:
 	@echo "==> tsc --checkJs on web/, the React hook (web/react/) and the React example"
@@ -62,4 +79,4 @@ test-deploy:
 	bash scripts/deploy-test.sh
 
 clean:
-	rm -rf .build dist
+	rm -rf .build .build-fuzz .build-asan .build-tsan dist
