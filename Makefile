@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 ARGS ?=
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build release dist run test test-swift test-fuzz test-web test-e2e test-soak test-web-deploy test-deploy fuzz clean
+.PHONY: setup build release dist run test test-swift test-fuzz test-web test-e2e test-soak test-web-deploy test-deploy fuzz test-sanitizers clean
 
 ## Installs everything Parley needs on Debian 12 (idempotent; fast when done).
 setup:
@@ -30,8 +30,9 @@ dist:
 run: release
 	.build/release/parley serve --host $(HOST) --port $(PORT) $(ARGS)
 
-## Runs every test: Swift units, sessions, server, real engines end to end, a short fuzzing run, web types, Chromium, parley talk,
-## a short soak under provider faults, the release bundle, the drain, and the deployment files.
+## Runs every test: Swift units, sessions, server, real engines end to end, a short fuzzing run, web types,
+## Chromium, parley talk, a short soak under provider faults, the release bundle, the drain, and the
+## deployment files.
 test: setup test-swift test-fuzz test-web test-e2e test-soak test-web-deploy test-deploy
 
 # Serial: run in parallel on this 2-core machine, a few of the WebSocket and session tests
@@ -52,6 +53,11 @@ test-fuzz:
 ## in .build-fuzz/corpus/ for the next run.
 fuzz:
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+## swift test under AddressSanitizer, then ThreadSanitizer, each in its own build directory (not
+## part of `make test`: about 25 minutes from clean on 2 cores; BENCHMARKS.md).
+test-sanitizers: setup
+	bash scripts/sanitizers-test.sh
 
 test-web:
 	@echo "==> tsc --checkJs on web/, the React hook (web/react/) and the React example"
