@@ -170,7 +170,7 @@ struct OpenAICompatibleLanguageModelTests {
         #expect(health.snapshot.lastSucceeded == true)
     }
 
-    @Test("retries are bounded, and a retry-after longer than a listener can wait is not waited for")
+    @Test("retries are bounded, and a retry-after longer than a listener can wait (or absurd) is not waited for")
     func retryLimits() async throws {
         var configuration = FakeOpenAIServer.Configuration(apiKey: Self.key)
         configuration.faults = [.status(500, retryAfterMilliseconds: "10"), .status(500, retryAfterMilliseconds: "10"), .status(500, retryAfterMilliseconds: "10")]
@@ -179,13 +179,16 @@ struct OpenAICompatibleLanguageModelTests {
             #expect(Self.providerError(result)?.description.contains("after 2 retries") == true)
             #expect(fake.requests.count == 3)
         }
-        var patient = FakeOpenAIServer.Configuration(apiKey: Self.key)
-        patient.faults = [.status(429, retryAfter: "30")]
-        try await Self.complete(patient) { fake, result in
-            let error = try #require(Self.providerError(result))
-            #expect(error.status == 429)
-            #expect(error.description.contains("rate limited"))
-            #expect(fake.requests.count == 1)
+        // 1e300 ms and infinite seconds trapped converting to Duration before they were capped.
+        for fault in [FakeOpenAIServer.Fault.status(429, retryAfter: "30"), .status(429, retryAfterMilliseconds: "1e300"), .status(429, retryAfter: "inf")] {
+            var patient = FakeOpenAIServer.Configuration(apiKey: Self.key)
+            patient.faults = [fault]
+            try await Self.complete(patient) { fake, result in
+                let error = try #require(Self.providerError(result))
+                #expect(error.status == 429)
+                #expect(error.description.contains("rate limited"))
+                #expect(fake.requests.count == 1)
+            }
         }
     }
 

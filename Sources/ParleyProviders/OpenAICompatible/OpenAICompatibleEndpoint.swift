@@ -123,11 +123,14 @@ public struct OpenAICompatibleEndpoint: Sendable {
         default:
             guard [408, 409, 429].contains(status) || status >= 500 else { return nil }
         }
+        // Capped at an hour before becoming a Duration, which traps on `1e300` or `inf` ms; a delay
+        // over maximumRetryDelay is not waited for anyway.
+        let longest = 3_600_000.0
         if let value = headers.first(name: "retry-after-ms"), let milliseconds = Double(value), milliseconds >= 0 {
-            return .milliseconds(milliseconds)
+            return .milliseconds(min(milliseconds, longest))
         }
         if let value = headers.first(name: "retry-after") {
-            if let seconds = Double(value), seconds >= 0 { return .milliseconds(seconds * 1000) }
+            if let seconds = Double(value), seconds >= 0 { return .milliseconds(min(seconds * 1000, longest)) }
             let formatter = DateFormatter()
             formatter.locale = Locale(identifier: "en_US_POSIX")
             formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
