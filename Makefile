@@ -55,7 +55,7 @@ fuzz:
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 ## swift test under AddressSanitizer, then ThreadSanitizer, each in its own build directory (not
-## part of `make test`: about 25 minutes from clean on 2 cores; BENCHMARKS.md).
+## part of `make test`: 20–30 minutes from clean on 2 cores, 5 once built; BENCHMARKS.md).
 test-sanitizers: setup
 	bash scripts/sanitizers-test.sh
 

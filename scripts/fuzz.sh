@@ -53,8 +53,11 @@ for target in "${TARGETS[@]}"; do
   fi
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
-  summary+=("$(printf '%-15s %-7s %12s runs %8s exec/s %6s inputs in corpus' "$target" "$status" "${runs:-?}" "${rate:-?}" \
-    "$(find "$corpus" -type f | wc -l)")")
+  # libFuzzer's last status line: edges covered and the corpus (inputs/bytes) it ended with.
+  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1 | cut -d' ' -f2)
+  corp=$(grep -oE 'corp: [0-9]+/[0-9]+[a-zA-Z]*' "$log" | tail -n 1 | cut -d' ' -f2)
+  summary+=("$(printf '%-15s %-7s %10s runs %8s exec/s %6s edges  corpus %s' "$target" "$status" "${runs:-?}" "${rate:-?}" \
+    "${cov:-?}" "${corp:-?}")")
 done
 
 echo "==> fuzzing summary (${SECONDS_PER_TARGET} s per target; logs in $SCRATCH/logs/)"
