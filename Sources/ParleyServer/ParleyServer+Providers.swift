@@ -24,7 +24,9 @@ extension ParleyServer {
     func makeProviders(plan: ProviderPlan, httpClient: HTTPClient) async throws -> ProviderSetup {
         let needsLocalSpeech = plan.speechToTextChain.contains(.local) && options.speechToTextURL == nil
         let needsLocalModel = plan.languageModelChain.contains(.local) && options.languageModelURL == nil
-        let layout = needsLocalSpeech || needsLocalModel ? try LocalEngineLayout.load(from: options.engineLayoutPath) : nil
+        let needsLocalVoice = plan.textToSpeechChain.contains(.local)
+        let layout =
+            needsLocalSpeech || needsLocalModel || needsLocalVoice ? try LocalEngineLayout.load(from: options.engineLayoutPath) : nil
         var engines: [LocalEngine] = []
         let inputRate = configuration.session.inputSampleRate
 
@@ -40,7 +42,11 @@ extension ParleyServer {
         }
         var voices: [Built<any TextToSpeech>] = []
         for choice in plan.textToSpeechChain {
-            voices.append(try await makeTextToSpeech(choice, plan: plan, httpClient: httpClient))
+            voices.append(try await makeTextToSpeech(choice, plan: plan, layout: layout, httpClient: httpClient, engines: &engines))
+        }
+        // The natural local voice has espeak-ng behind it, last in the chain, unless it is there already.
+        if plan.textToSpeechChain.contains(.local), !plan.textToSpeechChain.contains(.espeak) {
+            voices.append(try await makeTextToSpeech(.espeak, plan: plan, layout: layout, httpClient: httpClient, engines: &engines))
         }
 
         let timeouts = options.timeouts
@@ -138,13 +144,17 @@ extension ParleyServer {
                 endpoint = OpenAICompatibleEndpoint(name: "openai-llm", baseURL: url, httpClient: httpClient, responseTimeout: .seconds(60))
                 stage = .init(stage: "llm", provider: endpoint.name, address: url, connection: endpoint.health)
             } else {
-                let engine = try LocalEngines.llama(layout: layout!, httpClient: httpClient, logDirectory: options.logDirectory, model: model)
+                let engine = try LocalEngines.llama(
+                    layout: layout!, size: options.localLanguageModel, httpClient: httpClient, logDirectory: options.logDirectory,
+                    model: model, warmUp: [.system(configuration.session.systemPrompt), .user("Hello")])
                 engines.append(engine)
                 endpoint = OpenAICompatibleEndpoint(name: engine.name, baseURL: engine.baseURL, httpClient: httpClient, responseTimeout: .seconds(60))
                 stage = .init(stage: "llm", provider: engine.name, status: engine.status)
             }
+            // Greedy: the small local models answer plain questions right more often without sampling.
             return Built(
-                provider: OpenAICompatibleLanguageModel(endpoint: endpoint, model: model, maxTokens: options.maximumReplyTokens ?? 100),
+                provider: OpenAICompatibleLanguageModel(
+                    endpoint: endpoint, model: model, temperature: 0, maxTokens: options.maximumReplyTokens ?? 80),
                 stage: stage)
         case .groq:
             let endpoint = OpenAICompatibleEndpoint(
@@ -158,11 +168,28 @@ extension ParleyServer {
     }
 
     private func makeTextToSpeech(
-        _ choice: ProviderPlan.TextToSpeech, plan: ProviderPlan, httpClient: HTTPClient
+        _ choice: ProviderPlan.TextToSpeech, plan: ProviderPlan, layout: LocalEngineLayout?, httpClient: HTTPClient,
+        engines: inout [LocalEngine]
     ) async throws -> Built<any TextToSpeech> {
         let cloud = plan.cloud
         switch choice {
         case .local:
+            let engine = try LocalEngines.speech(layout: layout!, httpClient: httpClient, logDirectory: options.logDirectory)
+            engines.append(engine)
+            // One try: a local engine that is down is down; espeak-ng takes over at once.
+            let endpoint = OpenAICompatibleEndpoint(
+                name: engine.name, baseURL: engine.baseURL, httpClient: httpClient, responseTimeout: .seconds(30), maximumRetries: 0)
+            return Built(
+                provider: OpenAISpeechTextToSpeech(endpoint: endpoint, model: "hibari", voice: "heart"),
+                stage: .init(stage: "tts", provider: engine.name, status: engine.status))
+        case .openai:
+            let endpoint = OpenAICompatibleEndpoint(
+                name: "openai-tts", baseURL: cloud.openAIBaseURL, apiKey: cloud.openAIKey, httpClient: httpClient,
+                keyVariable: "OPENAI_API_KEY")
+            return Built(
+                provider: OpenAISpeechTextToSpeech(endpoint: endpoint, model: cloud.openAISpeechModel, voice: cloud.openAIVoice),
+                stage: .init(stage: "tts", provider: endpoint.name, address: cloud.openAIBaseURL, connection: endpoint.health))
+        case .espeak:
             let espeak = EspeakTextToSpeech()
             // Load espeak-ng's voice data now rather than on the first reply.
             _ = try await EspeakEngine.shared.synthesize("ready", voice: espeak.voice)

@@ -3,7 +3,7 @@ import Foundation
 import Hummingbird
 public import Logging
 import ParleyCore
-import ParleyProviders
+public import ParleyProviders
 import ServiceLifecycle
 
 /// `parley serve`: chooses providers, starts the local engines they need, and serves until
@@ -15,8 +15,8 @@ public struct ParleyServer: Sendable {
         public var speechToText: String?
         /// `local`, `groq`, or nil/`auto`: Groq when `GROQ_API_KEY` is set.
         public var languageModel: String?
-        /// `local` (espeak-ng), `elevenlabs`, `elevenlabs-http`, or nil/`auto`: ElevenLabs when
-        /// `ELEVENLABS_API_KEY` is set.
+        /// `local` (hibari-tts, espeak-ng behind it), `espeak`, `openai`, `elevenlabs`,
+        /// `elevenlabs-http`, or nil/`auto`: ElevenLabs when `ELEVENLABS_API_KEY` is set.
         public var textToSpeech: String?
         /// Keys, base URLs and models of the cloud providers (see ``CloudSettings``).
         public var environment: [String: String] = ProcessInfo.processInfo.environment
@@ -24,11 +24,17 @@ public struct ParleyServer: Sendable {
         public var languageModelURL: String?
         /// An already running OpenAI-compatible transcription server to use instead of starting faster-whisper.
         public var speechToTextURL: String?
+        /// Which local LLM llama.cpp serves (`--local-llm`).
+        public var localLanguageModel = LocalLanguageModel.large
         /// The model id sent to the local chat server (`LLM_MODEL` overrides it).
-        public var languageModelName = "smollm2-135m-instruct"
-        /// The longest reply, in LLM tokens; nil means 100 for the local model (a spoken reply of
-        /// 100 tokens lasts about 30 s) and 400 for Groq, whose reasoning tokens count too.
+        public var languageModelName: String { localLanguageModel.modelID }
+        /// The longest reply, in LLM tokens; nil means 80 for the local model (about 60 words: the
+        /// session's word limit ends a reply at a sentence end well before) and 400 for Groq, whose
+        /// reasoning tokens count too.
         public var maximumReplyTokens: Int?
+        /// The most words in a reply (`--max-reply-words`); nil means 40 when the first LLM is the
+        /// local one (small models ramble) and no limit otherwise; 0 means no limit.
+        public var maximumReplyWords: Int?
         /// How long a provider in a chain may keep a session waiting before the next takes over.
         public var timeouts = Timeouts()
         /// Where `make setup` recorded the engines.
@@ -103,6 +109,12 @@ public struct ParleyServer: Sendable {
     private func serve(plan: ProviderPlan, httpClient: HTTPClient) async throws {
         try FileManager.default.createDirectory(atPath: options.logDirectory, withIntermediateDirectories: true)
         let setup = try await makeProviders(plan: plan, httpClient: httpClient)
+        var configuration = self.configuration
+        switch options.maximumReplyWords {
+        case nil: configuration.session.maximumReplyWords = plan.languageModel == .local ? 40 : nil
+        case 0?: configuration.session.maximumReplyWords = nil
+        case let words?: configuration.session.maximumReplyWords = words
+        }
         let providers = setup.providers
         let stages = setup.stages
         let engines = setup.engines

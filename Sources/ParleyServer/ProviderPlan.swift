@@ -17,9 +17,10 @@ public struct ProviderPlan: Sendable, Equatable {
         case local, groq
     }
 
-    /// Text-to-speech choices.
+    /// Text-to-speech choices: `local` is the natural local voice (hibari-tts, with espeak-ng as
+    /// its fallback), `espeak` espeak-ng alone, `openai` any OpenAI-compatible speech endpoint.
     public enum TextToSpeech: String, Sendable, CaseIterable {
-        case local, elevenlabs
+        case local, espeak, openai, elevenlabs
         case elevenlabsHTTP = "elevenlabs-http"
     }
 
@@ -57,8 +58,14 @@ public struct ProviderPlan: Sendable, Equatable {
             }
         }
         if llm.contains(.groq) { try require(cloud.groqKey, "GROQ_API_KEY", for: "--llm groq") }
-        for choice in tts where choice != .local {
-            try require(cloud.elevenLabsKey, "ELEVENLABS_API_KEY", for: "--tts \(choice.rawValue)")
+        for choice in tts {
+            switch choice {
+            case .elevenlabs, .elevenlabsHTTP: try require(cloud.elevenLabsKey, "ELEVENLABS_API_KEY", for: "--tts \(choice.rawValue)")
+            // A self-hosted server may need no key; OpenAI's own does.
+            case .openai where cloud.openAIBaseURL == CloudSettings.defaultOpenAIBaseURL:
+                try require(cloud.openAIKey, "OPENAI_API_KEY", for: "--tts openai")
+            case .openai, .local, .espeak: break
+            }
         }
         return ProviderPlan(speechToTextChain: stt, languageModelChain: llm, textToSpeechChain: tts, cloud: cloud)
     }
@@ -116,6 +123,17 @@ public struct CloudSettings: Sendable, Equatable {
     public var elevenLabsVoice: String
     /// `ELEVENLABS_MODEL_ID`, default `eleven_flash_v2_5`.
     public var elevenLabsModel: String
+    /// `OPENAI_API_KEY`, for `--tts openai`.
+    public var openAIKey: String?
+    /// `OPENAI_BASE_URL`, default `https://api.openai.com/v1`; any server with `POST /audio/speech`.
+    public var openAIBaseURL: String
+    /// `OPENAI_TTS_MODEL`, default `gpt-4o-mini-tts`.
+    public var openAISpeechModel: String
+    /// `OPENAI_TTS_VOICE`, default `alloy`.
+    public var openAIVoice: String
+
+    /// OpenAI's own API.
+    public static let defaultOpenAIBaseURL = "https://api.openai.com/v1"
 
     /// Reads and checks the variables.
     public init(environment: [String: String]) throws(ParleyServer.ConfigurationError) {
@@ -144,5 +162,9 @@ public struct CloudSettings: Sendable, Equatable {
         groqSpeechModel = value("GROQ_STT_MODEL") ?? "whisper-large-v3-turbo"
         elevenLabsVoice = value("ELEVENLABS_VOICE_ID") ?? "21m00Tcm4TlvDq8ikWAM"
         elevenLabsModel = value("ELEVENLABS_MODEL_ID") ?? "eleven_flash_v2_5"
+        openAIKey = value("OPENAI_API_KEY")
+        openAIBaseURL = try url("OPENAI_BASE_URL", default: Self.defaultOpenAIBaseURL, schemes: ["http", "https"])
+        openAISpeechModel = value("OPENAI_TTS_MODEL") ?? "gpt-4o-mini-tts"
+        openAIVoice = value("OPENAI_TTS_VOICE") ?? "alloy"
     }
 }

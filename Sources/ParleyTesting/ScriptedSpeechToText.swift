@@ -22,7 +22,7 @@ public struct ScriptedSpeechToText: SpeechToText {
         var next = 0
         for await item in input {
             switch item {
-            case .audio:
+            case .audio, .paused, .resumed:
                 continue
             case .speechStarted:
                 try await onEvent(.partial("…"))

@@ -6,8 +6,9 @@ import ParleyCore
 import ParleyServer
 import ParleyProviders
 
-/// `parley-bench engines`: espeak-ng's first audio and real-time factor, local Whisper's time per
-/// utterance, and the local LLM's first token and tokens per second.
+/// `parley-bench engines`: espeak-ng's and the local voice's first audio and real-time factor,
+/// local Whisper's time per utterance, and the local LLM's first token, first sentence and tokens
+/// per second.
 struct BenchEngines: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "engines", abstract: "Measure the embedded engines (run `make setup` first).")
@@ -17,6 +18,9 @@ struct BenchEngines: AsyncParsableCommand {
 
     @Option(name: .customLong("engine-layout"), help: "The engines' layout file written by `make setup`.")
     var engineLayout = LocalEngineLayout.defaultPath
+
+    @Option(name: .customLong("local-llm"), help: "The local LLM to measure: small or large.")
+    var localLLM = LocalLanguageModel.large.rawValue
 
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
@@ -28,6 +32,7 @@ struct BenchEngines: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...100).contains(runs) else { throw ValidationError("--runs must be 1…100") }
+        guard LocalLanguageModel(rawValue: localLLM) != nil else { throw ValidationError("--local-llm must be small or large") }
     }
 
     func run() async throws {
@@ -39,17 +44,23 @@ struct BenchEngines: AsyncParsableCommand {
             let logDirectory = FileManager.default.temporaryDirectory.path + "/parley-bench-\(ProcessInfo.processInfo.processIdentifier)"
             try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
             let whisper = try LocalEngines.whisper(layout: layout, httpClient: httpClient, logDirectory: logDirectory)
-            let llama = try LocalEngines.llama(layout: layout, httpClient: httpClient, logDirectory: logDirectory, model: "smollm2")
+            let size = LocalLanguageModel(rawValue: localLLM) ?? .large
+            let llama = try LocalEngines.llama(
+                layout: layout, size: size, httpClient: httpClient, logDirectory: logDirectory, model: size.modelID,
+                warmUp: [.system(SessionConfiguration.defaultSystemPrompt), .user("Hello")])
+            let speech = try LocalEngines.speech(layout: layout, httpClient: httpClient, logDirectory: logDirectory)
             let logger = Logger(label: "parley.bench")
             results.merge(
                 try await withThrowingTaskGroup(of: [String: JSONValue]?.self) { group in
                     defer { group.cancelAll() }
                     group.addTask { try await whisper.run(logger: logger); return nil }
                     group.addTask { try await llama.run(logger: logger); return nil }
-                    try await Self.waitUntilReady([whisper, llama])
+                    group.addTask { try await speech.run(logger: logger); return nil }
+                    try await Self.waitUntilReady([whisper, llama, speech])
                     let measured = [
                         "whisper": try await measureWhisper(whisper, httpClient: httpClient),
-                        "llm": try await measureLLM(llama, httpClient: httpClient),
+                        "llm": try await measureLLM(llama, model: size.modelID, httpClient: httpClient),
+                        "voice": try await measureVoice(speech, httpClient: httpClient),
                     ]
                     group.cancelAll()
                     return measured
@@ -65,8 +76,17 @@ struct BenchEngines: AsyncParsableCommand {
 
     /// Time to the first audio and real-time factor, per sentence.
     func espeak() async throws -> JSONValue {
-        let tts = EspeakTextToSpeech()
         _ = try await EspeakEngine.shared.synthesize("warm up")
+        return try await measureSpeech(EspeakTextToSpeech())
+    }
+
+    /// The natural local voice through the OpenAI speech client, as sessions use it.
+    func measureVoice(_ engine: LocalEngine, httpClient: HTTPClient) async throws -> JSONValue {
+        let endpoint = OpenAICompatibleEndpoint(name: engine.name, baseURL: engine.baseURL, httpClient: httpClient, maximumRetries: 0)
+        return try await measureSpeech(OpenAISpeechTextToSpeech(endpoint: endpoint, model: "hibari", voice: "heart"))
+    }
+
+    func measureSpeech(_ tts: some TextToSpeech) async throws -> JSONValue {
         var firsts: [Double] = []
         var factors: [Double] = []
         for run in 0..<runs {
@@ -120,27 +140,34 @@ struct BenchEngines: AsyncParsableCommand {
     }
 
     /// Time to the first token and tokens per second after it.
-    func measureLLM(_ engine: LocalEngine, httpClient: HTTPClient) async throws -> JSONValue {
+    func measureLLM(_ engine: LocalEngine, model name: String, httpClient: HTTPClient) async throws -> JSONValue {
         let endpoint = OpenAICompatibleEndpoint(name: engine.name, baseURL: engine.baseURL, httpClient: httpClient, responseTimeout: .seconds(60))
-        let model = OpenAICompatibleLanguageModel(endpoint: endpoint, model: "smollm2", maxTokens: 100)
+        let model = OpenAICompatibleLanguageModel(endpoint: endpoint, model: name, temperature: 0, maxTokens: 80)
         var firsts: [Double] = []
+        var sentences: [Double] = []
         var rates: [Double] = []
         // Run 0 loads the system prompt into llama.cpp's cache and is not counted.
         for run in 0...runs {
             let messages: [ChatMessage] = [.system(SessionConfiguration.defaultSystemPrompt), .user(Self.sentences[run % Self.sentences.count])]
             let start = ContinuousClock.now
             var first: ContinuousClock.Instant?
+            var sentence: ContinuousClock.Instant?
+            var chunker = SentenceChunker()
             var pieces = 0
-            try await model.complete(messages) { _ in
+            try await model.complete(messages) { text in
                 if first == nil { first = .now }
+                if sentence == nil, !chunker.push(text).isEmpty { sentence = .now }
                 pieces += 1
             }
             let end = ContinuousClock.now
             guard run > 0, let first else { continue }
             firsts.append((first - start).milliseconds)
+            sentences.append(((sentence ?? end) - start).milliseconds)
             if pieces > 1 { rates.append(Double(pieces - 1) / (end - first).seconds) }
         }
-        return ["first_token_ms": Self.summary(firsts), "tokens_per_second": Self.summary(rates)]
+        return [
+            "first_token_ms": Self.summary(firsts), "first_sentence_ms": Self.summary(sentences), "tokens_per_second": Self.summary(rates),
+        ]
     }
 
     static func waitUntilReady(_ engines: [LocalEngine]) async throws {
@@ -179,7 +206,10 @@ struct BenchEngines: AsyncParsableCommand {
             row("espeak-ng first audio", results["espeak"]?["first_audio_ms"], "ms"),
             row("espeak-ng synthesis time per second of speech", results["espeak"]?["real_time_factor"].map(Self.perMille), "ms"),
             row("local Whisper, end of utterance → transcript", results["whisper"]?["utterance_ms"], "ms"),
+            row("local voice (hibari-tts over HTTP) first audio", results["voice"]?["first_audio_ms"], "ms"),
+            row("local voice synthesis time per second of speech", results["voice"]?["real_time_factor"].map(Self.perMille), "ms"),
             row("local LLM first token", results["llm"]?["first_token_ms"], "ms"),
+            row("local LLM first sentence (or clause)", results["llm"]?["first_sentence_ms"], "ms"),
             row("local LLM tokens per second", results["llm"]?["tokens_per_second"], "tokens/s"),
         ].joined(separator: "\n")
     }

@@ -23,8 +23,13 @@ struct Serve: AsyncParsableCommand {
     var llm = "auto"
 
     @Option(
-        help: "Text-to-speech: local, elevenlabs, elevenlabs-http, a fallback chain such as elevenlabs,local, or auto (elevenlabs when ELEVENLABS_API_KEY is set, else local).")
+        help: "Text-to-speech: local (hibari-tts, espeak-ng behind it), espeak, openai (OPENAI_API_KEY, OPENAI_BASE_URL), elevenlabs, elevenlabs-http, a fallback chain such as elevenlabs,local, or auto (elevenlabs when ELEVENLABS_API_KEY is set, else local).")
     var tts = "auto"
+
+    @Option(
+        name: .customLong("local-llm"),
+        help: "The local LLM: large (Qwen2.5-Coder-1.5B, right more often) or small (0.5B, about twice as fast, wrong more often; install it with `make setup LOCAL_LLM=small`).")
+    var localLLM = LocalLanguageModel.large.rawValue
 
     @Option(name: .customLong("llm-timeout"), help: "Milliseconds an LLM in a chain may take to its first text (or pause mid-reply) before the next takes over.")
     var llmTimeout = 5000
@@ -50,11 +55,17 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("history-tokens"), help: "History kept for the LLM, in estimated tokens; older turns are summarised.")
     var historyTokens = 1500
 
-    @Option(name: .customLong("max-reply-tokens"), help: "The longest reply, in LLM tokens (default 100 local, 400 Groq).")
+    @Option(name: .customLong("max-reply-tokens"), help: "The longest reply, in LLM tokens (default 80 local, 400 Groq).")
     var maxReplyTokens: Int?
+
+    @Option(name: .customLong("max-reply-words"), help: "The most words in a reply; past 60 % of it the reply ends at a sentence end (default 40 with the local LLM, else no limit; 0: no limit).")
+    var maxReplyWords: Int?
 
     @Option(name: .customLong("vad-silence"), help: "Silence that ends the user's turn, in milliseconds.")
     var vadSilence = 300
+
+    @Option(name: .customLong("vad-pause"), help: "Silence after which utterance-at-a-time speech-to-text (local Whisper, Groq) starts on the words so far, in milliseconds; used if the turn then ends (0: off).")
+    var vadPause = 100
 
     @Option(name: .customLong("vad-margin"), help: "How far above the noise floor a frame must be to count as voice, in dB.")
     var vadMargin: Float = 10
@@ -219,6 +230,10 @@ struct Serve: AsyncParsableCommand {
             session.systemPrompt = try Self.readPrompt(prompt)
         }
         session.vad.silenceTimeout = .milliseconds(vadSilence)
+        guard (0..<vadSilence).contains(vadPause) else {
+            throw ValidationError("--vad-pause must be 0 (off) or less than --vad-silence (\(vadSilence) ms)")
+        }
+        session.vad.pauseTimeout = vadPause > 0 ? .milliseconds(vadPause) : nil
         session.vad.margin = vadMargin
         session.earlyLLM = earlyLLM
         session.bargeIn = .init(
@@ -229,9 +244,17 @@ struct Serve: AsyncParsableCommand {
         options.speechToText = stt
         options.languageModel = llm
         options.textToSpeech = tts
+        guard let size = LocalLanguageModel(rawValue: localLLM) else {
+            throw ValidationError("--local-llm \(localLLM.prefix(40)): choose small or large")
+        }
+        options.localLanguageModel = size
         options.languageModelURL = llmURL
         options.speechToTextURL = sttURL
         options.maximumReplyTokens = maxReplyTokens
+        if let maxReplyWords, !(0...1000).contains(maxReplyWords) {
+            throw ValidationError("--max-reply-words must be 0…1000 (0: no limit)")
+        }
+        options.maximumReplyWords = maxReplyWords
         options.timeouts.languageModelFirstText = .milliseconds(llmTimeout)
         options.timeouts.textToSpeechFirstAudio = .milliseconds(ttsTimeout)
         options.timeouts.connect = .milliseconds(connectTimeout)

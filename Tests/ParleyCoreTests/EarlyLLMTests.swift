@@ -28,7 +28,7 @@ struct EarlyLLMTests {
                     }
                     try await Task.sleep(for: turnEndDelay)
                     try await onEvent(.final("", endsTurn: true))
-                case .audio:
+                case .audio, .paused, .resumed:
                     continue
                 }
             }

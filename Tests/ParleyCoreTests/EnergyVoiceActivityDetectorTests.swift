@@ -60,4 +60,22 @@ struct EnergyVoiceActivityDetectorTests {
         let events = Self.run(noise + speech + AudioFixtures.noise(duration: .seconds(1), amplitude: 0.05, seed: 9))
         #expect(events.count == 2)
     }
+
+    @Test("with a pause timeout, short silences within speech are reported as pauses and resumptions")
+    func pauses() {
+        let configuration = EnergyVoiceActivityDetector.Configuration(pauseTimeout: .milliseconds(100))
+        let audio = AudioFixtures.silence(.milliseconds(400)) + AudioFixtures.tone(frequency: 220, duration: .milliseconds(600))
+            + AudioFixtures.silence(.milliseconds(60)) + AudioFixtures.tone(frequency: 220, duration: .milliseconds(300))
+            + AudioFixtures.silence(.milliseconds(160)) + AudioFixtures.tone(frequency: 220, duration: .milliseconds(300))
+            + AudioFixtures.silence(.milliseconds(500))
+        let events = Self.run(audio, configuration: configuration)
+        // The 60 ms gap is no pause; the 160 ms one is, and voice resumes; the end pauses first.
+        guard events.count == 5, case .speechStarted? = events.first, case .speechEnded? = events.last else {
+            Issue.record("expected start, paused, resumed, paused, end; got \(events)")
+            return
+        }
+        #expect(Array(events[1...3]) == [.paused, .resumed, .paused])
+        // Without a pause timeout nothing changes.
+        #expect(Self.run(audio).count == 2)
+    }
 }

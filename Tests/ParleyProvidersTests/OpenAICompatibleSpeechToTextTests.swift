@@ -81,3 +81,73 @@ struct OpenAICompatibleSpeechToTextTests {
         #expect(requests.count == 2)
     }
 }
+
+@Suite("Whisper-style transcription started at a pause")
+struct SpeculativeTranscriptionTests {
+    /// Runs `script` through a client for a fake whose transcripts come in order; returns the
+    /// events and the requests the fake saw.
+    static func run(
+        transcripts: [String], _ script: @escaping @Sendable (AsyncStream<SpeechInput>.Continuation) async throws -> Void
+    ) async throws -> (events: [TranscriptEvent], requests: [FakeOpenAIServer.Request]) {
+        var configuration = FakeOpenAIServer.Configuration()
+        configuration.transcripts = transcripts
+        return try await FakeOpenAIServer.run(configuration) { fake in
+            try await withHTTPClient { client in
+                let endpoint = OpenAICompatibleEndpoint(name: "local-whisper", baseURL: fake.baseURL, httpClient: client)
+                let stt = OpenAICompatibleSpeechToText(endpoint: endpoint, model: "whisper-tiny.en")
+                let (input, sink) = AsyncStream.makeStream(of: SpeechInput.self)
+                let events = try await withThrowingTaskGroup(of: [TranscriptEvent].self) { group in
+                    group.addTask {
+                        var events: [TranscriptEvent] = []
+                        try await stt.transcribe(input) { events.append($0) }
+                        return events
+                    }
+                    try await script(sink)
+                    sink.finish()
+                    return try await group.next() ?? []
+                }
+                return (events, fake.requests)
+            }
+        }
+    }
+
+    static let second = AudioFixtures.frames(AudioFixtures.tone(frequency: 300, duration: .seconds(1)))
+
+    @Test("a pause followed by the end of speech: the transcript asked for at the pause is the turn's, asked for once")
+    func pauseThenEnd() async throws {
+        let (events, requests) = try await Self.run(transcripts: ["What is the capital of France?", "unused"]) { sink in
+            sink.yield(.speechStarted)
+            for frame in Self.second { sink.yield(.audio(frame)) }
+            sink.yield(.paused)
+            // The request leaves now, before the VAD's silence runs out; silence frames keep coming.
+            for frame in AudioFixtures.frames(AudioFixtures.silence(.milliseconds(200))) {
+                sink.yield(.audio(frame))
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            sink.yield(.speechEnded)
+        }
+        // Ready before the end: told as a tentative transcript, then final at the end.
+        #expect(events == [.tentative("What is the capital of France?"), .final("What is the capital of France?", endsTurn: true)])
+        #expect(requests.count == 1)
+    }
+
+    @Test("voice after the pause: the early transcript is dropped and the whole utterance transcribed at the end")
+    func pauseResumeEnd() async throws {
+        let (events, requests) = try await Self.run(transcripts: ["What is", "What is the capital of France?"]) { sink in
+            sink.yield(.speechStarted)
+            for frame in Self.second { sink.yield(.audio(frame)) }
+            sink.yield(.paused)
+            try await Task.sleep(for: .milliseconds(100))
+            sink.yield(.resumed)
+            for frame in Self.second { sink.yield(.audio(frame)) }
+            sink.yield(.speechEnded)
+        }
+        // The tentative transcript may or may not have come before the voice did; the final is the whole.
+        #expect(events.last == .final("What is the capital of France?", endsTurn: true))
+        #expect(events.dropLast().allSatisfy { $0 == .tentative("What is") })
+        #expect(requests.count == 2)
+        // The last upload holds both seconds of speech (plus the pre-roll): 16-bit samples at 16 kHz.
+        let last = try #require(requests.last?.file?.bytes.count)
+        #expect(last > 2 * 2 * 16000)
+    }
+}

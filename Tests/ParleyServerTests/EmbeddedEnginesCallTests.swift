@@ -32,7 +32,7 @@ struct EmbeddedEnginesCallTests {
                 let greeted = await call.wait(timeout: .seconds(30)) { $0.echoedMarks.contains("reply-0") }
                 #expect(greeted, "the greeting played to its mark")
                 call.say(AudioFixtures.silence(.milliseconds(300), sampleRate: 8000) + question)
-                // The reply starts (SmolLM2's replies run for several seconds of speech) …
+                // The reply starts (a sentence or two of speech) …
                 let replying = await call.wait(timeout: .seconds(60)) { snapshot in
                     guard let sent = snapshot.speechSentAt else { return false }
                     return snapshot.received.filter { $0.at > sent && Self.isMedia($0.event) }.count > 25

@@ -10,7 +10,7 @@ import Synchronization
 import Testing
 
 /// The whole product on its embedded engines: `ParleyServer` as `parley serve` runs it, on port 0,
-/// starting faster-whisper and llama.cpp as child processes, answering a question spoken by
+/// starting faster-whisper, llama.cpp and the hibari-tts voice as child processes, answering a question spoken by
 /// espeak-ng over a real WebSocket.
 @Suite("End to end on the embedded engines", .serialized)
 struct EmbeddedEnginesTests {
@@ -40,7 +40,7 @@ struct EmbeddedEnginesTests {
                 #expect(turn.timeline[stage] != nil, "client timeline lacks \(stage)")
             }
             #expect(turn.serverTimeline[.firstAudioSent] != nil)
-            #expect(result.session.providers == ["stt": "local-whisper", "llm": "local-llama", "tts": "espeak-ng"])
+            #expect(result.session.providers == ["stt": "local-whisper", "llm": "local-llama", "tts": "local-hibari,espeak-ng"])
         }
     }
 

@@ -25,13 +25,13 @@ struct FallbackServerTests {
         return try await talk.run(speech: PCM.floats(speech), sampleRate: 16000)
     }
 
-    @Test("a dead ElevenLabs with --tts elevenlabs,local: every turn is answered with audio; /health says degraded", .timeLimit(.minutes(2)))
+    @Test("a dead ElevenLabs with --tts elevenlabs,espeak: every turn is answered with audio; /health says degraded", .timeLimit(.minutes(2)))
     func deadTextToSpeech() async throws {
         var elevenLabs = FakeElevenLabsServer.Configuration(apiKey: Cloud.keys["ELEVENLABS_API_KEY"]!)
         elevenLabs.fault = .reject(status: 503, body: #"{"detail":{"status":"service_unavailable","message":"Down."}}"#)
         var deepgram = FakeDeepgramServer.Configuration(apiKey: Cloud.keys["DEEPGRAM_API_KEY"]!, utterances: [Cloud.question])
         deepgram.repeatsUtterances = true
-        try await Cloud.withCloudServer(deepgram: deepgram, elevenLabs: elevenLabs, tts: "elevenlabs,local") { port, _, _, _ in
+        try await Cloud.withCloudServer(deepgram: deepgram, elevenLabs: elevenLabs, tts: "elevenlabs,espeak") { port, _, _, _ in
             let result = try await Self.talk(port: port, turns: 2)
             #expect(result.session.providers["tts"] == "elevenlabs,espeak-ng")
             #expect(result.turns.count == 2)
@@ -52,7 +52,7 @@ struct FallbackServerTests {
     func textToSpeechDroppedMidReply() async throws {
         var elevenLabs = FakeElevenLabsServer.Configuration(apiKey: Cloud.keys["ELEVENLABS_API_KEY"]!)
         elevenLabs.fault = .dropAfterFirstAudio
-        try await Cloud.withCloudServer(elevenLabs: elevenLabs, tts: "elevenlabs,local") { port, _, _, _ in
+        try await Cloud.withCloudServer(elevenLabs: elevenLabs, tts: "elevenlabs,espeak") { port, _, _, _ in
             let result = try await Self.talk(port: port, turns: 1)
             let turn = try #require(result.turns.first)
             #expect(turn.reply == Cloud.answer)

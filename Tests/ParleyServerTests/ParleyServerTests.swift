@@ -14,6 +14,7 @@ struct ParleyServerTests {
         options.languageModelURL = "http://127.0.0.1:9/v1"
         options.speechToTextURL = "http://127.0.0.1:9/v1"
         options.engineLayoutPath = "/nonexistent/layout.json"  // must not be needed
+        options.textToSpeech = "espeak"  // the in-process voice: the hibari engine would need the layout
         try await withParleyServer(options: options) { port in
             // Still up a moment later (a service that ends early would stop the whole group).
             try await Task.sleep(for: .milliseconds(300))

@@ -53,6 +53,8 @@ def main() -> None:
         copies = [c.args.split() for c in embedded.all("COPY")]
         p.expect(["scripts/setup.sh", "/opt/parley/scripts/setup.sh"] in copies,
                  "setup.sh is not copied to /opt/parley/scripts/ (it builds the venv in the directory above its scripts/)")
+        p.expect(["scripts/fetch_model.py", "/opt/parley/scripts/fetch_model.py"] in copies,
+                 "fetch_model.py is not copied beside setup.sh (setup.sh fetches the local LLM with it)")
         p.expect(["engines/", "/opt/parley/engines/"] in copies,
                  "engines/ is not copied to /opt/parley/engines/ (setup.sh writes those paths into parley-engines.json)")
         if runtime is not None:

@@ -61,7 +61,7 @@ def get(url: str) -> tuple[int, dict]:
 def start_server(parley: str, port: int, cwd: str, log, extra: list[str]) -> subprocess.Popen:
     unused = f"http://127.0.0.1:{free_port()}/v1"
     command = [parley, "serve", "--port", str(port), "--stt", "local", "--stt-url", unused, "--llm", "local",
-               "--llm-url", unused, "--tts", "local", "--greeting", GREETING, *extra]
+               "--llm-url", unused, "--tts", "espeak", "--greeting", GREETING, *extra]
     env = {"PATH": "/usr/bin:/bin"}  # a bare environment, as a container gives
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30

@@ -32,6 +32,10 @@ public struct EnergyVoiceActivityDetector: Sendable {
         public var silenceTimeout: Duration
         /// Frames at the start of the stream used only to learn the noise floor.
         public var calibrationFrames: Int
+        /// Silence within speech after which a ``Event/paused`` is reported (the speaker may be
+        /// done; a recogniser can start on the words so far), or nil for none. Only shorter than
+        /// ``silenceTimeout`` makes sense.
+        public var pauseTimeout: Duration?
 
         /// Creates a configuration; the defaults suit 16 kHz speech from a browser microphone.
         public init(
@@ -42,7 +46,8 @@ public struct EnergyVoiceActivityDetector: Sendable {
             startFrames: Int = 4,
             startWindow: Int = 8,
             silenceTimeout: Duration = .milliseconds(300),
-            calibrationFrames: Int = 5
+            calibrationFrames: Int = 5,
+            pauseTimeout: Duration? = nil
         ) {
             self.sampleRate = sampleRate
             self.frameDuration = frameDuration
@@ -52,6 +57,7 @@ public struct EnergyVoiceActivityDetector: Sendable {
             self.startWindow = startWindow
             self.silenceTimeout = silenceTimeout
             self.calibrationFrames = calibrationFrames
+            self.pauseTimeout = pauseTimeout
         }
 
         var frameSamples: Int {
@@ -66,6 +72,10 @@ public struct EnergyVoiceActivityDetector: Sendable {
         case speechStarted(offset: Int)
         /// Speech ended; `voicedDuration` is how much of the utterance was voiced.
         case speechEnded(voicedDuration: Duration)
+        /// Speech has paused for ``Configuration/pauseTimeout``; it may end or go on.
+        case paused
+        /// Voice came back after a ``paused``, within the same utterance.
+        case resumed
     }
 
     /// What one call to ``process(_:)`` found.
@@ -92,6 +102,8 @@ public struct EnergyVoiceActivityDetector: Sendable {
     private var silentFrames = 0
     private var voicedFramesInUtterance = 0
     private let silenceFrames: Int
+    private let pauseFrames: Int?
+    private var isPaused = false
 
     /// Creates a detector.
     public init(configuration: Configuration = Configuration()) {
@@ -100,6 +112,7 @@ public struct EnergyVoiceActivityDetector: Sendable {
         // Duration ratios are not exact in floating point (0.3 / 0.02 = 15.000000000000002).
         let ratio = configuration.silenceTimeout / configuration.frameDuration
         self.silenceFrames = max(1, Int((ratio - 1e-9).rounded(.up)))
+        self.pauseFrames = configuration.pauseTimeout.map { max(1, Int(($0 / configuration.frameDuration - 1e-9).rounded(.up))) }
         pending.reserveCapacity(configuration.frameSamples)
     }
 
@@ -135,10 +148,19 @@ public struct EnergyVoiceActivityDetector: Sendable {
             if voiced {
                 silentFrames = 0
                 voicedFramesInUtterance += 1
+                if isPaused {
+                    isPaused = false
+                    result.events.append(.resumed)
+                }
             } else {
                 silentFrames += 1
+                if let pauseFrames, pauseFrames < silenceFrames, silentFrames == pauseFrames {
+                    isPaused = true
+                    result.events.append(.paused)
+                }
                 if silentFrames >= silenceFrames {
                     isSpeaking = false
+                    isPaused = false
                     let voicedDuration = configuration.frameDuration * voicedFramesInUtterance
                     result.events.append(.speechEnded(voicedDuration: voicedDuration))
                     recent = Array(repeating: false, count: recent.count)

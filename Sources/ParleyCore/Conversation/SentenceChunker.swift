@@ -4,10 +4,19 @@
 /// whitespace, or at a line break. Common abbreviations ("Mr.", "e.g.") and numbers ("3.5") do
 /// not end a sentence. A sentence longer than ``maximumLength`` is cut at the last comma,
 /// semicolon, colon or space, so text-to-speech never waits for an endless sentence.
+///
+/// With `firstClause`, the first piece of a reply may also end at a clause boundary — a comma,
+/// semicolon, colon or dash followed by whitespace, after at least ``minimumClauseWords`` words —
+/// so that the voice can start on "Well, …" or "The answer is yes, …" while the LLM writes on.
 public struct SentenceChunker: Sendable {
     /// The longest piece, in characters, handed out before a forced cut.
     public let maximumLength: Int
+    /// Whether the first piece may end at a clause boundary.
+    public let firstClause: Bool
+    /// Words a first clause needs (a lone "Yes," waits for more).
+    public static let minimumClauseWords = 3
     private var buffer = ""
+    private var handedOut = false
 
     private static let abbreviations: Set<String> = [
         "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "a.m", "p.m", "approx", "mt",
@@ -16,8 +25,9 @@ public struct SentenceChunker: Sendable {
     private static let closers: Set<Character> = ["\"", "'", "”", "’", ")", "]"]
 
     /// Creates a chunker.
-    public init(maximumLength: Int = 300) {
+    public init(maximumLength: Int = 300, firstClause: Bool = false) {
         self.maximumLength = maximumLength
+        self.firstClause = firstClause
     }
 
     /// Adds streamed text and returns the sentences it completed, trimmed, in order.
@@ -28,6 +38,7 @@ public struct SentenceChunker: Sendable {
             let sentence = String(buffer[..<end]).trimmingWhitespace()
             buffer = String(buffer[end...])
             if !sentence.isEmpty { sentences.append(sentence) }
+            handedOut = true
         }
         while buffer.count > maximumLength {
             let cut = forcedCut()
@@ -53,6 +64,9 @@ public struct SentenceChunker: Sendable {
             if character == "\n" {
                 return buffer.index(after: index)
             }
+            if firstClause, !handedOut, Self.clauseMarks.contains(character), isClauseEnd(at: index) {
+                return buffer.index(after: index)
+            }
             if Self.terminators.contains(character) {
                 var end = buffer.index(after: index)
                 while end < buffer.endIndex, Self.terminators.contains(buffer[end]) || Self.closers.contains(buffer[end]) {
@@ -69,6 +83,17 @@ public struct SentenceChunker: Sendable {
             index = buffer.index(after: index)
         }
         return nil
+    }
+
+    private static let clauseMarks: Set<Character> = [",", ";", ":", "—", "–"]
+
+    /// Whether the mark at `index` ends a first clause: whitespace follows (so "8,848" and "3:30"
+    /// are not cut) and enough words precede it.
+    private func isClauseEnd(at index: String.Index) -> Bool {
+        let next = buffer.index(after: index)
+        guard next < buffer.endIndex, buffer[next].isWhitespace else { return false }
+        let words = buffer[..<index].split(whereSeparator: \.isWhitespace).count
+        return words >= Self.minimumClauseWords
     }
 
     private func isAbbreviationOrNumber(endingAt dot: String.Index) -> Bool {

@@ -7,6 +7,12 @@ public enum SpeechInput: Sendable, Equatable {
     /// Parley's VAD decided the utterance is over; recognisers that need cut utterances
     /// transcribe now, streaming ones may finalise early.
     case speechEnded
+    /// The VAD heard a short silence within speech (`--vad-pause`): the utterance may be over.
+    /// A recogniser that transcribes whole utterances may start on the audio so far and use that
+    /// transcript if ``speechEnded`` follows with no more voice in between.
+    case paused
+    /// Voice came back after ``paused``: a transcript started then is out of date.
+    case resumed
 }
 
 /// What a recogniser reports.
@@ -16,6 +22,10 @@ public enum TranscriptEvent: Sendable, Equatable {
     /// Final text of a stretch of speech. `endsTurn` is true when the recogniser considers the
     /// user's turn over (the session then replies to everything final so far).
     case final(String, endsTurn: Bool)
+    /// What ``final(_:endsTurn:)`` will say if the turn ends now (a transcript made at a pause,
+    /// ``SpeechInput/paused``): the session may start the LLM on it, speaking nothing until the
+    /// turn ends with the same words.
+    case tentative(String)
     /// The recogniser's own voice-activity detection heard speech begin (Deepgram
     /// `SpeechStarted`); an early hint, not yet words.
     case speechStarted

@@ -20,6 +20,9 @@ public struct SessionConfiguration: Sendable {
     /// The most history kept for the LLM, in estimated tokens (characters / 4); older turns are
     /// folded into a summary written in the background.
     public var historyTokenBudget: Int
+    /// The most words a reply may have; past 60 % of it the reply ends at the next sentence end
+    /// (``ReplyLength``). Nil: no limit.
+    public var maximumReplyWords: Int?
     /// Spoken as turn 0 when the session starts, if set.
     public var greeting: String?
     /// The text-to-speech voice for this session, in place of the provider's configured one

@@ -101,6 +101,11 @@ extension VoiceSession {
                     vadEnd = now
                     speech.yield(.speechEnded)
                     try await output.send(.speechStopped)
+                case .paused:
+                    speech.yield(.paused)
+                case .resumed:
+                    speech.yield(.resumed)
+                    discardEarlyReply()  // the user goes on talking
                 }
             }
             if judgedBefore, bargeIn.isJudging, let reply = activeReply {
@@ -156,6 +161,9 @@ extension VoiceSession {
                 } else if Self.hasWords(trimmed) {
                     startEarlyReply()
                 }
+            case .tentative(let text):
+                // Transcribed at a pause: ask the LLM now; it is spoken only if the turn ends so.
+                if Self.hasWords(text) { startEarlyReply(adding: text.trimmingWhitespace(), always: true) }
             case .speechStarted:
                 session.logger.debug("recogniser heard speech start")
             case .noSpeech:
@@ -211,10 +219,11 @@ extension VoiceSession {
             requests.yield(request)
         }
 
-        /// Starts an early LLM request on the final text so far, if enabled and nothing is playing.
-        private mutating func startEarlyReply() {
-            guard session.configuration.earlyLLM, activeReply == nil, !windingDown else { return }
-            let text = pendingText.joined(separator: " ")
+        /// Starts an early LLM request on the final text so far (and `adding`, a tentative
+        /// transcript), if enabled (`always` for tentative transcripts) and nothing is playing.
+        private mutating func startEarlyReply(adding tentative: String? = nil, always: Bool = false) {
+            guard session.configuration.earlyLLM || always, activeReply == nil, !windingDown else { return }
+            let text = (pendingText + (tentative.map { [$0] } ?? [])).joined(separator: " ")
             guard early?.userText != text else { return }
             discardEarlyReply()
             let reply = EarlyReply(userText: text, messages: conversation.messages(upTo: .max) + [.user(text)])

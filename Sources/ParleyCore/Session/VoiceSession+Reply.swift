@@ -118,7 +118,9 @@ extension VoiceSession {
             defer { group.cancelAll() }
             group.addTask {
                 defer { sentenceSink.finish() }
-                var chunker = SentenceChunker()
+                var chunker = SentenceChunker(firstClause: true)
+                // Scripted turns (greetings, re-asks) are said in full.
+                var length = request.script == nil ? configuration.maximumReplyWords.map { ReplyLength(limit: $0) } : nil
                 func queue(_ sentence: String) throws {
                     recorder.mark(.firstSentence)
                     request.heard.addGivenText(sentence, outputRate: configuration.outputSampleRate)
@@ -126,12 +128,22 @@ extension VoiceSession {
                         throw StageFailure(error: SessionError(.llmFailed, "Reply has more than \(Self.sentenceCapacity) sentences pending."))
                     }
                 }
-                func say(_ delta: String) async throws {
-                    guard !delta.isEmpty else { return }
-                    recorder.mark(.llmFirstToken)
-                    recorder.appendText(delta)
-                    try await output.send(.agentText(turnID: turnID, delta: delta))
-                    for sentence in chunker.push(delta) { try queue(sentence) }
+                func say(_ text: String) async throws {
+                    var delta = text
+                    var complete = false
+                    if length != nil {
+                        let admitted = length!.admit(text)
+                        delta = String(admitted.kept)
+                        complete = admitted.complete
+                    }
+                    if !delta.isEmpty {
+                        recorder.mark(.llmFirstToken)
+                        recorder.appendText(delta)
+                        try await output.send(.agentText(turnID: turnID, delta: delta))
+                        for sentence in chunker.push(delta) { try queue(sentence) }
+                    }
+                    // Long enough: the LLM is stopped here (below) and the rest never said.
+                    if complete { throw ReplyLength.Reached() }
                 }
                 do {
                     if let script = request.script {
@@ -144,6 +156,8 @@ extension VoiceSession {
                         recorder.mark(.llmRequest)
                         try await providers.languageModel.complete(messages) { try await say($0) }
                     }
+                } catch is ReplyLength.Reached {
+                    logger.debug("reply ended at its word limit", metadata: ["parley.turn.id": "\(turnID)"])
                 } catch let error as ProviderError {
                     configuration.observer?.providerFailed(error, stage: "llm")
                     throw StageFailure(error: SessionError(.llmFailed, error.description))

@@ -135,7 +135,7 @@ struct DeepgramStream {
                 guard connection.closingDeadline == nil else { continue }
                 unsent.append(contentsOf: samples)
                 if unsent.count >= batchSamples { await flushAudio(on: &connection) }
-            case .input(.speechStarted):
+            case .input(.speechStarted), .input(.paused), .input(.resumed):
                 continue
             case .input(.speechEnded):
                 await flushAudio(on: &connection)

@@ -11,15 +11,40 @@ public struct LocalEngineLayout: Sendable, Decodable, Equatable {
     public var supervisor: String
     /// The faster-whisper (CTranslate2) model directory.
     public var whisperModel: String
-    /// The GGUF model file for llama.cpp.
-    public var llmModel: String
+    /// `engines/speech_server.py`, the natural local voice (hibari-tts).
+    public var speechServer: String
+    /// The GGUF model files for llama.cpp that `make setup` installed, by size (`small`, `large`).
+    public var llmModels: [String: String]
 
     enum CodingKeys: String, CodingKey {
         case python
         case whisperServer = "whisper_server"
         case supervisor
         case whisperModel = "whisper_model"
-        case llmModel = "llm_model"
+        case speechServer = "speech_server"
+        case llmModels = "llm_models"
+    }
+
+    /// Creates a layout.
+    public init(
+        python: String, whisperServer: String, supervisor: String, whisperModel: String, speechServer: String,
+        llmModels: [String: String]
+    ) {
+        self.python = python
+        self.whisperServer = whisperServer
+        self.supervisor = supervisor
+        self.whisperModel = whisperModel
+        self.speechServer = speechServer
+        self.llmModels = llmModels
+    }
+
+    /// The GGUF file of `size`, or an error naming the setup command that installs it.
+    public func llmModel(_ size: LocalLanguageModel) throws -> String {
+        guard let path = llmModels[size.rawValue] else {
+            throw Missing(
+                description: "the \(size.rawValue) local LLM (\(size.title)) is not installed; run `make setup LOCAL_LLM=\(size.rawValue)` (in a release bundle: `scripts/setup.sh --engines-only --local-llm \(size.rawValue)`)")
+        }
+        return path
     }
 
     /// Where `make setup` writes the layout file, relative to the bundle or the checkout.
@@ -45,7 +70,8 @@ public struct LocalEngineLayout: Sendable, Decodable, Equatable {
         } catch {
             throw Missing(description: "\(path) is not a valid engine layout (\(error)); run `make setup` again")
         }
-        for file in [layout.python, layout.whisperServer, layout.supervisor, layout.whisperModel, layout.llmModel]
+        for file in [layout.python, layout.whisperServer, layout.supervisor, layout.whisperModel, layout.speechServer]
+            + layout.llmModels.values.sorted()
         where !FileManager.default.fileExists(atPath: file) {
             throw Missing(description: "\(file), named in \(path), does not exist; run `make setup` again")
         }

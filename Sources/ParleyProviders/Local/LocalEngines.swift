@@ -1,5 +1,5 @@
 public import AsyncHTTPClient
-import ParleyCore
+public import ParleyCore
 
 /// The embedded engines' command lines (README.md).
 public enum LocalEngines {
@@ -15,24 +15,46 @@ public enum LocalEngines {
             layout: layout, httpClient: httpClient, startTimeout: .seconds(60), logDirectory: logDirectory)
     }
 
-    /// llama.cpp's OpenAI-compatible server with the SmolLM2 model, warmed with one request.
-    public static func llama(layout: LocalEngineLayout, httpClient: HTTPClient, logDirectory: String, model: String) throws -> LocalEngine {
+    /// llama.cpp's OpenAI-compatible server with a Qwen2.5-Coder model, warmed with `warmUp`
+    /// (the session's system prompt, so that its evaluation is cached before the first caller).
+    ///
+    /// The chat template is the one inside the GGUF file (llama-cpp-python reads
+    /// `tokenizer.chat_template` when no `--chat_format` is given). One slot serves the requests in
+    /// turn and keeps the longest prefix it evaluated last: with the system prompt first and
+    /// history appended, a turn evaluates only its new words.
+    public static func llama(
+        layout: LocalEngineLayout, size: LocalLanguageModel, httpClient: HTTPClient, logDirectory: String, model: String,
+        warmUp: [ChatMessage] = [.user("Hello")]
+    ) throws -> LocalEngine {
+        let path = try layout.llmModel(size)
         let port = try LocalEngine.freePort()
         let endpoint = OpenAICompatibleEndpoint(
             name: "local-llama", baseURL: "http://127.0.0.1:\(port)/v1", httpClient: httpClient, responseTimeout: .seconds(60))
-        let warmUpModel = OpenAICompatibleLanguageModel(endpoint: endpoint, model: model, maxTokens: 4)
+        let warmUpModel = OpenAICompatibleLanguageModel(endpoint: endpoint, model: model, temperature: 0, maxTokens: 4)
         return LocalEngine(
             name: "local-llama", port: port,
             command: [
-                layout.python, "-m", "llama_cpp.server", "--model", layout.llmModel, "--model_alias", model,
-                "--host", "127.0.0.1", "--port", "\(port)", "--n_ctx", "2048", "--n_threads", "2",
+                layout.python, "-m", "llama_cpp.server", "--model", path, "--model_alias", model,
+                "--host", "127.0.0.1", "--port", "\(port)", "--n_ctx", "2048", "--n_threads", "2", "--verbose", "false",
             ],
             // llama_cpp.server has no /health; its model list answers once the model is loaded.
             layout: layout, httpClient: httpClient, healthPath: "/v1/models", startTimeout: .seconds(120),
             logDirectory: logDirectory,
             warmUp: {
-                // The first completion loads the weights into memory (about 2 s); pay it at start-up.
-                try await warmUpModel.complete([.user("Hello")]) { _ in }
+                // The first completion loads the weights into memory (2-5 s) and evaluates the
+                // system prompt; pay both at start-up.
+                try await warmUpModel.complete(warmUp) { _ in }
             })
+    }
+
+    /// The natural local voice: `engines/speech_server.py` on hibari-tts behind the OpenAI speech
+    /// API (`POST /v1/audio/speech`, 24 kHz PCM streamed sentence by sentence). The server loads
+    /// and warms the voice before it answers `/health`.
+    public static func speech(layout: LocalEngineLayout, httpClient: HTTPClient, logDirectory: String) throws -> LocalEngine {
+        let port = try LocalEngine.freePort()
+        return LocalEngine(
+            name: "local-hibari", port: port,
+            command: [layout.python, layout.speechServer, "--host", "127.0.0.1", "--port", "\(port)", "--threads", "2"],
+            layout: layout, httpClient: httpClient, startTimeout: .seconds(60), logDirectory: logDirectory)
     }
 }

@@ -182,6 +182,8 @@ public struct OpenAICompatibleEndpoint: Sendable {
         if let message = json["error"]?["message"]?.stringValue { return message }
         if let message = json["error"]?.stringValue { return message }
         if let message = json["message"]?.stringValue { return message }
+        // FastAPI servers such as Kokoro-FastAPI: {"detail": {"error", "message"}} or {"detail": "…"}.
+        if let message = json["detail"]?["message"]?.stringValue ?? json["detail"]?.stringValue { return message }
         return nil
     }
 }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Synchronization
 public import ParleyCore
 
 /// Transcribes utterances cut by Parley's VAD through the OpenAI-compatible
@@ -8,6 +9,11 @@ public import ParleyCore
 /// Audio is kept from a short pre-roll before the VAD's speech start to its speech end, sent as a
 /// 16-bit WAV, and the text comes back as one final transcript that ends the turn. Utterances that
 /// are too short, and the phrases Whisper invents for noise, are reported as no speech.
+///
+/// When the VAD reports a pause (``SpeechInput/paused``, `--vad-pause`), the utterance so far is
+/// sent at once: if the speech then ends without more voice, that transcript is the turn's, ready
+/// up to the rest of the VAD's silence earlier. Voice coming back cancels the request (the local
+/// Whisper server skips a request whose client has gone).
 public struct OpenAICompatibleSpeechToText: SpeechToText {
     /// The API.
     public var endpoint: OpenAICompatibleEndpoint
@@ -47,12 +53,30 @@ public struct OpenAICompatibleSpeechToText: SpeechToText {
         var recent: [Int16] = []
         var utterance: [Int16] = []
         var inSpeech = false
+        // The transcript of the utterance up to the latest pause, while no voice has followed.
+        // An unstructured task because it must be cancelled on its own (the speaker goes on) while
+        // the loop carries on; the defer cancels it when this call ends or is cancelled.
+        var speculation: Task<TranscriptEvent, Never>?
+        // Its result once it is in, for telling the session early (checked as audio arrives,
+        // every 20 ms while a client streams); and whether that was done.
+        var speculated = SpeculationResult()
+        var announced = false
+        defer { speculation?.cancel() }
+        func dropSpeculation() {
+            speculation?.cancel()
+            speculation = nil
+        }
         for await item in input {
+            if speculation != nil, !announced, let event = speculated.event {
+                announced = true
+                if case .final(let text, _) = event { try await onEvent(.tentative(text)) }
+            }
             switch item {
             case .audio(let samples):
                 if inSpeech {
                     utterance.append(contentsOf: samples)
                     if utterance.count >= maximumSamples {
+                        dropSpeculation()
                         try await onEvent(await transcribe(utterance, endsTurn: false))
                         utterance.removeAll(keepingCapacity: true)
                     }
@@ -61,13 +85,35 @@ public struct OpenAICompatibleSpeechToText: SpeechToText {
                     if recent.count > prerollSamples { recent.removeFirst(recent.count - prerollSamples) }
                 }
             case .speechStarted:
+                dropSpeculation()
                 inSpeech = true
                 utterance = recent
                 recent.removeAll(keepingCapacity: true)
+            case .paused:
+                guard inSpeech else { continue }
+                dropSpeculation()
+                let sofar = utterance
+                let result = SpeculationResult()
+                speculated = result
+                announced = false
+                speculation = Task {
+                    let event = await transcribe(sofar, endsTurn: true)
+                    result.store(event)
+                    return event
+                }
+            case .resumed:
+                dropSpeculation()
             case .speechEnded:
                 guard inSpeech else { continue }
                 inSpeech = false
-                try await onEvent(await transcribe(utterance, endsTurn: true))
+                let event: TranscriptEvent
+                if let pending = speculation {
+                    speculation = nil
+                    event = await withTaskCancellationHandler { await pending.value } onCancel: { pending.cancel() }
+                } else {
+                    event = await transcribe(utterance, endsTurn: true)
+                }
+                try await onEvent(event)
                 utterance.removeAll(keepingCapacity: true)
             }
         }
@@ -123,4 +169,11 @@ public struct OpenAICompatibleSpeechToText: SpeechToText {
     static func isLikelyHallucination(_ text: String, duration: Double) -> Bool {
         duration < 1.5 && hallucinations.contains(text.lowercased())
     }
+}
+
+/// Where a transcription started at a pause leaves its result for the recogniser's loop.
+final class SpeculationResult: Sendable {
+    private let value = Mutex<TranscriptEvent?>(nil)
+    var event: TranscriptEvent? { value.withLock { $0 } }
+    func store(_ event: TranscriptEvent) { value.withLock { $0 = event } }
 }
