@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 60
 # The local LLM that setup installs and run serves: large (default), small, or both (setup only).
 LOCAL_LLM ?=
 
-.PHONY: setup build release dist run test test-swift test-fuzz test-web test-e2e test-soak test-web-deploy test-deploy fuzz test-sanitizers clean
+.PHONY: setup build release dist run test test-swift test-fuzz test-web test-e2e test-offline test-soak test-web-deploy test-deploy fuzz test-sanitizers clean
 
 ## Installs everything Parley needs on Debian 12 (idempotent; fast when done).
 setup:
@@ -33,9 +33,9 @@ run: release
 	.build/release/parley serve --host $(HOST) --port $(PORT) $(if $(filter small large,$(LOCAL_LLM)),--local-llm $(LOCAL_LLM)) $(ARGS)
 
 ## Runs every test: Swift units, sessions, server, real engines end to end, a short fuzzing run, web types,
-## Chromium, parley talk, a short soak under provider faults, the release bundle, the drain, and the
+## Chromium, parley talk, five spoken questions to the offline default, a short soak under provider faults, the release bundle, the drain, and the
 ## deployment files.
-test: setup test-swift test-fuzz test-web test-e2e test-soak test-web-deploy test-deploy
+test: setup test-swift test-fuzz test-web test-e2e test-offline test-soak test-web-deploy test-deploy
 
 # Serial: run in parallel on this 2-core machine, a few of the WebSocket and session tests
 # occasionally never finished (see docs/architecture.md, "Known issues"); serially they take ~25 s.
@@ -70,6 +70,16 @@ test-web:
 test-e2e:
 	@echo "==> Chromium and parley talk end to end against parley serve"
 	bash scripts/e2e-test.sh
+
+# The offline default as a user meets it: the local voice engine's API (every error case, streaming,
+# a client that goes away), then five questions spoken in the hibari voice through `parley talk`:
+# at least 4 answered right, none over 40 words (latency is reported, not asserted: BENCHMARKS.md).
+test-offline:
+	@echo "==> engines/speech_server.py against its API tests"
+	.venv/bin/python tests/engines/speech_server_test.py --python .venv/bin/python
+	@echo "==> five spoken questions to the offline default"
+	@[ -x .build/debug/parley ] || swift build --product parley
+	.venv/bin/python tests/quality/offline_quality.py --parley .build/debug/parley --questions 5 --check
 
 # With the provider chains (deepgram,local groq,local elevenlabs,local): the soak's verdict must
 # pass too, every turn answered by a provider, a fallback or an apology.

@@ -33,6 +33,9 @@ trap cleanup EXIT
 PORT="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 espeak-ng -w "$WORK/question.wav" "My name is John and I live in Paris."
 espeak-ng -w "$WORK/stop.wav" "Stop, tell me about Rome instead."
+# Asked before speaking over the reply (in the hibari voice, which Whisper hears right): its
+# answer runs to two sentences, about 10 s of speech.
+.venv/bin/python scripts/say.py "Tell me about the city of Paris." "$WORK/long.wav"
 
 # Debug: the log shows each turn's edges and the barge-in decisions (paused, resumed, barge-in).
 API_KEY="e2e-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -113,16 +116,16 @@ fi
 grep -q "connection refused" "$WORK/dead.err" || { cat "$WORK/dead.err"; echo "no clear message for an unreachable server" >&2; exit 1; }
 echo "parley talk errors: ok ($(head -c 120 "$WORK/bad.err" | tr '\n' ' ') | $(head -c 160 "$WORK/dead.err" | tr '\n' ' '))"
 
-# Speech over the reply. With the engines warm (the checks above were their first requests; a
-# cold llama.cpp took 16 s to a first sentence) the reply (local LLM, espeak-ng) starts 0.8-2.9 s
-# after the end of the question's voice and lasts several seconds; the second sound comes 3 s after
-# the end of the question's file (3.3 s after its voice: espeak-ng ends with 0.3 s of silence).
-# A failure says when the reply's audio was sent, should a slow machine move it.
+# Speech over the reply. With the engines warm (the checks above were their first requests) the
+# reply to "Tell me about the city of Paris." (local LLM, hibari-tts) starts about 1 s after the
+# end of the question's voice and lasts about 10 s; the second sound comes 3 s after the end of
+# the question's file (3.3 s after its voice: espeak-ng ends with 0.3 s of silence). A failure
+# says when the reply's audio was sent, should a slow machine move it.
 browser_scenario() {
   local name="$1"; shift
   echo "==> Chromium: $name"
   local started=$SECONDS
-  if ! .venv/bin/python tests/browser/browser_test.py --page "http://127.0.0.1:$PORT/?mic=raw&token=$TOKEN" --wav "$WORK/question.wav" \
+  if ! .venv/bin/python tests/browser/browser_test.py --page "http://127.0.0.1:$PORT/?mic=raw&token=$TOKEN" --wav "$WORK/long.wav" \
       --gap 3 --timeout 90 "$@" >"$WORK/$name.json"; then
     cat "$WORK/$name.json"
     echo "--- server log (last 60 lines) ---"; tail -n 60 "$WORK/server.log"

@@ -36,10 +36,12 @@ public struct SessionConfiguration: Sendable {
     /// Told of each turn's end and each provider failure (the server's metrics), if set.
     public var observer: (any SessionObserver)?
 
-    /// The default system prompt: short spoken answers.
+    /// The default system prompt: short, direct spoken answers (with the local 1.5B model it
+    /// answered 12 of 12 plain questions right; BENCHMARKS.md).
     public static let defaultSystemPrompt = """
-        You are Parley, a friendly voice assistant. You are talking out loud with a person, so answer in one \
-        or two short, natural sentences, without lists, markdown or emoji. Remember what the person tells you.
+        You are Parley, a friendly voice assistant talking out loud with a person. Reply to them directly, \
+        correctly and briefly: one or two short, natural sentences, without lists, markdown or emoji. \
+        Remember what the person tells you.
         """
 
     /// Creates a configuration.
