@@ -35,20 +35,20 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# (question, words of which one must be in a right answer)
+# (question, words of which one must be in a right answer, words a right answer must not hold)
 QUESTIONS = [
-    ("What is the capital of France?", ["paris"]),
-    ("How many legs does a spider have?", ["eight", "8"]),
-    ("Who wrote Romeo and Juliet?", ["shakespeare"]),
-    ("What is the largest planet in our solar system?", ["jupiter"]),
-    ("Who painted the Mona Lisa?", ["vinci", "leonardo"]),
-    ("What is the boiling point of water in Celsius?", ["100", "hundred"]),
-    ("How many continents are there?", ["seven", "7"]),
-    ("What is the chemical symbol for gold?", ["au"]),
-    ("Which ocean is the largest?", ["pacific"]),
-    ("In what year did people first land on the moon?", ["1969"]),
-    ("What is the tallest mountain in the world?", ["everest"]),
-    ("What gas do plants take in from the air?", ["carbon dioxide", "co2"]),
+    ("What is the capital of France?", ["paris"], []),
+    ("How many legs does a spider have?", ["eight", "8"], []),
+    ("Who wrote Romeo and Juliet?", ["shakespeare"], []),
+    ("What is the largest planet in our solar system?", ["jupiter"], []),
+    ("Who painted the Mona Lisa?", ["vinci", "leonardo"], []),
+    ("What is the boiling point of water in Celsius?", ["100", "hundred"], ["fahrenheit"]),
+    ("How many continents are there?", ["seven", "7"], []),
+    ("What is the chemical symbol for gold?", ["au"], []),
+    ("Which ocean is the largest?", ["pacific"], []),
+    ("In what year did people first land on the moon?", ["1969"], []),
+    ("What is the tallest mountain in the world?", ["everest"], ["8314", "8,314"]),
+    ("What gas do plants take in from the air?", ["carbon dioxide", "co2"], ["oxygen"]),
 ]
 WARM_UP = "Hello there, can you hear me?"
 MAX_WORDS = 40
@@ -68,10 +68,11 @@ def speak(text: str, path: str, voice: str) -> None:
     subprocess.run(command, check=True)
 
 
-def right(answer: str, expected: list[str]) -> bool:
-    words = re.findall(r"[a-z0-9]+", answer.lower())
-    text = " ".join(words)
-    return any((" " + e + " ") in (" " + text + " ") for e in expected)
+def right(answer: str, expected: list[str], wrong: list[str]) -> bool:
+    text = " " + " ".join(re.findall(r"[a-z0-9,]+", answer.lower())).replace(",", "") + " "
+    def has(word: str) -> bool:
+        return (" " + word.replace(",", "") + " ") in text
+    return any(has(e) for e in expected) and not any(has(w) for w in wrong)
 
 
 def wait_healthy(port: int, server: subprocess.Popen, timeout: float = 180) -> None:
@@ -118,7 +119,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="parley-quality-") as work:
         asked = QUESTIONS[:args.questions]
         wavs = []
-        for index, (question, _) in enumerate([(WARM_UP, [])] + asked):
+        for index, (question, _, _) in enumerate([(WARM_UP, [], [])] + asked):
             path = os.path.join(work, f"q{index}.wav")
             speak(question, path, args.voice)
             wavs.append(path)
@@ -131,12 +132,12 @@ def main() -> int:
             wait_healthy(port, server)
             talk(parley, port, wavs[0])
             rows = []
-            for (question, expected), wav in zip(asked, wavs[1:]):
+            for (question, expected, wrong), wav in zip(asked, wavs[1:]):
                 turn = talk(parley, port, wav)
                 reply = turn["reply"].strip()
                 rows.append({
                     "question": question, "heard": turn["transcript"], "reply": reply,
-                    "right": right(reply, expected), "words": len(reply.split()),
+                    "right": right(reply, expected, wrong), "words": len(reply.split()),
                     "voice_to_voice_ms": turn["timeline"].get("first_audio"),
                     "server": {k: v for k, v in turn["server_timeline"].items() if v is not None},
                 })
