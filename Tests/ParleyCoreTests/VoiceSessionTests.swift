@@ -118,6 +118,36 @@ struct VoiceSessionTests {
         #expect(llm.calls.first?.messages == [.system("Be brief."), .user("What is the weather?")])
     }
 
+    @Test("a rambling reply ends at the sentence end past the word limit: not spoken, shown or remembered beyond it, no error")
+    func wordLimit() async throws {
+        let llm = StreamingFakeLanguageModel(
+            reply: "Paris is the capital of France. It sits on the river Seine in the north of the country. It has many museums and "
+                + "famous buildings, and millions of people visit it every year to see them.",
+            tokenDelay: .milliseconds(2))
+        let tts = ToneTextToSpeech(durationPerCharacter: .milliseconds(1))
+        var configuration = SessionConfiguration(systemPrompt: "Be brief.")
+        configuration.maximumReplyWords = 20  // past 12 words, the next sentence end ends the reply
+        let harness = Harness(
+            stt: ScriptedSpeechToText(transcripts: ["Tell me about Paris.", "And Rome?"]), llm: llm, tts: tts, configuration: configuration)
+        try await harness.run {
+            harness.utterance()
+            let ended = await harness.turnEnded(1)
+            #expect(ended)
+            // The conversation keeps only what was said.
+            harness.utterance()
+            _ = await harness.turnEnded(2)
+        }
+        let events = harness.output.controlEvents
+        let expected = "Paris is the capital of France. It sits on the river Seine in the north of the country."
+        let text = events.compactMap { if case .agentText(1, let delta) = $0 { delta } else { nil } }.joined()
+        #expect(text == expected)
+        // Each turn speaks two sentences (the second turn's reply is the same text).
+        let spoken = ["Paris is the capital of France.", "It sits on the river Seine in the north of the country."]
+        #expect(tts.sentences.map(\.text) == spoken + spoken)
+        #expect(!events.contains { if case .error = $0 { true } else { false } })
+        #expect(llm.calls.last?.messages.contains(.assistant(expected)) == true, "\(llm.calls.last?.messages ?? [])")
+    }
+
     @Test("each turn sends the conversation so far to the LLM")
     func history() async throws {
         let llm = StreamingFakeLanguageModel(reply: "Nice to meet you.", tokenDelay: .milliseconds(1))

@@ -53,6 +53,20 @@ struct OpenAICompatibleLanguageModelTests {
         return error as? ProviderError
     }
 
+    @Test("an error thrown by the caller's text callback comes back as itself, not as a provider failure")
+    func callerStops() async throws {
+        struct Enough: Error {}
+        try await FakeOpenAIServer.run(FakeOpenAIServer.Configuration(apiKey: Self.key)) { fake in
+            try await withHTTPClient { client in
+                let endpoint = OpenAICompatibleEndpoint(name: "groq", baseURL: fake.groqBaseURL, apiKey: Self.key, httpClient: client)
+                let model = OpenAICompatibleLanguageModel(endpoint: endpoint, model: "m", maxTokens: 100)
+                await #expect(throws: Enough.self) {
+                    try await model.complete(Self.question) { _ in throw Enough() }
+                }
+            }
+        }
+    }
+
     @Test("a Groq stream arrives piece by piece; reasoning is requested hidden and never spoken")
     func groqStream() async throws {
         var configuration = FakeOpenAIServer.Configuration(apiKey: Self.key)

@@ -66,6 +66,9 @@ public struct OpenAICompatibleLanguageModel: LanguageModel {
             if !finished, let event = parser.finish() {
                 finished = try await handle(event, onText: onText)
             }
+        } catch let error as ConsumerError {
+            // The caller's own error (the reply is long enough, the turn is over): not the provider's.
+            throw error.underlying
         } catch is ServerSentEventParser.LineTooLong {
             throw ProviderError(provider: name, kind: .badResponse, message: "event stream line or event over 1 MiB")
         } catch let error as ProviderError {
@@ -92,7 +95,11 @@ public struct OpenAICompatibleLanguageModel: LanguageModel {
         case .error(let message):
             throw ProviderError(provider: name, kind: .rejected, message: message)
         case .delta(let text?) where !text.isEmpty:
-            try await onText(text)
+            do {
+                try await onText(text)
+            } catch {
+                throw ConsumerError(underlying: error)
+            }
             return false
         case .delta:
             return false
@@ -116,4 +123,9 @@ extension OpenAICompatibleLanguageModel {
         }
         return Self(endpoint: endpoint, model: model, maxTokens: maxTokens, extraFields: extra)
     }
+}
+
+/// An error thrown by the caller's text callback, carried past the stream's error mapping.
+private struct ConsumerError: Error {
+    let underlying: any Error
 }
