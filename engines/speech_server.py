@@ -41,18 +41,15 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import re
-import select
-import signal
-import socket
 import struct
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
+
+from engine_http import ApiError, EngineHandler, exit_on_signals, listen_and_serve, log
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_INPUT_CHARS = 4096  # OpenAI's limit
@@ -93,31 +90,8 @@ _CLAUSE_CUT = re.compile(r"[,;:](?=\s)|\s[-\u2013\u2014]+(?=\s)|[\u2013\u2014](?
 _TOKENS = re.compile(r"\w+|[^\w\s]")
 
 
-def log(msg: str) -> None:
-    try:
-        sys.stderr.write(msg + "\n")
-        sys.stderr.flush()
-    except Exception:
-        pass
 
 
-class ApiError(Exception):
-    """An error answered in OpenAI's envelope."""
-
-    def __init__(self, status: int, message: str, param: str | None = None,
-                 code: str | None = None, err_type: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.code = code
-        if err_type is None:
-            err_type = "server_error" if status >= 500 else "invalid_request_error"
-        self.err_type = err_type
-
-    def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.err_type,
-                          "param": self.param, "code": self.code}}
 
 
 class ClientGone(Exception):
@@ -343,22 +317,13 @@ class Engine:
 # HTTP
 # --------------------------------------------------------------------------
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(EngineHandler):
     server_version = "parley-speech/1.0"
     timeout = SOCKET_TIMEOUT_S  # socket timeout for reads and writes
     disable_nagle_algorithm = True  # each chunk leaves at once
     engine: Engine = None  # set in main()
 
-    # silence the default access log; we write our own line
-    def log_message(self, format, *args):  # noqa: A002
-        pass
 
-    def _path(self) -> str:
-        path = self.path.split("?", 1)[0]
-        if len(path) > 1:
-            path = path.rstrip("/")
-        return path
 
     def _send(self, status: int, body: bytes, content_type: str,
               headers: dict[str, str] | None = None) -> None:
@@ -476,14 +441,6 @@ class Handler(BaseHTTPRequestHandler):
             self._finish(408, started, chars, note=f"error='reading the request: "
                                                    f"{type(exc).__name__}'")
 
-    def do_PUT(self):
-        self._other_method()
-
-    def do_DELETE(self):
-        self._other_method()
-
-    def do_PATCH(self):
-        self._other_method()
 
     def do_OPTIONS(self):
         self._other_method()
@@ -516,19 +473,6 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "Request body shorter than Content-Length.")
         return body
 
-    def _client_gone(self) -> bool:
-        """True when the client has closed its end (EOF or reset waiting on the socket).
-
-        The request body has been read in full, so anything readable now is the client's FIN
-        (a client that half-closes after sending its request would be taken as gone)."""
-        sock = self.connection
-        try:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if not readable:
-                return False
-            return sock.recv(1, socket.MSG_PEEK) == b""
-        except (OSError, ValueError):
-            return True
 
     def _speak(self, req: SpeechRequest, started: float) -> None:
         engine = self.engine
@@ -639,10 +583,6 @@ class Handler(BaseHTTPRequestHandler):
                      note=f"format={'sse' if sse else req.fmt} speed={req.speed:g}")
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
 
 
 def main(argv=None) -> int:
@@ -652,15 +592,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
     args = ap.parse_args(argv)
 
-    def on_signal(signum, _frame):
-        log(f"speech_server: signal {signum}, exiting")
-        try:
-            sys.stdout.flush()
-        finally:
-            os._exit(0)  # worker threads may be inside ONNX Runtime; don't wait for them
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    exit_on_signals("speech_server")
 
     t0 = time.monotonic()
     try:
@@ -673,18 +605,7 @@ def main(argv=None) -> int:
     t2 = time.monotonic()
     log(f"speech_server: hibari {engine.version} voice heart loaded in {(t1 - t0) * 1000:.0f}ms, "
         f"warm-up ({warm_s:.2f} s of audio) {(t2 - t1) * 1000:.0f}ms (threads={args.threads})")
-    try:
-        httpd = Server((args.host, args.port), Handler)
-    except OSError as exc:
-        log(f"speech_server: cannot listen on {args.host}:{args.port}: {exc}")
-        return 1
-    host, port = httpd.server_address[:2]
-    print(f"speech_server ready on {host}:{port}", flush=True)
-    try:
-        httpd.serve_forever(poll_interval=0.5)
-    finally:
-        httpd.server_close()
-    return 0
+    return listen_and_serve("speech_server", args.host, args.port, Handler)
 
 
 if __name__ == "__main__":

