@@ -3,7 +3,7 @@
 embedded engines: are the answers right, short, and how soon do they start?
 
     python tests/quality/offline_quality.py --parley .build/release/parley [--local-llm large]
-        [--questions 12] [--voice hibari|espeak] [--check] [--json]
+        [--questions 12] [--voice hibari|espeak] [--serve-args "--vad-pause 0"] [--check] [--json]
 
 Starts `parley serve` on a free loopback port with no keys (the offline default, `--local-llm`
 as given), waits for /health, speaks one warm-up turn, then each question as its own
@@ -109,6 +109,7 @@ def main() -> int:
     parser.add_argument("--local-llm", default="large", choices=["small", "large"])
     parser.add_argument("--questions", type=int, default=len(QUESTIONS), help=f"how many (1…{len(QUESTIONS)})")
     parser.add_argument("--voice", default="hibari", choices=["hibari", "espeak"])
+    parser.add_argument("--serve-args", default="", help="more `parley serve` options, space-separated")
     parser.add_argument("--check", action="store_true", help="exit 1 unless ≥80 %% right and every reply ≤40 words")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args()
@@ -126,7 +127,7 @@ def main() -> int:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         with open(os.path.join(work, "server.log"), "w") as log:
-            server = subprocess.Popen([parley, "serve", "--port", str(port), "--local-llm", args.local_llm],
+            server = subprocess.Popen([parley, "serve", "--port", str(port), "--local-llm", args.local_llm, *args.serve_args.split()],
                                       cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_healthy(port, server)

@@ -36,12 +36,12 @@ public struct SessionConfiguration: Sendable {
     /// Told of each turn's end and each provider failure (the server's metrics), if set.
     public var observer: (any SessionObserver)?
 
-    /// The default system prompt: short, direct spoken answers (with the local 1.5B model it
-    /// answered 12 of 12 plain questions right; BENCHMARKS.md).
+    /// The default system prompt: short, direct spoken answers, warm replies to what the person says
+    /// (with the local 1.5B model, every plain question it heard right was answered right; BENCHMARKS.md).
     public static let defaultSystemPrompt = """
-        You are Parley, a friendly voice assistant talking out loud with a person. Reply to them directly, \
-        correctly and briefly: one or two short, natural sentences, without lists, markdown or emoji. \
-        Remember what the person tells you.
+        You are Parley, a friendly voice assistant in a spoken conversation. Answer questions directly and \
+        correctly, and when the person tells you something, respond to them warmly. Keep every reply to one or \
+        two short sentences, without lists, markdown or emoji. Remember what the person tells you.
         """
 
     /// Creates a configuration.
