@@ -86,6 +86,83 @@ struct EarlyLLMTests {
         #expect(texts.joined() == "Here is a story.")
     }
 
+    /// A recogniser like the Whisper client with `--vad-pause`: a tentative transcript at each
+    /// pause (`late`: only once voice came back, as a slow transcription would), the whole at the end.
+    struct PausingRecogniser: SpeechToText {
+        var atPause: [String]
+        var late = false
+        var final: String
+        var name: String { "pausing-stt" }
+
+        func transcribe(_ input: AsyncStream<SpeechInput>, onEvent: (TranscriptEvent) async throws -> Void) async throws {
+            var pauses = 0
+            for await item in input {
+                switch item {
+                case .paused where !late && pauses < atPause.count:
+                    try await onEvent(.tentative(atPause[pauses]))
+                    pauses += 1
+                case .resumed where late && pauses < atPause.count:
+                    try await onEvent(.tentative(atPause[pauses]))
+                    pauses += 1
+                case .speechEnded:
+                    try await onEvent(.final(final, endsTurn: true))
+                default:
+                    continue
+                }
+            }
+        }
+    }
+
+    /// Speech with a 200 ms pause in it, then the silence that ends the turn.
+    static func pausedSpeech(_ harness: Harness) {
+        harness.say(
+            AudioFixtures.tone(frequency: 200, duration: .milliseconds(500)) + AudioFixtures.silence(.milliseconds(200))
+                + AudioFixtures.tone(frequency: 200, duration: .milliseconds(500)) + AudioFixtures.silence(.milliseconds(500)))
+    }
+
+    static func pausing() -> SessionConfiguration {
+        var configuration = SessionConfiguration(systemPrompt: "Be brief.")
+        configuration.vad.pauseTimeout = .milliseconds(100)
+        return configuration
+    }
+
+    @Test("a tentative transcript at a pause starts the LLM without --early-llm; the one at the end is adopted")
+    func tentativeAdopted() async throws {
+        let llm = StreamingFakeLanguageModel(reply: "Paris.", firstTokenDelay: .milliseconds(20))
+        let stt = PausingRecogniser(atPause: ["What is", "What is the capital of France?"], final: "What is the capital of France?")
+        let harness = Harness(stt: stt, llm: llm, tts: ToneTextToSpeech(), configuration: Self.pausing())
+        try await harness.run {
+            Self.pausedSpeech(harness)
+            #expect(await harness.turnEnded(1))
+        }
+        let calls = llm.calls
+        #expect(calls.count == 2, "\(calls.map(\.messages.last))")
+        #expect(calls.first?.messages.last == .user("What is") && calls.first?.cancelled == true, "voice came back: dropped")
+        #expect(calls.last?.messages.last == .user("What is the capital of France?") && calls.last?.cancelled == false)
+        let summary = try #require(harness.output.events.compactMap { if case .turnEnd(let s) = $0 { s } else { nil } }.first)
+        #expect(summary.text == "Paris.")
+        #expect(try #require(summary.timeline[.llmRequest]) < #require(summary.timeline[.sttFinal]))
+    }
+
+    @Test("a tentative transcript that arrives after voice came back starts nothing")
+    func staleTentative() async throws {
+        let llm = StreamingFakeLanguageModel(reply: "Paris.")
+        let stt = PausingRecogniser(atPause: ["What is"], late: true, final: "What is the capital of France?")
+        let harness = Harness(stt: stt, llm: llm, tts: ToneTextToSpeech(), configuration: Self.pausing())
+        try await harness.run {
+            // In real time, as a microphone sends it: the late transcript reaches the session while
+            // the speaker is talking again.
+            let speech = AudioFixtures.tone(frequency: 200, duration: .milliseconds(500)) + AudioFixtures.silence(.milliseconds(200))
+                + AudioFixtures.tone(frequency: 200, duration: .milliseconds(500)) + AudioFixtures.silence(.milliseconds(500))
+            for frame in AudioFixtures.frames(speech) {
+                harness.sink.yield(.audio(frame))
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(await harness.turnEnded(1))
+        }
+        #expect(llm.calls.map { $0.messages.last } == [.user("What is the capital of France?")])
+    }
+
     @Test("without --early-llm the LLM is asked only once the turn is committed")
     func off() async throws {
         let llm = StreamingFakeLanguageModel(reply: "It is sunny.")

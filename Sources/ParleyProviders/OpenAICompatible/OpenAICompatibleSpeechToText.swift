@@ -67,7 +67,8 @@ public struct OpenAICompatibleSpeechToText: SpeechToText {
             speculation = nil
         }
         for await item in input {
-            if speculation != nil, !announced, let event = speculated.event {
+            // Told as soon as it is in, unless this item says the speaker went on.
+            if speculation != nil, !announced, item != .resumed, item != .speechStarted, let event = speculated.event {
                 announced = true
                 if case .final(let text, _) = event { try await onEvent(.tentative(text)) }
             }
