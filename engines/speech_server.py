@@ -90,10 +90,6 @@ _CLAUSE_CUT = re.compile(r"[,;:](?=\s)|\s[-\u2013\u2014]+(?=\s)|[\u2013\u2014](?
 _TOKENS = re.compile(r"\w+|[^\w\s]")
 
 
-
-
-
-
 class ClientGone(Exception):
     """The client closed the connection (or stopped reading) mid-stream."""
 
@@ -581,8 +577,6 @@ class Handler(EngineHandler):
             return
         self._finish(200, started, chars, samples / SAMPLE_RATE, first_byte,
                      note=f"format={'sse' if sse else req.fmt} speed={req.speed:g}")
-
-
 
 
 def main(argv=None) -> int:

@@ -441,8 +441,6 @@ class Handler(EngineHandler):
         return audio_s, result, fmt
 
 
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="CTranslate2 Whisper model directory")
