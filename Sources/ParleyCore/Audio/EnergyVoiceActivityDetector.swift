@@ -90,6 +90,8 @@ public struct EnergyVoiceActivityDetector: Sendable {
     public let configuration: Configuration
     /// Whether the detector is currently inside speech.
     public private(set) var isSpeaking = false
+    /// Whether speech has paused (``Event/paused``) with no voice since.
+    public private(set) var isPaused = false
     /// The current noise floor in dBFS.
     public private(set) var noiseFloor: Float = -70
     /// The level of the most recent frame in dBFS.
@@ -103,7 +105,6 @@ public struct EnergyVoiceActivityDetector: Sendable {
     private var voicedFramesInUtterance = 0
     private let silenceFrames: Int
     private let pauseFrames: Int?
-    private var isPaused = false
 
     /// Creates a detector.
     public init(configuration: Configuration = Configuration()) {

@@ -57,7 +57,4 @@ public struct ReplyLength: Sendable, Equatable {
         }
         return (delta[...], false)
     }
-
-    /// Whether the reply, ended now (the LLM finished), ended on a complete sentence past the soft limit.
-    public var endsAtSentence: Bool { afterTerminator }
 }

@@ -17,8 +17,6 @@ extension VoiceSession {
         var vadEnd: ContinuousClock.Instant?
         var activeReply: ReplyRequest?
         var bargeIn: BargeInPolicy
-        /// The VAD has reported a pause that no voice has followed yet.
-        var paused = false
         var playedSamples: [Int: Int] = [:]
         /// The server drains: no new turn starts, and the session ends when the reply in flight does.
         var windingDown = false
@@ -89,7 +87,6 @@ extension VoiceSession {
                 switch event {
                 case .speechStarted:
                     session.logger.debug("speech started")
-                    paused = false
                     speech.yield(.speechStarted)
                     discardEarlyReply()  // the user goes on talking
                     if activeReply != nil {
@@ -105,10 +102,8 @@ extension VoiceSession {
                     speech.yield(.speechEnded)
                     try await output.send(.speechStopped)
                 case .paused:
-                    paused = true
                     speech.yield(.paused)
                 case .resumed:
-                    paused = false
                     speech.yield(.resumed)
                     discardEarlyReply()  // the user goes on talking
                 }
@@ -169,7 +164,7 @@ extension VoiceSession {
             case .tentative(let text):
                 // Transcribed at a pause: ask the LLM now; it is spoken only if the turn ends so.
                 // One made before voice came back is stale (the recogniser may not have seen it yet).
-                if Self.hasWords(text), paused || !vad.isSpeaking {
+                if Self.hasWords(text), vad.isPaused || !vad.isSpeaking {
                     startEarlyReply(adding: text.trimmingWhitespace(), always: true)
                 }
             case .speechStarted:
