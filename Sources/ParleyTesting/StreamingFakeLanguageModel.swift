@@ -36,7 +36,9 @@ public struct StreamingFakeLanguageModel: LanguageModel {
     /// Every request so far.
     public var calls: [Call] { log.calls.withLock { $0 } }
 
-    public func complete(_ messages: [ChatMessage], onText: (String) async throws -> Void) async throws {
+    public func complete(_ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void) async throws
+        -> [ToolCall]
+    {
         let index = log.calls.withLock { calls in
             calls.append(Call(messages: messages, started: .now))
             return calls.count - 1
@@ -50,6 +52,7 @@ public struct StreamingFakeLanguageModel: LanguageModel {
                 try await onText(word)
             }
             log.calls.withLock { $0[index].finished = .now }
+            return []
         } catch {
             log.calls.withLock { $0[index].cancelled = true }
             throw error

@@ -9,11 +9,11 @@ private struct BrokenLanguageModel: LanguageModel {
     var texts: [String] = []
     var error: ProviderError?
 
-    func complete(_ messages: [ChatMessage], onText: (String) async throws -> Void) async throws {
+    func complete(_ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void) async throws -> [ToolCall] {
         for text in texts { try await onText(text) }
         guard let error else {
             try await Task.sleep(for: .seconds(3600))
-            return
+            return []
         }
         throw error
     }

@@ -22,15 +22,16 @@ final class SummarisingFakeLanguageModel: LanguageModel {
     /// When each summary request arrived.
     var summaryCalls: [ContinuousClock.Instant] { log.withLock { $0 } }
 
-    func complete(_ messages: [ChatMessage], onText: (String) async throws -> Void) async throws {
+    func complete(_ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void) async throws -> [ToolCall] {
         guard messages.first == .system(Conversation.summaryInstruction) else {
             try await replies.complete(messages, onText: onText)
-            return
+            return []
         }
         log.withLock { $0.append(.now) }
         try await Task.sleep(for: summaryDelay)
         guard let summary else { throw ProviderError(provider: name, kind: .rejected, message: "HTTP 500", status: 500) }
         try await onText(summary)
         summaryReturned.fire()
+        return []
     }
 }

@@ -211,7 +211,7 @@ struct VoiceSessionTests {
     func llmFailure() async throws {
         struct FailingModel: LanguageModel {
             var name: String { "failing" }
-            func complete(_ messages: [ChatMessage], onText: (String) async throws -> Void) async throws {
+            func complete(_ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void) async throws -> [ToolCall] {
                 try await onText("Partial ")
                 throw ProviderError(provider: "failing", kind: .rejected, message: "HTTP 500: overloaded", status: 500)
             }

@@ -19,7 +19,7 @@ struct MetricsTests {
         let calls = Calls()
         var name: String { "flaky-llm" }
 
-        func complete(_ messages: [ChatMessage], onText: (String) async throws -> Void) async throws {
+        func complete(_ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void) async throws -> [ToolCall] {
             let call = calls.count.withLock { count in
                 count += 1
                 return count
@@ -28,6 +28,7 @@ struct MetricsTests {
                 throw ProviderError(provider: "flaky-llm", kind: .rejected, message: "HTTP 500: overloaded", status: 500)
             }
             try await onText("Hi! Nice to hear you.")
+            return []
         }
     }
 

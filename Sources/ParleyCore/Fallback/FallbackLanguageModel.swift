@@ -24,20 +24,38 @@ public struct FallbackLanguageModel: LanguageModel {
     static let continuation =
         "(Your answer above was cut off there. Continue it from exactly that point, without repeating any of it and without mentioning the interruption.)"
 
-    public func complete(_ messages: [ChatMessage], onText: (String) async throws -> Void) async throws {
+    public func complete(_ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void) async throws
+        -> [ToolCall]
+    {
         var spoken = ""
+        var calls: [ToolCall] = []
         let timeout = chain.timeout
         try await chain.serve(models.map(\.name), output: "reply text") { index, produced in
             let model = models[index]
             let asked = spoken.isEmpty ? messages : messages + [.assistant(spoken), .user(Self.continuation)]
             try await relay(
                 deadline: { since in timeout.map { since + $0 } },
-                produce: { yield in try await model.complete(asked) { try await yield($0) } },
-                consume: { (text: String) in
+                produce: { yield in
+                    let made = try await model.complete(asked, tools: tools) { try await yield(.text($0)) }
+                    if !made.isEmpty { try await yield(.calls(made)) }
+                },
+                consume: { (output: Output) in
                     produced = true
-                    spoken += text
-                    try await onText(text)
+                    switch output {
+                    case .text(let text):
+                        spoken += text
+                        try await onText(text)
+                    case .calls(let made):
+                        calls = made
+                    }
                 })
         }
+        return calls
+    }
+
+    /// What a provider produced: reply text, or at its end the tools it called.
+    enum Output: Sendable {
+        case text(String)
+        case calls([ToolCall])
     }
 }

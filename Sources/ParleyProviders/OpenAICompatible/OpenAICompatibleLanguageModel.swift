@@ -47,7 +47,9 @@ public struct OpenAICompatibleLanguageModel: LanguageModel {
         return .object(body)
     }
 
-    public func complete(_ messages: [ChatMessage], onText: (String) async throws -> Void) async throws {
+    public func complete(_ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void) async throws
+        -> [ToolCall]
+    {
         let request = endpoint.request(
             path: "/chat/completions", contentType: "application/json",
             body: Array(requestBody(messages).serialized.utf8))
@@ -79,6 +81,7 @@ public struct OpenAICompatibleLanguageModel: LanguageModel {
         guard finished else {
             throw ProviderError(provider: name, kind: .streamEnded, message: "the reply stream ended before [DONE]")
         }
+        return []
     }
 
     /// Handles one event; returns true at `[DONE]`.
