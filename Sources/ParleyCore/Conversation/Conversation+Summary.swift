@@ -37,6 +37,11 @@ extension Conversation {
         var transcript = summary.map { "Summary so far: \($0)\n\n" } ?? ""
         for turn in folded {
             if !turn.user.isEmpty { transcript += "User: \(turn.user)\n" }
+            for round in turn.toolRounds {
+                for call in round.calls {
+                    transcript += "Tool \(call.name)(\(call.arguments)) returned: \(round.results[call.id] ?? "nothing (cancelled)")\n"
+                }
+            }
             if let reply = turn.assistant, !reply.isEmpty {
                 transcript += "Assistant: \(reply)\(turn.interrupted ? " (interrupted here)" : "")\n"
             }

@@ -17,7 +17,25 @@ public struct Conversation: Sendable, Equatable {
         public var assistant: String?
         /// Whether the reply was cut short by the user.
         public var interrupted = false
+        /// The tools the reply called, round by round, with their results.
+        public var toolRounds: [ToolRound] = []
     }
+
+    /// One round of tool calls in a reply, remembered for later turns.
+    public struct ToolRound: Sendable, Equatable {
+        /// The calls, in the model's order.
+        public var calls: [ToolCall]
+        /// Each call's result by call id; a call without one (cancelled, still running) is shown
+        /// to the model as ``unansweredToolResult``.
+        public var results: [String: String] = [:]
+    }
+
+    /// The result remembered for a call that never returned one: the model must see an answer to
+    /// every call (OpenAI-compatible APIs refuse a history without), and should know why.
+    public static let unansweredToolResult = #"{"error":"cancelled: the caller interrupted before the tool answered"}"#
+
+    /// The most characters of one tool result kept in memory.
+    public static let toolResultMemoryLimit = 2000
 
     /// Appended to an interrupted reply in the messages sent to the LLM, so the model knows the
     /// listener stopped it there (an ellipsis is how transcripts mark speech trailing off).
@@ -53,7 +71,28 @@ public struct Conversation: Sendable, Equatable {
     }
 
     static func tokens(of turn: Turn) -> Int {
-        Self.estimatedTokens(turn.user) + Self.estimatedTokens(turn.assistant ?? "")
+        var tokens = Self.estimatedTokens(turn.user) + Self.estimatedTokens(turn.assistant ?? "")
+        for round in turn.toolRounds {
+            for call in round.calls {
+                tokens += Self.estimatedTokens(call.name + call.arguments) + Self.estimatedTokens(round.results[call.id] ?? "") + 8
+            }
+        }
+        return tokens
+    }
+
+    /// Records a round of tool calls made while replying to turn `id`.
+    public mutating func addToolRound(_ calls: [ToolCall], forTurn id: Int) {
+        guard !calls.isEmpty, let index = turns.lastIndex(where: { $0.id == id }) else { return }
+        turns[index].toolRounds.append(ToolRound(calls: calls))
+    }
+
+    /// Records the result of call `callID` made while replying to turn `id` (kept up to
+    /// ``toolResultMemoryLimit`` characters).
+    public mutating func setToolResult(_ content: String, callID: String, forTurn id: Int) {
+        guard let index = turns.lastIndex(where: { $0.id == id }),
+            let round = turns[index].toolRounds.lastIndex(where: { $0.calls.contains { $0.id == callID } })
+        else { return }
+        turns[index].toolRounds[round].results[callID] = String(content.prefix(Self.toolResultMemoryLimit))
     }
 
     /// Adds a user turn.
@@ -81,6 +120,12 @@ public struct Conversation: Sendable, Equatable {
         if let summary, !summary.isEmpty { messages.append(.system(Self.summaryPrefix + summary)) }
         for turn in turns where turn.id <= id {
             if !turn.user.isEmpty { messages.append(.user(turn.user)) }
+            for round in turn.toolRounds {
+                messages.append(.assistant("", toolCalls: round.calls))
+                for call in round.calls {
+                    messages.append(.tool(callID: call.id, content: round.results[call.id] ?? Self.unansweredToolResult))
+                }
+            }
             guard let reply = turn.assistant, !reply.isEmpty else { continue }
             messages.append(.assistant(turn.interrupted ? reply + Self.interruptionMarker : reply))
         }

@@ -64,6 +64,16 @@ public final class ConversationStore: Sendable {
         }
     }
 
+    /// Records a round of tool calls made while replying to turn `id`.
+    public func addToolRound(_ calls: [ToolCall], forTurn id: Int) {
+        state.withLock { $0.conversation.addToolRound(calls, forTurn: id) }
+    }
+
+    /// Records the result of call `callID` made while replying to turn `id`.
+    public func setToolResult(_ content: String, callID: String, forTurn id: Int) {
+        state.withLock { $0.conversation.setToolResult(content, callID: callID, forTurn: id) }
+    }
+
     /// The messages for replying to turn `id`.
     public func messages(upTo id: Int) -> [ChatMessage] {
         state.withLock { $0.conversation.messages(upTo: id) }

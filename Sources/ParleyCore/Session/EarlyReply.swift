@@ -1,3 +1,5 @@
+import Synchronization
+
 /// An LLM request started on a stable final transcript before the user's turn is committed
 /// (`--early-llm`), so the reply's first token may already be there when the turn ends.
 ///
@@ -15,6 +17,10 @@ final class EarlyReply: Sendable {
     let deltas: AsyncThrowingStream<String, any Error>
     private let sink: AsyncThrowingStream<String, any Error>.Continuation
     private let discarded = CancellationSignal()
+    private let made = Mutex<(tools: ToolSet?, calls: [ToolCall])>((nil, []))
+
+    /// The tools offered and the calls the model made, read once ``deltas`` has ended.
+    var toolCalls: (tools: ToolSet?, calls: [ToolCall]) { made.withLock { $0 } }
 
     /// Replies are bounded by the LLM's token limit; this bounds a misbehaving one.
     static let capacity = 8192
@@ -26,10 +32,14 @@ final class EarlyReply: Sendable {
     }
 
     /// Runs the request until it completes or is discarded; called by the session's speculator.
-    func produce(with model: any LanguageModel) async {
+    /// The tools are offered as the reply would offer them, but any calls the model makes are only
+    /// kept (``toolCalls``): they run once the turn is committed, if it is.
+    func produce(with model: any LanguageModel, tools: ToolSet? = nil) async {
         do {
-            let completed = try await discarded.run { [sink, messages] in
-                try await model.complete(messages) { delta in sink.yield(delta) }
+            let completed = try await discarded.run { [sink, messages, self] in
+                self.made.withLock { $0.tools = tools }
+                let calls = try await model.complete(messages, tools: tools?.definitions ?? []) { delta in sink.yield(delta) }
+                self.made.withLock { $0.calls = calls }
             }
             sink.finish(throwing: completed ? nil : CancellationError())
         } catch {

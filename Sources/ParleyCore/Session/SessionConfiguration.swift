@@ -33,6 +33,16 @@ public struct SessionConfiguration: Sendable {
     public var apology = "Sorry, I'm having trouble answering right now. Could you say that again?"
     /// Spoken when speech-to-text failed with no fallback left.
     public var notHeard = "Sorry, I didn't catch that. Could you say it again?"
+    /// Said when a tool has not answered after ``fillerAfter`` (once per round of calls).
+    public var filler = "One moment."
+    /// How long tools may run before ``filler`` is said; nil: never.
+    public var fillerAfter: Duration? = .milliseconds(700)
+    /// Whether `tool.call`/`tool.result` events and logs carry arguments and results
+    /// (`--log-tool-payloads`); by default they carry names, ids, durations and outcomes only.
+    public var logToolPayloads = false
+    /// The most rounds of tool calls in one reply; the request after the last offers no tools,
+    /// so the model must answer in words.
+    public var maximumToolRounds = 5
     /// Told of each turn's end and each provider failure (the server's metrics), if set.
     public var observer: (any SessionObserver)?
 
@@ -87,16 +97,19 @@ public struct SessionProviders: Sendable {
     /// The voice that apologises when a stage failed with no fallback left (the server's is the
     /// local espeak-ng, in process); nil: failures are reported as errors only.
     public var apologyVoice: (any TextToSpeech)?
+    /// The tools the agent may call (`--agent`); nil: none are offered.
+    public var tools: Toolbox?
 
     /// Groups three providers.
     public init(
         speechToText: any SpeechToText, languageModel: any LanguageModel, textToSpeech: any TextToSpeech,
-        apologyVoice: (any TextToSpeech)? = nil
+        apologyVoice: (any TextToSpeech)? = nil, tools: Toolbox? = nil
     ) {
         self.speechToText = speechToText
         self.languageModel = languageModel
         self.textToSpeech = textToSpeech
         self.apologyVoice = apologyVoice
+        self.tools = tools
     }
 
     /// Provider names by stage, as announced in `session.ready`.

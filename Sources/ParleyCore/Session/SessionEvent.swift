@@ -25,8 +25,14 @@ public enum SessionEvent: Sendable, Equatable {
     case agentResumed(turnID: Int)
     /// The reply was cancelled by barge-in; the client must flush playback.
     case agentInterrupted(turnID: Int)
+    /// The reply called a tool (`tool.call`).
+    case toolCall(ToolCallEvent)
+    /// A tool call ended (`tool.result`).
+    case toolResult(ToolResultEvent)
     /// The turn is over.
     case turnEnd(TurnSummary)
+    /// The session ends (the agent ended the call); the server closes the socket after it.
+    case sessionEnd(reason: String)
     /// Answer to a client ping, echoing its id.
     case pong(JSONValue)
     /// Something went wrong.
@@ -145,4 +151,50 @@ public enum ClientMessage: Sendable, Equatable {
     case playbackCleared(turnID: Int, playedSamples: Int)
     /// A ping to answer with `pong`.
     case ping(JSONValue)
+}
+
+/// A tool call the reply made, as `tool.call` reports it.
+public struct ToolCallEvent: Sendable, Equatable {
+    /// The turn whose reply made the call.
+    public var turnID: Int
+    /// The model's call id.
+    public var callID: String
+    /// The tool's name.
+    public var name: String
+    /// The arguments as the model wrote them; only with `--log-tool-payloads`.
+    public var arguments: String?
+
+    /// Creates an event.
+    public init(turnID: Int, callID: String, name: String, arguments: String? = nil) {
+        self.turnID = turnID
+        self.callID = callID
+        self.name = name
+        self.arguments = arguments
+    }
+}
+
+/// The end of a tool call, as `tool.result` reports it.
+public struct ToolResultEvent: Sendable, Equatable {
+    /// The turn whose reply made the call.
+    public var turnID: Int
+    /// The model's call id.
+    public var callID: String
+    /// The tool's name.
+    public var name: String
+    /// Whether the tool answered without error (false: failed, timed out or cancelled).
+    public var ok: Bool
+    /// How long the call took.
+    public var duration: Duration
+    /// What the tool returned; only with `--log-tool-payloads`.
+    public var result: String?
+
+    /// Creates an event.
+    public init(turnID: Int, callID: String, name: String, ok: Bool, duration: Duration, result: String? = nil) {
+        self.turnID = turnID
+        self.callID = callID
+        self.name = name
+        self.ok = ok
+        self.duration = duration
+        self.result = result
+    }
 }

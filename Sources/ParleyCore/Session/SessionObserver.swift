@@ -14,9 +14,13 @@ public protocol SessionObserver: Sendable {
 
     /// No provider of `stage` was left: the session apologised in the local voice instead.
     func apologised(stage: String)
+
+    /// A tool call ended after `duration`: `ok` false when it failed, timed out or was cancelled.
+    func toolCalled(_ name: String, ok: Bool, duration: Duration)
 }
 
 extension SessionObserver {
+    public func toolCalled(_ name: String, ok: Bool, duration: Duration) {}
     public func providerFellBack(stage: String, from: String, to: String) {}
     public func apologised(stage: String) {}
 }

@@ -10,6 +10,10 @@ public struct TurnTimeline: Sendable, Equatable {
         case sttFinal = "stt_final"
         case llmRequest = "llm_request"
         case llmFirstToken = "llm_first_token"
+        /// The first tool call of the reply started.
+        case toolStart = "tool_start"
+        /// The last tool call of the reply ended.
+        case toolEnd = "tool_end"
         case firstSentence = "first_sentence"
         case ttsFirstAudio = "tts_first_audio"
         case firstAudioSent = "first_audio_sent"

@@ -20,6 +20,9 @@ extension VoiceSession {
         var playedSamples: [Int: Int] = [:]
         /// The server drains: no new turn starts, and the session ends when the reply in flight does.
         var windingDown = false
+        /// The agent ended the call: the goodbye's turn and its samples; the session ends once the
+        /// client has played them.
+        var callEnding: (turnID: Int, samples: Int)?
 
         init(
             session: VoiceSession, speech: AsyncStream<SpeechInput>.Continuation, requests: AsyncStream<ReplyRequest>.Continuation,
@@ -53,6 +56,9 @@ extension VoiceSession {
                 }
                 if case .input(.playbackCleared) = signal { conversation.playbackCleared(turnID: turnID, playedSamples: played) }
                 if playedSamples.count > 8, let oldest = playedSamples.keys.min() { playedSamples[oldest] = nil }
+                if let ending = callEnding, ending.turnID == turnID, played >= ending.samples {
+                    return try await endCall(output: output)
+                }
             case .input(.ping(let id)):
                 try await output.send(.pong(id))
             case .transcript(let event):
@@ -65,6 +71,14 @@ extension VoiceSession {
                 if windingDown && activeReply == nil { return false }
             case .inputEnded:
                 return false
+            case .callEnding(let turnID, let samples):
+                session.logger.info("the agent ended the call", metadata: ["parley.turn.id": "\(turnID)"])
+                callEnding = (turnID, samples)
+                windingDown = true
+                discardEarlyReply()
+                if playedSamples[turnID, default: 0] >= samples { return try await endCall(output: output) }
+            case .callEnded:
+                return try await endCall(output: output)
             case .windDown:
                 session.logger.info("winding down: the reply in flight is heard out", metadata: ["parley.replying": "\(activeReply != nil)"])
                 windingDown = true
@@ -72,6 +86,12 @@ extension VoiceSession {
                 if activeReply == nil { return false }
             }
             return true
+        }
+
+        /// Tells the client the session ends (`session.end`); returns false, ending the coordinator.
+        private func endCall(output: some SessionOutput) async throws -> Bool {
+            try await output.send(.sessionEnd(reason: "end_call"))
+            return false
         }
 
         private mutating func hear(_ samples: [Int16], output: some SessionOutput) async throws {

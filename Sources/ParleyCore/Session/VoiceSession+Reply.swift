@@ -128,8 +128,16 @@ extension VoiceSession {
                         throw StageFailure(error: SessionError(.llmFailed, "Reply has more than \(Self.sentenceCapacity) sentences pending."))
                     }
                 }
+                // The text of the current round of the LLM's answer (before its tool calls, if any).
+                var roundText = ""
                 func say(_ text: String) async throws {
                     var delta = text
+                    // A round after tool calls goes on from what was said before them.
+                    if roundText.isEmpty, let last = recorder.text.last, !last.isWhitespace,
+                        let first = delta.first, !first.isWhitespace
+                    {
+                        delta = " " + delta
+                    }
                     var complete = false
                     if length != nil {
                         let admitted = length!.admit(text)
@@ -139,6 +147,7 @@ extension VoiceSession {
                     if !delta.isEmpty {
                         recorder.mark(.llmFirstToken)
                         recorder.appendText(delta)
+                        roundText += delta
                         try await output.send(.agentText(turnID: turnID, delta: delta))
                         for sentence in chunker.push(delta) { try queue(sentence) }
                     }
@@ -148,13 +157,41 @@ extension VoiceSession {
                 do {
                     if let script = request.script {
                         try await say(script)
-                    } else if let early = request.early {
-                        // Asked before the turn was committed; what it said so far is replayed now.
-                        recorder.mark(.llmRequest, at: early.created)
-                        for try await delta in early.deltas { try await say(delta) }
                     } else {
-                        recorder.mark(.llmRequest)
-                        try await providers.languageModel.complete(messages) { try await say($0) }
+                        var messages = messages
+                        var tools = await providers.tools?.current()
+                        var rounds = 0
+                        while true {
+                            var offered = rounds < configuration.maximumToolRounds && !request.callEnding.isFired ? tools?.definitions ?? [] : []
+                            let calls: [ToolCall]
+                            roundText = ""
+                            if rounds == 0, let early = request.early {
+                                // Asked before the turn was committed; what it said so far is replayed now.
+                                recorder.mark(.llmRequest, at: early.created)
+                                for try await delta in early.deltas { try await say(delta) }
+                                (tools, calls) = early.toolCalls
+                                offered = tools?.definitions ?? []
+                            } else {
+                                recorder.mark(.llmRequest)
+                                calls = try await providers.languageModel.complete(messages, tools: offered) { try await say($0) }
+                            }
+                            guard !calls.isEmpty, !offered.isEmpty, let tools else { break }
+                            rounds += 1
+                            // What was said before the calls is spoken while they run.
+                            if let rest = chunker.finish() { try queue(rest) }
+                            let spokeThisRound = !roundText.isEmpty
+                            let results = try await runToolRound(calls, tools: tools, request: request, output: output) {
+                                try await say(configuration.filler)
+                                if let rest = chunker.finish() { try queue(rest) }
+                            }
+                            messages += [.assistant(roundText, toolCalls: calls)]
+                            messages += zip(calls, results).map { .tool(callID: $0.id, content: $1.content) }
+                            if results.contains(where: \.endsCall) {
+                                request.callEnding.fire()
+                                // The goodbye was said with the call: nothing more to ask.
+                                if spokeThisRound { break }
+                            }
+                        }
                     }
                 } catch is ReplyLength.Reached {
                     logger.debug("reply ended at its word limit", metadata: ["parley.turn.id": "\(turnID)"])

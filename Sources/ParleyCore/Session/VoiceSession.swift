@@ -20,6 +20,8 @@ public struct VoiceSession: Sendable {
     public let providers: SessionProviders
     /// The session's logger.
     public let logger: Logger
+    /// Runs the tool calls a barge-in must not cancel; nil when the agent has no tools.
+    let toolWorker: ToolWorker?
 
     /// Client messages waiting for the coordinator (about 5 s of 20 ms frames).
     static let signalCapacity = 256
@@ -27,6 +29,9 @@ public struct VoiceSession: Sendable {
     static let speechCapacity = 1500
     /// Sentences waiting for text-to-speech.
     static let sentenceCapacity = 64
+    /// How long after its last audio was sent a goodbye may take to play out at the client,
+    /// beyond the output lead, before the session ends anyway.
+    static let goodbyeGrace = Duration.seconds(2)
 
     /// Creates a session.
     public init(id: String, configuration: SessionConfiguration, providers: SessionProviders, logger: Logger) {
@@ -36,6 +41,7 @@ public struct VoiceSession: Sendable {
         var logger = logger
         logger[metadataKey: "parley.session.id"] = "\(id)"
         self.logger = logger
+        self.toolWorker = providers.tools == nil ? nil : ToolWorker()
     }
 
     /// What `session.ready` announces.
@@ -128,6 +134,16 @@ public struct VoiceSession: Sendable {
                     remember(request, text: outcome.text, interrupted: outcome.interrupted)
                     storedSink.yield(request.conversation)
                     signalSink.yield(.replyFinished(turnID: request.turnID))
+                    if request.callEnding.isFired, !outcome.interrupted {
+                        // The goodbye was said: end once the client has played it (or after the
+                        // audio still buffered there could have played).
+                        signalSink.yield(.callEnding(turnID: request.turnID, samples: request.recorder.audioSamples ?? 0))
+                        let grace = configuration.outputLead + Self.goodbyeGrace
+                        if (try? await coordinatorEnded.run { try await Task.sleep(for: grace) }) == true {
+                            signalSink.yield(.callEnded)
+                        }
+                        break
+                    }
                 }
                 // A summary still being written is of no use once the session is over.
                 repliesEnded.fire()
@@ -136,7 +152,13 @@ public struct VoiceSession: Sendable {
                 _ = try? await repliesEnded.run { await summarise(stored) }
             }
             group.addTask {
-                for await early in speculations { await early.produce(with: providers.languageModel) }
+                for await early in speculations {
+                    await early.produce(with: providers.languageModel, tools: await providers.tools?.current())
+                }
+            }
+            if let toolWorker {
+                // The session's end (the coordinator's) cancels the uninterruptible calls still running.
+                group.addTask { _ = try? await coordinatorEnded.run { await toolWorker.serve() } }
             }
             group.addTask {
                 defer {
@@ -163,6 +185,10 @@ public struct VoiceSession: Sendable {
         case transcript(TranscriptEvent)
         case replyFinished(turnID: Int)
         case inputEnded
+        /// The agent ended the call (`end_call`) and turn `turnID`'s `samples` of goodbye were sent.
+        case callEnding(turnID: Int, samples: Int)
+        /// The goodbye has had time to play out: the session ends.
+        case callEnded
         /// The server drains: finish the reply in flight, start no new turn, then end.
         case windDown
     }
@@ -181,5 +207,7 @@ public struct VoiceSession: Sendable {
         var script: String? = nil
         /// What of the reply the listener has heard, filled as its audio goes out.
         let heard = HeardTextRecorder()
+        /// Fired when the reply called `end_call`: the session ends once it has been heard.
+        let callEnding = CancellationSignal()
     }
 }

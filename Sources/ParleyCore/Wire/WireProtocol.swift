@@ -150,6 +150,23 @@ public enum WireProtocol {
                 "type": "turn.end", "turn_id": .number(Double(summary.turnID)), "text": .string(summary.text),
                 "interrupted": .bool(summary.interrupted), "timeline": .object(timeline),
             ]
+        case .toolCall(let call):
+            var object: [String: JSONValue] = [
+                "type": "tool.call", "turn_id": .number(Double(call.turnID)), "call_id": .string(call.callID),
+                "name": .string(call.name),
+            ]
+            if let arguments = call.arguments { object["arguments"] = .string(arguments) }
+            return .object(object)
+        case .toolResult(let result):
+            var object: [String: JSONValue] = [
+                "type": "tool.result", "turn_id": .number(Double(result.turnID)), "call_id": .string(result.callID),
+                "name": .string(result.name), "ok": .bool(result.ok),
+                "duration_ms": .number((result.duration.milliseconds * 10).rounded() / 10),
+            ]
+            if let content = result.result { object["result"] = .string(content) }
+            return .object(object)
+        case .sessionEnd(let reason):
+            return ["type": "session.end", "reason": .string(reason)]
         case .pong(let id):
             return ["type": "pong", "id": id]
         case .error(let error):
@@ -221,6 +238,21 @@ public enum WireProtocol {
                 TurnSummary(
                     turnID: try int("turn_id"), text: try string("text"),
                     interrupted: value["interrupted"]?.boolValue ?? false, timeline: timeline))
+        case "tool.call":
+            return .toolCall(
+                ToolCallEvent(
+                    turnID: try int("turn_id"), callID: try string("call_id"), name: try string("name"),
+                    arguments: value["arguments"]?.stringValue))
+        case "tool.result":
+            guard let milliseconds = value["duration_ms"]?.doubleValue, milliseconds >= 0, milliseconds < 9e12 else {
+                throw SessionError(.invalidEvent, "tool.result lacks a duration_ms in range.")
+            }
+            return .toolResult(
+                ToolResultEvent(
+                    turnID: try int("turn_id"), callID: try string("call_id"), name: try string("name"),
+                    ok: value["ok"]?.boolValue ?? false, duration: .nanoseconds(Int64(milliseconds * 1_000_000)),
+                    result: value["result"]?.stringValue))
+        case "session.end": return .sessionEnd(reason: try string("reason"))
         case "pong": return .pong(value["id"] ?? .null)
         case "error":
             return .error(

@@ -30,6 +30,11 @@ struct TwilioSessionOutput: SessionOutput {
             logger.log(level: error.fatal ? .warning : .debug, "session error (not sent to twilio)", metadata: ["parley.error": "\(error)"])
         case .transcriptPartial, .transcriptFinal, .agentText:
             logger.trace("not sent to twilio: \(event)")
+        case .sessionEnd(let reason):
+            // The socket handler closes the stream when the session returns, which ends the call.
+            logger.info("the agent ends the call", metadata: ["parley.reason": "\(reason)"])
+        case .toolCall, .toolResult:
+            logger.trace("not sent to twilio: \(event)")
         case .ready, .speechStarted, .speechStopped, .agentAudioStart, .agentPaused, .agentResumed, .turnEnd, .pong:
             logger.debug("not sent to twilio: \(Self.name(of: event))")
         }
