@@ -16,12 +16,31 @@ struct FakeChatCompletion {
     let finishReason: String
     let includeUsage: Bool
     let promptTokens: Int
+    /// The tool calls streamed as `delta.tool_calls` after the content (none in the text style).
+    let toolCalls: [FakeToolCall]
+    /// Text streamed between the first call's first piece and the rest.
+    let interjection: String?
 
-    init(configuration: FakeOpenAIServer.Configuration, request: JSONValue, messages: [ChatMessage], model: String) {
+    init(
+        configuration: FakeOpenAIServer.Configuration, request: JSONValue, messages: [ChatMessage], model: String,
+        toolTurn: FakeToolTurn? = nil, fault: FakeOpenAIServer.Fault? = nil
+    ) {
         self.configuration = configuration
         self.model = model
         var reply = configuration.reply(messages)
         var finish = "stop"
+        var calls = toolTurn?.calls ?? []
+        if fault == .unknownTool, !calls.isEmpty { calls[0].name = "unknown_tool" }
+        if fault == .invalidToolArguments, !calls.isEmpty { calls[0].arguments = String(calls[0].arguments.dropLast()) + "," }
+        if let toolTurn, case .text(let shape) = configuration.toolCallStyle {
+            reply = (toolTurn.preamble.map { $0 + " " } ?? "") + shape.render(calls)
+            calls = []
+        } else if let toolTurn {
+            reply = toolTurn.preamble ?? ""
+            finish = "tool_calls"
+        }
+        self.toolCalls = calls
+        self.interjection = calls.isEmpty ? nil : toolTurn?.interjection
         let stops = request["stop"]?.arrayValue?.compactMap(\.stringValue) ?? request["stop"]?.stringValue.map { [$0] } ?? []
         for stop in stops where !stop.isEmpty {
             if let range = reply.range(of: stop) { reply = String(reply[..<range.lowerBound]) }
@@ -87,7 +106,7 @@ struct FakeChatCompletion {
     func whole() -> JSONValue {
         [
             "id": .string(id), "object": "chat.completion", "created": .number(Double(created)), "model": .string(model),
-            "choices": [["index": 0, "message": ["role": "assistant", "content": .string(content.joined())], "finish_reason": .string(finishReason)]],
+            "choices": [["index": 0, "message": wholeMessage, "finish_reason": .string(finishReason)]],
             "usage": usage, "x_groq": ["id": .string(groqID)],
         ]
     }
@@ -99,6 +118,11 @@ struct FakeChatCompletion {
             try await response.writeHead(status: 200, headers: headers)
             let first: [String: JSONValue] = configuration.flavor == .groq ? ["x_groq": ["id": .string(groqID)]] : [:]
             try await writer.send(chunk(delta: ["role": "assistant", "content": ""], extra: first))
+            if fault == .toolUseFailedEvent {
+                try await writer.send(FakeToolRequest.toolUseFailed)
+                try await response.end()
+                return true
+            }
             if fault == .malformedChunk {
                 try await writer.sendRaw("{\"id\": \"broken")
                 try await writer.sendRaw("[DONE]")
@@ -129,6 +153,16 @@ struct FakeChatCompletion {
                 }
                 if index > 0, configuration.tokenDelay > .zero { try await Task.sleep(for: configuration.tokenDelay) }
                 try await writer.send(chunk(delta: ["content": .string(piece)]))
+            }
+            if !toolCalls.isEmpty {
+                for delta in toolCallDeltas() {
+                    if configuration.tokenDelay > .zero { try await Task.sleep(for: configuration.tokenDelay) }
+                    try await writer.send(chunk(delta: delta))
+                }
+                if fault == .cutBeforeFinish {
+                    try await response.end()
+                    return true
+                }
             }
             switch configuration.flavor {
             case .groq:

@@ -49,6 +49,12 @@ public struct FakeOpenAIServer: Sendable {
         public var pings = false
         /// Transcripts for successive transcription requests (the last repeats).
         public var transcripts: [String] = ["Hello there."]
+        /// The tools the model calls, given the request's messages and offered tools; nil (the
+        /// default) answers in text with ``reply``. Only asked when tools are offered and
+        /// `tool_choice` is not `none`; `required` and a named function force a call.
+        public var toolCalls: @Sendable ([ChatMessage], [ToolDefinition]) -> FakeToolTurn? = { _, _ in nil }
+        /// How tool calls are streamed.
+        public var toolCallStyle: FakeToolCallStyle = .fragmented
 
         /// Creates a configuration.
         public init(apiKey: String? = nil) {
@@ -71,6 +77,16 @@ public struct FakeOpenAIServer: Sendable {
         case dropAfter(tokens: Int)
         /// HTTP 200 and a chunk that is not JSON.
         case malformedChunk
+        /// Groq's HTTP 400 `tool_use_failed` with `failed_generation`.
+        case toolUseFailed
+        /// HTTP 200, then `data: {"error": …}` with code `tool_use_failed` before any content.
+        case toolUseFailedEvent
+        /// The first call's arguments are cut short, so they are not valid JSON.
+        case invalidToolArguments
+        /// The first call names a function that was not offered.
+        case unknownTool
+        /// The body ends after the tool-call pieces, before `finish_reason` and `[DONE]`.
+        case cutBeforeFinish
     }
 
     /// A request the fake received (the key itself is never kept).
@@ -87,6 +103,11 @@ public struct FakeOpenAIServer: Sendable {
         public var file: (name: String, bytes: [UInt8])?
         /// When it arrived.
         public var at: ContinuousClock.Instant
+        /// The chat messages as the fake read them, with assistant `tool_calls` and `tool`
+        /// messages' `tool_call_id` (chat).
+        public var messages: [ChatMessage] = []
+        /// The offered tools (chat).
+        public var tools: [ToolDefinition] = []
     }
 
     /// The fake as a running test sees it.
@@ -156,9 +177,13 @@ public struct FakeOpenAIServer: Sendable {
             try await response.send(status: 200, headers: headers + json, body: JSONValue.object(["object": "list", "data": .array(data)]).serialized)
         case ("POST", "/v1/chat/completions"):
             let body = JSONValue.parse(request.text)
-            log.record(Request(path: request.path, authorized: authorized, json: body, fields: [:], at: .now))
+            let toolRequest = body.map(FakeToolRequest.init(body:))
+            log.record(
+                Request(
+                    path: request.path, authorized: authorized, json: body, fields: [:], at: .now, messages: toolRequest?.messages ?? [],
+                    tools: toolRequest?.tools ?? []))
             guard authorized else { return try await sendError(response, 401, invalidKey, headers: headers) }
-            guard let body, let messages = body["messages"]?.arrayValue, let model = body["model"]?.stringValue else {
+            guard let body, body["messages"]?.arrayValue != nil, let model = body["model"]?.stringValue else {
                 return try await sendError(response, 400, ("'messages' and 'model' are required", "invalid_request_error", nil), headers: headers)
             }
             guard configuration.models.isEmpty || configuration.models.contains(model) else {
@@ -167,12 +192,10 @@ public struct FakeOpenAIServer: Sendable {
                     ("The model `\(model)` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found"),
                     headers: headers)
             }
-            let chat = messages.compactMap { message -> ChatMessage? in
-                guard let role = message["role"]?.stringValue.flatMap(ChatMessage.Role.init(rawValue:)),
-                    let content = message["content"]?.stringValue
-                else { return nil }
-                return ChatMessage(role: role, content: content)
+            if let invalid = toolRequest?.invalid {
+                return try await sendError(response, 400, (invalid, "invalid_request_error", nil), headers: headers)
             }
+            let chat = toolRequest?.messages ?? []
             var fault = log.nextFault()
             let random = fault == nil ? log.dice.draw() : nil
             switch random {
@@ -194,7 +217,12 @@ public struct FakeOpenAIServer: Sendable {
                 if let retryAfterMilliseconds { extra.append(("retry-after-ms", retryAfterMilliseconds)) }
                 return try await sendError(response, status, statusError(status), headers: extra)
             }
-            let completion = FakeChatCompletion(configuration: configuration, request: body, messages: chat, model: model)
+            if fault == .toolUseFailed {
+                return try await response.send(status: 400, headers: headers + json, body: FakeToolRequest.toolUseFailed.serialized)
+            }
+            let turn = toolRequest?.turn(configuration, body: body)
+            let completion = FakeChatCompletion(
+                configuration: configuration, request: body, messages: chat, model: model, toolTurn: turn, fault: fault)
             if case .drop(let at)? = random {
                 guard body["stream"]?.boolValue == true, !completion.content.isEmpty else {
                     log.dice.acted(.drop)

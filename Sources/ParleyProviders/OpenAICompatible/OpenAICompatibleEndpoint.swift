@@ -65,6 +65,24 @@ public struct OpenAICompatibleEndpoint: Sendable {
     /// `x-should-retry` overrides. Nothing has reached the caller before the response head, so a
     /// retry can never repeat words already spoken.
     func execute(_ request: HTTPClientRequest) async throws -> HTTPClientResponse {
+        do {
+            return try await send(request)
+        } catch let refusal as Refusal {
+            throw refusal.error
+        }
+    }
+
+    /// A refused request: the error for the caller, and the `error.code` of the server's body
+    /// (such as Groq's `tool_use_failed`), for a caller that reacts to particular codes.
+    struct Refusal: Error {
+        /// The error ``execute(_:)`` throws.
+        var error: ProviderError
+        /// The error body's `code`, when it is a string.
+        var code: String?
+    }
+
+    /// ``execute(_:)``, but a refusal is thrown as a ``Refusal`` carrying the body's error code.
+    func send(_ request: HTTPClientRequest) async throws -> HTTPClientResponse {
         var attempt = 0
         while true {
             let response: HTTPClientResponse
@@ -93,7 +111,7 @@ public struct OpenAICompatibleEndpoint: Sendable {
                 provider: name, kind: .rejected, message: describe(status: status, serverMessage: serverMessage, retries: attempt),
                 status: status)
             health.failed(error)
-            throw error
+            throw Refusal(error: error, code: JSONValue.parse(body)?["error"]?["code"]?.stringValue)
         }
     }
 

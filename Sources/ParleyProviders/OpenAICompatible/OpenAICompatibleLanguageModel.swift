@@ -8,7 +8,21 @@ public import ParleyCore
 /// Requests `stream: true` and reads the server-sent events as they arrive, handing each piece of
 /// `delta.content` to the caller; reasoning deltas are never passed on. A `data: {"error": …}`
 /// event (an error after HTTP 200) and a stream that ends without `[DONE]` are errors.
+///
+/// Offered tools go out as `tools` with `tool_choice: "auto"`; streamed `delta.tool_calls` are
+/// assembled by index and returned when the stream completes, and the arguments never reach the
+/// text callback. Groq's `tool_use_failed` is retried once and then answered without tools.
+/// With ``toolCallsInText``, calls that a local engine writes as reply text are read from it.
 public struct OpenAICompatibleLanguageModel: LanguageModel {
+    /// What an assistant message that called tools but said nothing sends as its `content`.
+    public enum EmptyToolCallContent: Sendable, Hashable {
+        /// `"content": null`, as OpenAI and Groq document it.
+        case null
+        /// `"content": ""`: llama-cpp-python's server refuses `null` with HTTP 500 (a validation
+        /// error), so the local engine needs this.
+        case emptyString
+    }
+
     /// The API.
     public var endpoint: OpenAICompatibleEndpoint
     /// The model id.
@@ -19,94 +33,77 @@ public struct OpenAICompatibleLanguageModel: LanguageModel {
     public var maxTokens: Int
     /// Extra request fields, such as `reasoning_effort`.
     public var extraFields: [String: JSONValue]
+    /// `parallel_tool_calls`, sent with tools; nil leaves the field out (the server's default:
+    /// on for OpenAI and Groq, off for llama.cpp).
+    public var parallelToolCalls: Bool?
+    /// What an assistant message with calls and no text sends as its `content`.
+    public var emptyToolCallContent: EmptyToolCallContent
+    /// Whether the server may return tool calls as reply text instead of `tool_calls` (our local
+    /// engine, llama-cpp-python's server with Qwen 2.5): a reply that opens with `{`, `<` or a
+    /// backtick while tools are offered is held back and read for calls (``TextToolCalls``).
+    public var toolCallsInText: Bool
 
     public var name: String { endpoint.name }
 
     /// Creates a client.
     public init(
         endpoint: OpenAICompatibleEndpoint, model: String, temperature: Double? = 0.7, maxTokens: Int = 200,
-        extraFields: [String: JSONValue] = [:]
+        extraFields: [String: JSONValue] = [:], parallelToolCalls: Bool? = nil, emptyToolCallContent: EmptyToolCallContent = .null,
+        toolCallsInText: Bool = false
     ) {
         self.endpoint = endpoint
         self.model = model
         self.temperature = temperature
         self.maxTokens = maxTokens
         self.extraFields = extraFields
+        self.parallelToolCalls = parallelToolCalls
+        self.emptyToolCallContent = emptyToolCallContent
+        self.toolCallsInText = toolCallsInText
     }
 
-    /// The JSON request body for `messages`.
-    public func requestBody(_ messages: [ChatMessage], stream: Bool = true) -> JSONValue {
+    /// The JSON request body for `messages`, offering `tools` (`tools`, `tool_choice` and
+    /// `parallel_tool_calls` are left out when there are none).
+    public func requestBody(_ messages: [ChatMessage], tools: [ToolDefinition] = [], stream: Bool = true) -> JSONValue {
         var body: [String: JSONValue] = [
             "model": .string(model),
-            "messages": .array(messages.map { ["role": .string($0.role.rawValue), "content": .string($0.content)] }),
+            "messages": .array(messages.map(encode)),
             "stream": .bool(stream),
             "max_tokens": .number(Double(maxTokens)),
         ]
         if let temperature { body["temperature"] = .number(temperature) }
+        if !tools.isEmpty {
+            body["tools"] = .array(
+                tools.map { tool in
+                    [
+                        "type": "function",
+                        "function": ["name": .string(tool.name), "description": .string(tool.description), "parameters": tool.parameters],
+                    ]
+                })
+            body["tool_choice"] = "auto"
+            if let parallelToolCalls { body["parallel_tool_calls"] = .bool(parallelToolCalls) }
+        }
         for (key, value) in extraFields { body[key] = value }
         return .object(body)
     }
 
-    public func complete(_ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void) async throws
-        -> [ToolCall]
-    {
-        let request = endpoint.request(
-            path: "/chat/completions", contentType: "application/json",
-            body: Array(requestBody(messages).serialized.utf8))
-        let response = try await endpoint.execute(request)
-        var parser = ServerSentEventParser()
-        var finished = false
-        do {
-            reading: for try await buffer in response.body {
-                for event in try parser.push(buffer.readableBytesView) {
-                    if try await handle(event, onText: onText) {
-                        finished = true
-                        break reading
-                    }
-                }
-            }
-            if !finished, let event = parser.finish() {
-                finished = try await handle(event, onText: onText)
-            }
-        } catch let error as ConsumerError {
-            // The caller's own error (the reply is long enough, the turn is over): not the provider's.
-            throw error.underlying
-        } catch is ServerSentEventParser.LineTooLong {
-            throw ProviderError(provider: name, kind: .badResponse, message: "event stream line or event over 1 MiB")
-        } catch let error as ProviderError {
-            throw error
-        } catch {
-            throw endpoint.mapStreamError(error)
+    /// One message as the API takes it: an assistant message's calls as `tool_calls`, a tool
+    /// result with its `tool_call_id`.
+    func encode(_ message: ChatMessage) -> JSONValue {
+        var object: [String: JSONValue] = ["role": .string(message.role.rawValue), "content": .string(message.content)]
+        switch message.role {
+        case .assistant:
+            guard let calls = message.toolCalls, !calls.isEmpty else { break }
+            if message.content.isEmpty, emptyToolCallContent == .null { object["content"] = JSONValue.null }
+            object["tool_calls"] = .array(
+                calls.map { call in
+                    ["id": .string(call.id), "type": "function", "function": ["name": .string(call.name), "arguments": .string(call.arguments)]]
+                })
+        case .tool:
+            object["tool_call_id"] = .string(message.toolCallID ?? "")
+        case .system, .user:
+            break
         }
-        guard finished else {
-            throw ProviderError(provider: name, kind: .streamEnded, message: "the reply stream ended before [DONE]")
-        }
-        return []
-    }
-
-    /// Handles one event; returns true at `[DONE]`.
-    private func handle(_ event: ServerSentEvent, onText: (String) async throws -> Void) async throws -> Bool {
-        let decoded: ChatCompletionStreamEvent
-        do {
-            decoded = try ChatCompletionStreamEvent(event)
-        } catch {
-            throw ProviderError(provider: name, kind: .badResponse, message: error.description)
-        }
-        switch decoded {
-        case .done:
-            return true
-        case .error(let message):
-            throw ProviderError(provider: name, kind: .rejected, message: message)
-        case .delta(let text?) where !text.isEmpty:
-            do {
-                try await onText(text)
-            } catch {
-                throw ConsumerError(underlying: error)
-            }
-            return false
-        case .delta:
-            return false
-        }
+        return .object(object)
     }
 }
 
@@ -126,9 +123,4 @@ extension OpenAICompatibleLanguageModel {
         }
         return Self(endpoint: endpoint, model: model, maxTokens: maxTokens, extraFields: extra)
     }
-}
-
-/// An error thrown by the caller's text callback, carried past the stream's error mapping.
-private struct ConsumerError: Error {
-    let underlying: any Error
 }

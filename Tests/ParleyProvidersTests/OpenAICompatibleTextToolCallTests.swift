@@ -1,0 +1,106 @@
+import ParleyCore
+import ParleyProviders
+import ParleyTesting
+import Testing
+
+@Suite("The local engine's tool calls written as reply text, and the empty-content option")
+struct OpenAICompatibleTextToolCallTests {
+    typealias T = ToolCalling
+
+    static func local(_ model: inout OpenAICompatibleLanguageModel) {
+        model.toolCallsInText = true
+        model.emptyToolCallContent = .emptyString
+    }
+
+    @Test(
+        "each of Qwen's text shapes becomes a call and nothing is spoken",
+        arguments: [FakeTextToolCallShape.doubledBraces, .codeFence, .toolCallTag, .toolsTag])
+    func shapes(_ shape: FakeTextToolCallShape) async throws {
+        let turn = FakeToolTurn(calls: [FakeToolCall(name: "get_weather", arguments: #"{"city": "Tokyo"}"#)])
+        try await T.run(T.calling(turn, style: .text(shape)), configure: Self.local) { fake, result in
+            let run = try result.get()
+            #expect(run.pieces.isEmpty)
+            #expect(run.calls.map(\.name) == ["get_weather"])
+            #expect(run.calls.first?.arguments == #"{"city":"Tokyo"}"#)
+            #expect(run.calls.first?.id.hasPrefix("call_0_") == true)
+            #expect(fake.requests.count == 1)
+        }
+    }
+
+    @Test("two calls in one text reply both come back")
+    func twoTextCalls() async throws {
+        let turn = FakeToolTurn(calls: [
+            FakeToolCall(name: "get_weather", arguments: #"{"city": "Paris"}"#), FakeToolCall(name: "get_time", arguments: "{}"),
+        ])
+        try await T.run(T.calling(turn, style: .text(.toolCallTag)), configure: Self.local) { _, result in
+            let calls = try result.get().calls
+            #expect(calls.map(\.name) == ["get_weather", "get_time"])
+        }
+    }
+
+    @Test("a plain answer streams unchanged, piece by piece")
+    func plainAnswer() async throws {
+        var configuration = FakeOpenAIServer.Configuration()
+        configuration.reply = { _ in "It is sunny in Paris today." }
+        try await T.run(configuration, configure: Self.local) { _, result in
+            let run = try result.get()
+            #expect(run.pieces.joined() == "It is sunny in Paris today.")
+            #expect(run.pieces.count > 3)
+            #expect(run.calls.isEmpty)
+        }
+    }
+
+    @Test("junk markup naming no tool is not spoken: the request is made again without tools")
+    func junkRetried() async throws {
+        let turn = FakeToolTurn(calls: [FakeToolCall(name: "get_weather")])
+        try await T.run(T.calling(turn, style: .text(.emptyToolsTag)), configure: Self.local) { fake, result in
+            let run = try result.get()
+            #expect(run.pieces.joined() == "It is sunny in Paris.")
+            #expect(run.calls.isEmpty)
+            #expect(fake.requests.count == 2)
+            #expect(fake.requests[1].tools.isEmpty)
+        }
+    }
+
+    @Test("without the option, text that looks like a call is spoken as it is")
+    func optionOff() async throws {
+        let turn = FakeToolTurn(calls: [FakeToolCall(name: "get_weather", arguments: #"{"city": "Paris"}"#)])
+        try await T.run(T.calling(turn, style: .text(.toolCallTag))) { _, result in
+            let run = try result.get()
+            #expect(run.calls.isEmpty)
+            #expect(run.pieces.joined().hasPrefix("<tool_call>"))
+        }
+    }
+
+    @Test("an assistant message with calls and no text sends content null, or \"\" for llama-cpp-python")
+    func emptyContent() async throws {
+        let messages = T.question + [
+            .assistant("", toolCalls: [ToolCall(id: "call_1", name: "get_time", arguments: "")]), .tool(callID: "call_1", content: "12:00"),
+        ]
+        for (option, expected): (OpenAICompatibleLanguageModel.EmptyToolCallContent, JSONValue) in [(.null, .null), (.emptyString, "")] {
+            try await T.run(FakeOpenAIServer.Configuration(), messages: messages, configure: { $0.emptyToolCallContent = option }) { fake, result in
+                _ = try result.get()
+                let sent = try #require(fake.requests.first?.json?["messages"]?.arrayValue)
+                #expect(sent[2]["content"] == expected)
+                #expect(sent[1]["content"] == "Weather in Paris?")
+            }
+        }
+    }
+
+    @Test("the text parser: leading whitespace, several shapes, unknown names ignored, parameters and string arguments")
+    func parser() {
+        let names: Set<String> = ["get_weather", "get_time"]
+        #expect(TextToolCalls.calls(in: "  \n{{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}}", toolNames: names).map(\.arguments) == [
+            #"{"city":"Paris"}"#
+        ])
+        #expect(TextToolCalls.calls(in: #"{"name": "launch_rockets", "arguments": {}}"#, toolNames: names).isEmpty)
+        #expect(TextToolCalls.calls(in: #"{"name": "get_time", "parameters": {}}"#, toolNames: names).map(\.name) == ["get_time"])
+        #expect(TextToolCalls.calls(in: #"{"name": "get_time", "arguments": "{\"zone\": \"UTC\"}"}"#, toolNames: names).first?.arguments == #"{"zone":"UTC"}"#)
+        #expect(TextToolCalls.calls(in: #"{"name": "get_time"}"#, toolNames: names).isEmpty)
+        #expect(TextToolCalls.calls(in: "<tools></tools>", toolNames: names).isEmpty)
+        #expect(TextToolCalls.calls(in: #"{"function": {"name": "get_time", "arguments": {"a": "}{"}}}"#, toolNames: names).first?.arguments == #"{"a":"}{"}"#)
+        #expect(TextToolCalls.calls(in: #"{{"name": "get_time", "arguments": {{"zone": "UTC"}}}}"#, toolNames: names).count == 1)
+        #expect(TextToolCalls.calls(in: "{\"name\": \"get_time\", \"arguments\": {", toolNames: names).isEmpty)
+        #expect(TextToolCalls.opensMarkup("`") && TextToolCalls.opensMarkup("<") && !TextToolCalls.opensMarkup("I"))
+    }
+}
