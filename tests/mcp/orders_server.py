@@ -25,6 +25,7 @@ import sys
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 log = logging.getLogger("orders_server")
@@ -62,7 +63,7 @@ def server_pid() -> int:
 @server.tool()
 def failing_tool() -> str:
     """Always fails."""
-    raise RuntimeError("the orders database is unavailable")
+    raise ToolError("the orders database is unavailable")
 
 
 def track_parcel(parcel_id: str) -> str:
