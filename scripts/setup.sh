@@ -56,6 +56,7 @@ PIP_PINS=(
   "llama-cpp-python[server]==${LLAMA_VERSION}"
   "hibari-tts==0.2.1"
   "websockets==17.4"
+  "mcp==2.3.0"
 )
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"

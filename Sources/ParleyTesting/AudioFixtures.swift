@@ -22,8 +22,10 @@ public enum AudioFixtures {
     public static func noise(duration: Duration, amplitude: Double, sampleRate: Int = 16000, seed: UInt64 = 42) -> [Int16] {
         var generator = SplitMix64(seed: seed)
         let count = Int(duration.seconds * Double(sampleRate))
+        let scale = Double(UInt64(1) << 53)
         return (0..<count).map { _ in
-            PCM.int16(Float(amplitude * (Double(generator.next() >> 11) / Double(1 << 53) * 2 - 1)))
+            let unit: Double = Double(generator.next() >> 11) / scale
+            return PCM.int16(Float(amplitude * (unit * 2 - 1)))
         }
     }
 
