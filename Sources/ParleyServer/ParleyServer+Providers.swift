@@ -11,6 +11,8 @@ extension ParleyServer {
         var telephonyProviders: SessionProviders
         var stages: [HealthMonitor.Stage]
         var engines: [LocalEngine]
+        /// The agent's MCP servers, to run beside the engines.
+        var toolServers: [MCPToolServer] = []
     }
 
     /// One provider of a stage and what `/health` shows of it.
@@ -62,6 +64,16 @@ extension ParleyServer {
         let textToSpeech: any TextToSpeech = voices.count == 1 ? voices[0].provider : FallbackTextToSpeech(voices.map(\.provider), chain: ttsChain)
         // Apologies are spoken in process, whatever the chain: espeak-ng needs no network.
         let apologyVoice = EspeakTextToSpeech()
+        var tools: Toolbox?
+        var toolServers: [MCPToolServer] = []
+        if let agent = options.agent {
+            // MCP stdio servers run under the engines' supervisor when it is installed, so that
+            // they never outlive Parley.
+            let supervisor = (layout ?? (try? LocalEngineLayout.load(from: options.engineLayoutPath))).map(MCPSupervisor.init(layout:))
+            let sources = agent.toolSources(httpClient: httpClient, supervisor: supervisor)
+            toolServers = sources.servers
+            tools = Toolbox(sources: [sources.static] + sources.servers)
+        }
         let stages = [
             Self.stage(recognisers.map(\.stage), chain: sttChain), Self.stage(models.map(\.stage), chain: llmChain),
             Self.stage(voices.map(\.stage), chain: ttsChain),
@@ -69,11 +81,11 @@ extension ParleyServer {
         return ProviderSetup(
             providers: SessionProviders(
                 speechToText: speechToText(inputRate, false), languageModel: languageModel, textToSpeech: textToSpeech,
-                apologyVoice: apologyVoice),
+                apologyVoice: apologyVoice, tools: tools),
             telephonyProviders: SessionProviders(
                 speechToText: speechToText(ServerConfiguration.telephonySampleRate, true), languageModel: languageModel,
-                textToSpeech: textToSpeech, apologyVoice: apologyVoice),
-            stages: stages, engines: engines)
+                textToSpeech: textToSpeech, apologyVoice: apologyVoice, tools: tools),
+            stages: stages, engines: engines, toolServers: toolServers)
     }
 
     /// One `/health` entry for a stage's chain: the first provider's entry, named after the whole
@@ -146,15 +158,20 @@ extension ParleyServer {
             } else {
                 let engine = try LocalEngines.llama(
                     layout: layout!, size: options.localLanguageModel, httpClient: httpClient, logDirectory: options.logDirectory,
-                    model: model, warmUp: [.system(configuration.session.systemPrompt), .user("Hello")])
+                    model: model, warmUp: [.system(configuration.session.systemPrompt), .user("Hello")],
+                    warmUpTools: options.agent.map(Self.fixedToolDefinitions) ?? [])
                 engines.append(engine)
                 endpoint = OpenAICompatibleEndpoint(name: engine.name, baseURL: engine.baseURL, httpClient: httpClient, responseTimeout: .seconds(60))
                 stage = .init(stage: "llm", provider: engine.name, status: engine.status)
             }
             // Greedy: the small local models answer plain questions right more often without sampling.
+            // llama-cpp-python's server leaves Qwen's tool calls in the text and refuses `content:
+            // null`: the client reads the calls from the text and sends "" (docs/providers.md).
+            let ownEngine = options.languageModelURL == nil
             return Built(
                 provider: OpenAICompatibleLanguageModel(
-                    endpoint: endpoint, model: model, temperature: 0, maxTokens: options.maximumReplyTokens ?? 80),
+                    endpoint: endpoint, model: model, temperature: 0, maxTokens: options.maximumReplyTokens ?? 80,
+                    emptyToolCallContent: ownEngine ? .emptyString : .null, toolCallsInText: ownEngine),
                 stage: stage)
         case .groq:
             let endpoint = OpenAICompatibleEndpoint(
@@ -207,6 +224,12 @@ extension ParleyServer {
                 provider: textToSpeech,
                 stage: .init(stage: "tts", provider: textToSpeech.name, address: cloud.elevenLabsURL, connection: health))
         }
+    }
+
+    /// The tools of `agent` known before any MCP server is up (webhooks, built-ins): the local
+    /// LLM is warmed with them, so their place in the prompt is cached before the first caller.
+    static func fixedToolDefinitions(_ agent: AgentFile) -> [ToolDefinition] {
+        agent.webhooks.map(\.definition) + (agent.endCall ? [EndCallTool().definition] : [])
     }
 
     /// ElevenLabs' base URL with an HTTP scheme (its WebSocket uses the matching `ws`/`wss`).

@@ -37,6 +37,11 @@ public struct ParleyServer: Sendable {
         public var maximumReplyWords: Int?
         /// How long a provider in a chain may keep a session waiting before the next takes over.
         public var timeouts = Timeouts()
+        /// The agent (`--agent FILE`): its tools are offered to the LLM; its prompt, greeting and
+        /// voice are applied to the session configuration by the caller.
+        public var agent: AgentFile?
+        /// Whether tool events and logs carry arguments and results (`--log-tool-payloads`).
+        public var logToolPayloads = false
         /// Where `make setup` recorded the engines.
         public var engineLayoutPath = LocalEngineLayout.defaultPath
         /// Directory for the engines' logs.
@@ -115,6 +120,10 @@ public struct ParleyServer: Sendable {
         case 0?: configuration.session.maximumReplyWords = nil
         case let words?: configuration.session.maximumReplyWords = words
         }
+        configuration.session.logToolPayloads = options.logToolPayloads
+        if configuration.session.voice == nil, let voice = options.agent?.voice {
+            configuration.session.voice = voice.forProvider(plan.textToSpeech.rawValue)
+        }
         let providers = setup.providers
         let stages = setup.stages
         let engines = setup.engines
@@ -138,7 +147,8 @@ public struct ParleyServer: Sendable {
         let group = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: EngineService(engines: engines, logger: logger)), .init(service: app),
+                    .init(service: EngineService(engines: engines, logger: logger)),
+                    .init(service: ToolServerService(servers: setup.toolServers, logger: logger)), .init(service: app),
                     .init(service: DrainService(lifecycle: lifecycle, timeout: configuration.drainTimeout, logger: logger)),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
@@ -190,6 +200,29 @@ struct EngineService: Service {
                         logger.critical("local engine stopped for good", metadata: ["parley.error": "\(error)"])
                         try? await gracefulShutdown()
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Keeps the agent's MCP servers connected (stdio ones started as child processes) until graceful
+/// shutdown, then stops them, after the HTTP server.
+struct ToolServerService: Service {
+    let servers: [MCPToolServer]
+    let logger: Logger
+
+    func run() async throws {
+        guard !servers.isEmpty else {
+            try await gracefulShutdown()
+            return
+        }
+        await withDiscardingTaskGroup { group in
+            for server in servers {
+                group.addTask {
+                    // A server that cannot be started is logged and retried by `run`; only the
+                    // shutdown ends it.
+                    try? await cancelWhenGracefulShutdown { try await server.run(logger: logger) }
                 }
             }
         }

@@ -52,6 +52,17 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("greeting"), help: "Spoken to the caller when a session starts (turn 0).")
     var greeting: String?
 
+    @Option(
+        name: .customLong("agent"),
+        help: "An agent file (JSON): system_prompt, greeting, voice, webhook tools and MCP servers (docs/agents.md); --system-prompt and --greeting override its own.")
+    var agent: String?
+
+    @Option(name: .customLong("filler-after"), help: "Milliseconds a tool call may run before the agent says a short filler (\"One moment.\"); 0: never.")
+    var fillerAfter = 700
+
+    @Flag(name: .customLong("log-tool-payloads"), help: "Put tool call arguments and results in the tool.call/tool.result events and the log (names, ids, durations and outcomes only by default).")
+    var logToolPayloads = false
+
     @Option(name: .customLong("history-tokens"), help: "History kept for the LLM, in estimated tokens; older turns are summarised.")
     var historyTokens = 1500
 
@@ -150,6 +161,7 @@ struct Serve: AsyncParsableCommand {
         guard (0...40).contains(bargeInEchoMargin) else { throw ValidationError("--barge-in-echo-margin must be 0…40 dB") }
         guard (200...10000).contains(resumeAfter) else { throw ValidationError("--resume-after must be 200…10000 ms") }
         guard (100...100_000).contains(historyTokens) else { throw ValidationError("--history-tokens must be 100…100000") }
+        guard (0...60_000).contains(fillerAfter) else { throw ValidationError("--filler-after must be 0 (never) … 60000 ms") }
         guard maxSessions > 0 else { throw ValidationError("--max-sessions must be positive") }
         _ = try accessControl()
         _ = try connectionLimits()
@@ -226,9 +238,20 @@ struct Serve: AsyncParsableCommand {
         ParleyLogging.bootstrap(Logger.Level(rawValue: logLevel) ?? .info)
         let logger = Logger(label: "parley")
         var session = SessionConfiguration()
+        var agentFile: AgentFile?
+        if let agent {
+            do {
+                agentFile = try AgentFile.load(path: agent, environment: ProcessInfo.processInfo.environment)
+            } catch {
+                throw ValidationError(error.description)
+            }
+            if let prompt = agentFile?.systemPrompt { session.systemPrompt = prompt }
+            session.greeting = agentFile?.greeting
+        }
         if let prompt = systemPrompt {
             session.systemPrompt = try Self.readPrompt(prompt)
         }
+        session.fillerAfter = fillerAfter > 0 ? .milliseconds(fillerAfter) : nil
         session.vad.silenceTimeout = .milliseconds(vadSilence)
         guard (0..<vadSilence).contains(vadPause) else {
             throw ValidationError("--vad-pause must be 0 (off) or less than --vad-silence (\(vadSilence) ms)")
@@ -238,7 +261,7 @@ struct Serve: AsyncParsableCommand {
         session.earlyLLM = earlyLLM
         session.bargeIn = .init(
             minimumSpeech: .milliseconds(bargeInMinSpeech), echoMargin: bargeInEchoMargin, resumeAfter: .milliseconds(resumeAfter))
-        session.greeting = greeting.map { $0.trimmingWhitespace() }.flatMap { $0.isEmpty ? nil : $0 }
+        if let greeting { session.greeting = greeting.trimmingWhitespace().isEmpty ? nil : greeting.trimmingWhitespace() }
         session.historyTokenBudget = historyTokens
         var options = ParleyServer.Options()
         options.speechToText = stt
@@ -248,6 +271,8 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--local-llm \(localLLM.prefix(40)): choose small or large")
         }
         options.localLanguageModel = size
+        options.agent = agentFile
+        options.logToolPayloads = logToolPayloads
         options.languageModelURL = llmURL
         options.speechToTextURL = sttURL
         options.maximumReplyTokens = maxReplyTokens
