@@ -230,6 +230,23 @@ struct ToolSessionTests {
         #expect(harness.replyText[1] == "Done.")
     }
 
+    @Test("a model that repeats the same call is asked for words, without tools, instead of looping")
+    func repeatedCallsEndTheLoop() async throws {
+        let tool = RecordingTool(name: "get_weather") { _ in ToolResult(content: "foggy") }
+        let llm = ScriptedToolLanguageModel { messages, tools in
+            guard !tools.isEmpty else { return .init(text: "It is \(messages.last { $0.role == .tool }?.content ?? "?").") }
+            return .init(calls: [ToolCall(id: "call_\(messages.count)", name: "get_weather", arguments: #"{ "city": "Paris" }"#)])
+        }
+        let harness = Harness(transcripts: ["Weather?"], llm: llm, tools: [tool])
+        try await harness.run {
+            harness.utterance()
+            #expect(await harness.turnEnded(1))
+        }
+        #expect(tool.invocations.count == 1)
+        #expect(llm.requests.map(\.tools.isEmpty) == [false, false, true])
+        #expect(harness.replyText[1] == "It is foggy.")
+    }
+
     @Test("end_call: the goodbye is said, then session.end, and the session ends by itself")
     func endCallEndsTheSession() async throws {
         let llm = ScriptedToolLanguageModel { messages, tools in

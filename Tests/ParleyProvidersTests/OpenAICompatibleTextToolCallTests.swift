@@ -50,15 +50,19 @@ struct OpenAICompatibleTextToolCallTests {
         }
     }
 
-    @Test("junk markup naming no tool is not spoken: the request is made again without tools")
+    @Test("junk markup naming no tool is not spoken: asked again with the call's shape spelled out, then without tools")
     func junkRetried() async throws {
         let turn = FakeToolTurn(calls: [FakeToolCall(name: "get_weather")])
         try await T.run(T.calling(turn, style: .text(.emptyToolsTag)), configure: Self.local) { fake, result in
             let run = try result.get()
             #expect(run.pieces.joined() == "It is sunny in Paris.")
             #expect(run.calls.isEmpty)
-            #expect(fake.requests.count == 2)
-            #expect(fake.requests[1].tools.isEmpty)
+            #expect(fake.requests.count == 3)
+            #expect(!fake.requests[1].tools.isEmpty)
+            #expect(fake.requests[1].messages.first?.content.hasSuffix(OpenAICompatibleLanguageModel.callShapeHint) == true)
+            #expect(fake.requests[0].messages.first?.content.contains("To call a tool") == false)
+            #expect(fake.requests[2].tools.isEmpty)
+            #expect(fake.requests[2].messages.first?.content.contains("To call a tool") == false)
         }
     }
 

@@ -2,6 +2,7 @@
 """A small, real MCP server for Parley's MCP client tests (PyPI `mcp==2.3.0`).
 
     python tests/mcp/orders_server.py                      # stdio (the default)
+    python tests/mcp/orders_server.py --only get_order_status   # stdio, offering only those tools
     python tests/mcp/orders_server.py --http PORT          # streamable HTTP on 127.0.0.1:PORT/mcp,
                                                            # answering POSTs with application/json
 
@@ -19,6 +20,7 @@ Logs go to stderr only: on stdio, stdout carries the protocol.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -36,6 +38,11 @@ server = MCPServer("orders", log_level="WARNING")
 @server.tool()
 def get_order_status(order_id: str) -> str:
     """Where an order is: when it shipped and when it arrives."""
+    calls = os.environ.get("ORDERS_CALL_LOG")
+    if calls:
+        # One JSON line per call, so an end-to-end test can check the arguments that arrived.
+        with open(calls, "a", encoding="utf-8") as file:
+            file.write(json.dumps({"tool": "get_order_status", "order_id": order_id, "pid": os.getpid()}) + "\n")
     return f"Order {order_id} shipped on 3 December and arrives on Friday."
 
 
@@ -81,7 +88,14 @@ async def add_tool(ctx: Context) -> str:
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--http":
+    # --only NAME[,NAME…]: offer just those tools (an agent demo needs no test tools).
+    if len(sys.argv) == 3 and sys.argv[1] == "--only":
+        keep = set(sys.argv[2].split(","))
+        for tool in server._tool_manager.list_tools():  # noqa: SLF001 (no public listing)
+            if tool.name not in keep:
+                server.remove_tool(tool.name)
+        server.run()
+    elif len(sys.argv) == 3 and sys.argv[1] == "--http":
         server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]), json_response=True)
     else:
         server.run()

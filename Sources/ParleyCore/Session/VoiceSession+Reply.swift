@@ -161,8 +161,13 @@ extension VoiceSession {
                         var messages = messages
                         var tools = await providers.tools?.current()
                         var rounds = 0
+                        // Each call made in this reply, by name and arguments: a model that asks for
+                        // the same again (a small local model, looping) is asked for words instead.
+                        var made: Set<String> = []
+                        var repeated = false
                         while true {
-                            var offered = rounds < configuration.maximumToolRounds && !request.callEnding.isFired ? tools?.definitions ?? [] : []
+                            let toolsLeft = rounds < configuration.maximumToolRounds && !request.callEnding.isFired && !repeated
+                            var offered = toolsLeft ? tools?.definitions ?? [] : []
                             let calls: [ToolCall]
                             roundText = ""
                             if rounds == 0, let early = request.early {
@@ -176,6 +181,13 @@ extension VoiceSession {
                                 calls = try await providers.languageModel.complete(messages, tools: offered) { try await say($0) }
                             }
                             guard !calls.isEmpty, !offered.isEmpty, let tools else { break }
+                            let keys = calls.map { $0.name + " " + ($0.parsedArguments.map { JSONValue.object($0).serialized } ?? $0.arguments) }
+                            guard !keys.allSatisfy(made.contains) else {
+                                logger.debug("the model repeated its tool calls: asked to answer without tools", metadata: ["parley.turn.id": "\(turnID)"])
+                                repeated = true
+                                continue
+                            }
+                            made.formUnion(keys)
                             rounds += 1
                             // What was said before the calls is spoken while they run.
                             if let rest = chunker.finish() { try queue(rest) }

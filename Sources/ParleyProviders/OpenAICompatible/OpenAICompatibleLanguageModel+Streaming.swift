@@ -7,18 +7,29 @@ extension OpenAICompatibleLanguageModel {
         -> [ToolCall]
     {
         var offered = tools
+        var asked = messages
         var toolUseFailures = 0
+        var markupRetries = 0
         // Ends: each pass returns, throws, or moves towards a request without tools, which can
         // neither fail with tool_use_failed nor be held back as markup.
         while true {
             do {
-                switch try await stream(messages, tools: offered, onText: onText) {
+                switch try await stream(asked, tools: offered, onText: onText) {
                 case .finished(let calls):
                     return calls
                 case .markupWithoutCalls:
-                    // The local engine wrote markup that names no offered tool: ask again without
-                    // tools rather than speak it.
-                    offered = []
+                    // The local engine wrote markup that names no offered tool (Qwen 1.5B writes
+                    // `<tools></tools>` for some prompts): it meant to call one, so ask once more
+                    // with the call's shape spelled out, then without tools rather than speak it.
+                    // Only on a retry: in every prompt, the hint makes it call tools for questions
+                    // that need none.
+                    markupRetries += 1
+                    if markupRetries == 1 {
+                        asked = Self.withCallShapeHint(messages)
+                    } else {
+                        asked = messages
+                        offered = []
+                    }
                 }
             } catch let failure as ToolUseFailed {
                 // Groq refused the model's malformed call. Nothing has been spoken yet, so ask once
@@ -28,6 +39,20 @@ extension OpenAICompatibleLanguageModel {
                 if toolUseFailures >= 2 { offered = [] }
             }
         }
+    }
+
+    /// What a model that wrote markup without a call is told on its second try.
+    public static let callShapeHint = #" To call a tool, reply with only {"name": "<tool name>", "arguments": {…}}."#
+
+    /// `messages` with ``callShapeHint`` added to the first system message (or as one).
+    static func withCallShapeHint(_ messages: [ChatMessage]) -> [ChatMessage] {
+        var hinted = messages
+        if let index = hinted.firstIndex(where: { $0.role == .system }) {
+            hinted[index].content += callShapeHint
+        } else {
+            hinted.insert(.system(String(callShapeHint.dropFirst())), at: 0)
+        }
+        return hinted
     }
 
     /// Streams one request: text to `onText` (unless held back as a possible text tool call),
