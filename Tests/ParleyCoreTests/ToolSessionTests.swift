@@ -218,7 +218,7 @@ struct ToolSessionTests {
         let llm = ScriptedToolLanguageModel { messages, tools in
             guard !tools.isEmpty else { return .init(text: "Done.") }
             let round = messages.filter { $0.role == .tool }.count
-            return .init(calls: [ToolCall(id: "call_\(round)", name: "get_weather", arguments: "{}")])
+            return .init(calls: [ToolCall(id: "call_\(round)", name: "get_weather", arguments: #"{"city":"City \#(round)"}"#)])
         }
         let harness = Harness(transcripts: ["Loop."], llm: llm, tools: [tool])
         try await harness.run {
