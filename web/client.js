@@ -72,6 +72,10 @@ import { encodeClientMessage, parseServerEvent, ping, playbackCleared, playbackP
  * @property {TurnTiming} timing The client's own instants of a turn changed (transcript arrived, first
  *   audio frame arrived, playback started, or `turn.end`); a few times per turn, never per frame.
  * @property {{id: unknown, rttMs: number}} pong
+ * @property {{turnId: number, callId: string, name: string, arguments?: string}} toolCall The reply called a tool.
+ * @property {{turnId: number, callId: string, name: string, ok: boolean, durationMs: number, result?: string}} toolResult
+ *   A tool call ended (arguments and results only with the server's `--log-tool-payloads`).
+ * @property {{reason: string}} sessionEnd The agent ended the call (`end_call`); the socket closes next.
  * @property {ClientError} error
  */
 
@@ -533,6 +537,19 @@ export class VoiceClient {
                 this.#measureRoundTrip(); // fresh for the next turn, once the reply's audio has all arrived
                 break;
             }
+            case "tool.call":
+                this.#emit("toolCall", { turnId: message.turn_id, callId: message.call_id, name: message.name, arguments: message.arguments });
+                break;
+            case "tool.result":
+                this.#emit("toolResult", {
+                    turnId: message.turn_id, callId: message.call_id, name: message.name, ok: message.ok,
+                    durationMs: message.duration_ms, result: message.result,
+                });
+                break;
+            case "session.end":
+                // The server closes the socket (1000) next, which ends the session as "closed".
+                this.#emit("sessionEnd", { reason: message.reason });
+                break;
             case "pong": {
                 const pending = typeof message.id === "number" ? session.pendingPings.get(message.id) : undefined;
                 if (pending && typeof message.id === "number") {

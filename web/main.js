@@ -33,6 +33,8 @@ import { budgetSummary, renderWaterfall, WATERFALL_TURNS, waterfallRow } from ".
  * @property {ClientStats | null} stats Capture/playback counters (frames sent, bytes, …).
  * @property {number} outputSampleRate Hz of the agent audio (`session.ready` output.sample_rate).
  * @property {WaterfallRow[]} waterfall Latency waterfall of the last ended user turns, oldest first.
+ * @property {Array<{turnId: number, name: string, ok?: boolean, durationMs?: number}>} tools Tool calls and results, in order.
+ * @property {string | null} sessionEnd Why the agent ended the session (`session.end`), if it did.
  */
 
 /** @type {Record<ClientStatus, string>} */
@@ -115,6 +117,8 @@ function initialState() {
         stats: null,
         outputSampleRate: 0,
         waterfall: [],
+        tools: [],
+        sessionEnd: null,
     };
 }
 
@@ -239,6 +243,17 @@ function start() {
     next.on("timing", (timing) => {
         timings.set(timing.turnId, timing);
         if (turnEnds.has(timing.turnId)) showWaterfall(); // before turn.end there is nothing to draw yet
+    });
+    next.on("toolCall", ({ turnId, name }) => {
+        state.tools.push({ turnId, name });
+        setText(turnView(turnId).item, ".timeline", `calling ${name}…`);
+    });
+    next.on("toolResult", ({ turnId, name, ok, durationMs }) => {
+        state.tools.push({ turnId, name, ok, durationMs });
+        setText(turnView(turnId).item, ".timeline", `${name} ${ok ? "answered" : "failed"} in ${Math.round(durationMs)} ms`);
+    });
+    next.on("sessionEnd", ({ reason }) => {
+        state.sessionEnd = reason;
     });
     next.on("error", (error) => {
         state.errors.push(error);

@@ -154,6 +154,35 @@ export const TIMELINE_STAGES = /** @type {const} */ ([
  */
 
 /**
+ * The reply called a tool; `arguments` only when the server runs with `--log-tool-payloads`.
+ * @typedef {object} ToolCallEvent
+ * @property {"tool.call"} type
+ * @property {number} turn_id
+ * @property {string} call_id
+ * @property {string} name
+ * @property {string} [arguments]
+ */
+
+/**
+ * A tool call ended; `result` only when the server runs with `--log-tool-payloads`.
+ * @typedef {object} ToolResultEvent
+ * @property {"tool.result"} type
+ * @property {number} turn_id
+ * @property {string} call_id
+ * @property {string} name
+ * @property {boolean} ok
+ * @property {number} duration_ms
+ * @property {string} [result]
+ */
+
+/**
+ * The session ends (the agent ended the call); the server closes the socket next.
+ * @typedef {object} SessionEndEvent
+ * @property {"session.end"} type
+ * @property {string} reason
+ */
+
+/**
  * @typedef {object} PongEvent
  * @property {"pong"} type
  * @property {unknown} id
@@ -171,7 +200,8 @@ export const TIMELINE_STAGES = /** @type {const} */ ([
  * Every text event the server sends in protocol v1, discriminated on `type`.
  * @typedef {SessionReadyEvent | SpeechStartedEvent | SpeechStoppedEvent | TranscriptPartialEvent
  *   | TranscriptFinalEvent | AgentTextEvent | AgentAudioStartEvent | AgentAudioEndEvent | AgentPausedEvent
- *   | AgentResumedEvent | AgentInterruptedEvent | TurnEndEvent | PongEvent | ServerErrorEvent} ServerEvent
+ *   | AgentResumedEvent | AgentInterruptedEvent | TurnEndEvent | ToolCallEvent | ToolResultEvent | SessionEndEvent
+ *   | PongEvent | ServerErrorEvent} ServerEvent
  */
 
 /** @typedef {ServerEvent["type"]} ServerEventType */
@@ -317,6 +347,15 @@ export function parseServerEvent(text) {
         case "turn.end":
             return isCount(m.turn_id) && isString(m.text) && typeof m.interrupted === "boolean"
                 && isTimeline(m.timeline) ? /** @type {TurnEndEvent} */ (m) : null;
+        case "tool.call":
+            return isCount(m.turn_id) && isString(m.call_id) && isString(m.name)
+                && (m.arguments === undefined || isString(m.arguments)) ? /** @type {ToolCallEvent} */ (m) : null;
+        case "tool.result":
+            return isCount(m.turn_id) && isString(m.call_id) && isString(m.name) && typeof m.ok === "boolean"
+                && typeof m.duration_ms === "number" && (m.result === undefined || isString(m.result))
+                ? /** @type {ToolResultEvent} */ (m) : null;
+        case "session.end":
+            return isString(m.reason) ? /** @type {SessionEndEvent} */ (m) : null;
         case "pong":
             return "id" in m ? /** @type {PongEvent} */ (m) : null;
         case "error":

@@ -137,7 +137,8 @@ public struct TalkClient: Sendable {
         guard let session = snapshot.session else {
             throw Failure("\(options.url) closed the connection before the session was ready")
         }
-        guard snapshot.turns.count >= options.turns else {
+        let endedByAgent = snapshot.events.contains { if case .sessionEnd = $0 { true } else { false } }
+        guard snapshot.turns.count >= options.turns || endedByAgent else {
             throw Failure("the server closed the connection after \(snapshot.turns.count) of \(options.turns) turns")
         }
         return Result(
@@ -235,6 +236,8 @@ public struct TalkClient: Sendable {
                     onTurn(turn)
                     if state.finishedTurns >= options.turns { return }
                 }
+                // The agent ended the call: there are no more turns to wait for.
+                if case .sessionEnd = event { return }
             }
         }
     }
