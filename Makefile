@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 60
 # The local LLM that setup installs and run serves: large (default), small, or both (setup only).
 LOCAL_LLM ?=
 
-.PHONY: setup build release dist run test test-swift test-fuzz test-web test-e2e test-offline test-soak test-web-deploy test-deploy fuzz test-sanitizers clean
+.PHONY: setup build release dist run test test-swift test-fuzz test-web test-e2e test-offline test-agents test-soak test-web-deploy test-deploy fuzz test-sanitizers clean
 
 ## Installs everything Parley needs on Debian 12 (idempotent; fast when done).
 setup:
@@ -35,7 +35,7 @@ run: release
 ## Runs every test: Swift units, sessions, server, real engines end to end, a short fuzzing run, web types,
 ## Chromium, parley talk, five spoken questions to the offline default, a short soak under provider faults, the release bundle, the drain, and the
 ## deployment files.
-test: setup test-swift test-fuzz test-web test-e2e test-offline test-soak test-web-deploy test-deploy
+test: setup test-swift test-fuzz test-web test-e2e test-offline test-agents test-soak test-web-deploy test-deploy
 
 # Serial: run in parallel on this 2-core machine, a few of the WebSocket and session tests
 # occasionally never finished (see docs/architecture.md, "Known issues"); serially they take ~25 s.
@@ -83,6 +83,15 @@ test-offline:
 
 # With the provider chains (deepgram,local groq,local elevenlabs,local): the soak's verdict must
 # pass too, every turn answered by a provider, a fallback or an apology.
+# An agent that acts, on the embedded engines: spoken questions make the local LLM call a webhook
+# and a real MCP stdio server (tests/mcp/orders_server.py) through `parley serve --agent`; the tools
+# must get the right arguments, the replies must carry their results, and no MCP server may outlive
+# Parley.
+test-agents:
+	@echo "==> an agent file with a webhook and an MCP server, spoken to through parley talk"
+	@[ -x .build/debug/parley ] || swift build --product parley
+	.venv/bin/python tests/agents/agent_e2e.py --parley .build/debug/parley
+
 test-soak:
 	@echo "==> parley-bench soak (0.2 min, sessions churning while the fake providers fail at random)"
 	bash scripts/soak-test.sh --with-chains

@@ -73,8 +73,10 @@ extension MCPToolServer {
                 if let status = exit?.status { throw ChildExited(status: status) }
             }
             group.addTask {
-                try await Task.sleep(for: self.startTimeout)
-                if !ready.isFired { throw StartTimedOut(limit: self.startTimeout) }
+                // Ends at the handshake and first listing, or throws past the start timeout.
+                guard try await !ready.run({ try await Task.sleep(for: self.startTimeout) }) else {
+                    throw StartTimedOut(limit: self.startTimeout)
+                }
             }
             if exit == nil {
                 group.addTask {
@@ -105,8 +107,9 @@ extension MCPToolServer {
                 }
             }
             // Every child runs until the connection ends: the first to throw (the child exited, the
-            // handshake timed out, a list failed) cancels the others.
-            try await group.waitForAll()
+            // handshake timed out, a list failed) cancels the others. `next()` rethrows that error
+            // at once; `waitForAll()` would first wait for the others, which never end by themselves.
+            while try await group.next() != nil {}
         }
     }
 
