@@ -62,7 +62,7 @@ public struct AgentFile: Sendable {
 
     /// Reads and checks the agent file at `path`, expanding `${VAR}` from `environment`.
     public static func load(path: String, environment: [String: String]) throws(AgentFileError) -> AgentFile {
-        let name = (path as NSString).lastPathComponent
+        let name = path
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw AgentFileError(file: name, field: nil, "cannot be read (no such file, or no permission)")
         }
