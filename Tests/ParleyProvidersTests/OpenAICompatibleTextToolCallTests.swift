@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import ParleyCore
 import ParleyProviders
 import ParleyTesting
@@ -106,5 +107,20 @@ struct OpenAICompatibleTextToolCallTests {
         #expect(TextToolCalls.calls(in: #"{{"name": "get_time", "arguments": {{"zone": "UTC"}}}}"#, toolNames: names).count == 1)
         #expect(TextToolCalls.calls(in: "{\"name\": \"get_time\", \"arguments\": {", toolNames: names).isEmpty)
         #expect(TextToolCalls.opensMarkup("`") && TextToolCalls.opensMarkup("<") && !TextToolCalls.opensMarkup("I"))
+    }
+
+    @Test("with the local engine's option, a plain-text tool result is sent as {\"result\": …}; JSON results as they are")
+    func plainResultsWrapped() {
+        let local = OpenAICompatibleLanguageModel(
+            endpoint: OpenAICompatibleEndpoint(name: "local", baseURL: "http://127.0.0.1:9/v1", httpClient: .shared), model: "m",
+            emptyToolCallContent: .emptyString, toolCallsInText: true)
+        func sent(_ model: OpenAICompatibleLanguageModel, _ content: String) -> JSONValue? {
+            model.requestBody([.tool(callID: "a", content: content)])["messages"]?.arrayValue?.first?["content"]
+        }
+        #expect(sent(local, "Order 42 shipped.") == #"{"result":"Order 42 shipped."}"#)
+        #expect(sent(local, #"{"temp":17}"#) == #"{"temp":17}"#)
+        let cloud = OpenAICompatibleLanguageModel(
+            endpoint: OpenAICompatibleEndpoint(name: "cloud", baseURL: "http://127.0.0.1:9/v1", httpClient: .shared), model: "m")
+        #expect(sent(cloud, "Order 42 shipped.") == "Order 42 shipped.")
     }
 }

@@ -163,8 +163,13 @@ def main() -> int:
             started = time.monotonic()
             result = talk(args.parley, port, wav)
             reply = result.get("reply", "")
-            print(f"{mode}: asked {question!r} -> heard {result.get('transcript')!r}, replied {reply!r} "
-                  f"({time.monotonic() - started:.1f} s)", flush=True)
+            timeline = result.get("server_timeline") or {}
+            stages = ", ".join(f"{key} {timeline[key]:.0f}" for key in ("stt_final", "tool_start", "tool_end", "first_audio_sent")
+                               if isinstance(timeline.get(key), (int, float)))
+            voice = (result.get("timeline") or {}).get("first_audio")
+            print(f"{mode}: asked {question!r} -> heard {result.get('transcript')!r}, replied {reply!r}\n"
+                  f"    voice to voice {voice if voice is None else round(voice)} ms; server ms after speech end: {stages} "
+                  f"({time.monotonic() - started:.1f} s in all)", flush=True)
             if mode == "webhook":
                 calls = [c.get("arguments") or {} for c in WeatherHandler.calls if c.get("name") == "get_weather"]
                 bodies_ok = all(c.get("call_id") and c.get("session_id") for c in WeatherHandler.calls)

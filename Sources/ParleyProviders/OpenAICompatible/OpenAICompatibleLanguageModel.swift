@@ -86,6 +86,14 @@ public struct OpenAICompatibleLanguageModel: LanguageModel {
         return .object(body)
     }
 
+    /// Whether `text` is a JSON object or array.
+    static func isJSONContainer(_ text: String) -> Bool {
+        switch JSONValue.parse(text) {
+        case .object?, .array?: true
+        default: false
+        }
+    }
+
     /// One message as the API takes it: an assistant message's calls as `tool_calls`, a tool
     /// result with its `tool_call_id`.
     func encode(_ message: ChatMessage) -> JSONValue {
@@ -100,6 +108,11 @@ public struct OpenAICompatibleLanguageModel: LanguageModel {
                 })
         case .tool:
             object["tool_call_id"] = .string(message.toolCallID ?? "")
+            // The local Qwen model, given a plain-text result, asks for the same call again; given
+            // the same text as JSON it answers from it (measured: docs/agents.md).
+            if toolCallsInText, !Self.isJSONContainer(message.content) {
+                object["content"] = .string(JSONValue.object(["result": .string(message.content)]).serialized)
+            }
         case .system, .user:
             break
         }
