@@ -160,25 +160,14 @@ enum JSONDifferential {
     /// outside strings; nil when a string is not closed.
     private static func withoutTrailingCommas(_ bytes: UnsafeRawBufferPointer) -> [UInt8]? {
         var output: [UInt8] = []
-        var inString = false
-        var escaped = false
+        var strings = JSONStringTracker()
         for (index, byte) in bytes.enumerated() {
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = false
-                }
-            } else if byte == UInt8(ascii: "\"") {
-                inString = true
-            } else if byte == UInt8(ascii: ",") {
+            if !strings.read(byte), byte == UInt8(ascii: ",") {
                 let next = bytes[(index + 1)...].first { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }
                 if next == UInt8(ascii: "]") || next == UInt8(ascii: "}") { continue }
             }
             output.append(byte)
         }
-        return inString ? nil : output
+        return strings.inString ? nil : output
     }
 }

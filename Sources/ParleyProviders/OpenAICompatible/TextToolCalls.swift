@@ -64,27 +64,15 @@ package enum TextToolCalls {
     /// strings; nil when it never closes.
     static func closingBrace(_ bytes: [UInt8], from open: Int) -> Int? {
         var depth = 0
-        var inString = false
-        var escaped = false
+        var strings = JSONStringTracker()
         for index in open..<bytes.count {
             let byte = bytes[index]
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = false
-                }
-                continue
-            }
-            switch byte {
-            case UInt8(ascii: "\""): inString = true
-            case UInt8(ascii: "{"): depth += 1
-            case UInt8(ascii: "}"):
+            if strings.read(byte) { continue }
+            if byte == UInt8(ascii: "{") {
+                depth += 1
+            } else if byte == UInt8(ascii: "}") {
                 depth -= 1
                 if depth == 0 { return index }
-            default: break
             }
         }
         return nil
@@ -94,15 +82,14 @@ package enum TextToolCalls {
     /// doubled braces.
     static func halvingBraces(_ text: ArraySlice<UInt8>) -> [UInt8] {
         var output: [UInt8] = []
-        var inString = false
-        var escaped = false
+        var strings = JSONStringTracker()
         var run: (byte: UInt8, count: Int)?
         func flush() {
             if let pending = run { output += Array(repeating: pending.byte, count: (pending.count + 1) / 2) }
             run = nil
         }
         for byte in text {
-            if !inString, byte == UInt8(ascii: "{") || byte == UInt8(ascii: "}") {
+            if !strings.read(byte), byte == UInt8(ascii: "{") || byte == UInt8(ascii: "}") {
                 if let pending = run, pending.byte == byte {
                     run = (byte, pending.count + 1)
                 } else {
@@ -113,17 +100,6 @@ package enum TextToolCalls {
             }
             flush()
             output.append(byte)
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = false
-                }
-            } else if byte == UInt8(ascii: "\"") {
-                inString = true
-            }
         }
         flush()
         return output
