@@ -129,20 +129,12 @@ enum JSONDifferential {
     /// Whether a number outside strings is beyond `Double`'s range (Foundation may have dropped it
     /// unchecked as the value of a duplicate key).
     private static func hasNumberOutOfRange(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        var inString = false
-        var escaped = false
+        var strings = JSONStringTracker()
         var number: [UInt8] = []
         for byte in bytes {
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = false
-                }
-                continue
-            }
+            // Inside a string (its closing quote included); an opening quote ends a number.
+            let quoted = strings.inString
+            if strings.read(byte) && quoted { continue }
             if byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+") || byte == UInt8(ascii: ".")
                 || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
             {
@@ -151,7 +143,6 @@ enum JSONDifferential {
             }
             if let value = Double(String(decoding: number, as: UTF8.self)), !value.isFinite { return true }
             number.removeAll()
-            inString = byte == UInt8(ascii: "\"")
         }
         return Double(String(decoding: number, as: UTF8.self)).map { !$0.isFinite } ?? false
     }
