@@ -38,9 +38,20 @@ extension ParleyServer {
         for choice in plan.speechToTextChain {
             recognisers.append(try makeSpeechToText(choice, plan: plan, layout: layout, httpClient: httpClient, engines: &engines))
         }
+        var tools: Toolbox?
+        var toolServers: [MCPToolServer] = []
+        if let agent = options.agent {
+            // MCP stdio servers run under the engines' supervisor when it is installed, so that
+            // they never outlive Parley.
+            let supervisor = (layout ?? (try? LocalEngineLayout.load(from: options.engineLayoutPath))).map(MCPSupervisor.init(layout:))
+            let sources = agent.toolSources(httpClient: httpClient, supervisor: supervisor)
+            toolServers = sources.servers
+            tools = Toolbox(sources: [sources.static] + sources.servers)
+        }
         var models: [Built<any LanguageModel>] = []
         for choice in plan.languageModelChain {
-            models.append(try makeLanguageModel(choice, plan: plan, layout: layout, httpClient: httpClient, engines: &engines))
+            models.append(
+                try makeLanguageModel(choice, plan: plan, layout: layout, httpClient: httpClient, tools: tools, engines: &engines))
         }
         var voices: [Built<any TextToSpeech>] = []
         for choice in plan.textToSpeechChain {
@@ -64,16 +75,7 @@ extension ParleyServer {
         let textToSpeech: any TextToSpeech = voices.count == 1 ? voices[0].provider : FallbackTextToSpeech(voices.map(\.provider), chain: ttsChain)
         // Apologies are spoken in process, whatever the chain: espeak-ng needs no network.
         let apologyVoice = EspeakTextToSpeech()
-        var tools: Toolbox?
-        var toolServers: [MCPToolServer] = []
-        if let agent = options.agent {
-            // MCP stdio servers run under the engines' supervisor when it is installed, so that
-            // they never outlive Parley.
-            let supervisor = (layout ?? (try? LocalEngineLayout.load(from: options.engineLayoutPath))).map(MCPSupervisor.init(layout:))
-            let sources = agent.toolSources(httpClient: httpClient, supervisor: supervisor)
-            toolServers = sources.servers
-            tools = Toolbox(sources: [sources.static] + sources.servers)
-        }
+
         let stages = [
             Self.stage(recognisers.map(\.stage), chain: sttChain), Self.stage(models.map(\.stage), chain: llmChain),
             Self.stage(voices.map(\.stage), chain: ttsChain),
@@ -144,7 +146,7 @@ extension ParleyServer {
 
     private func makeLanguageModel(
         _ choice: ProviderPlan.LanguageModel, plan: ProviderPlan, layout: LocalEngineLayout?, httpClient: HTTPClient,
-        engines: inout [LocalEngine]
+        tools: Toolbox?, engines: inout [LocalEngine]
     ) throws -> Built<any LanguageModel> {
         let cloud = plan.cloud
         switch choice {
@@ -159,7 +161,7 @@ extension ParleyServer {
                 let engine = try LocalEngines.llama(
                     layout: layout!, size: options.localLanguageModel, httpClient: httpClient, logDirectory: options.logDirectory,
                     model: model, warmUp: [.system(configuration.session.systemPrompt), .user("Hello")],
-                    warmUpTools: options.agent.map(Self.fixedToolDefinitions) ?? [])
+                    warmUpTools: { await Self.warmUpTools(tools) })
                 engines.append(engine)
                 endpoint = OpenAICompatibleEndpoint(name: engine.name, baseURL: engine.baseURL, httpClient: httpClient, responseTimeout: .seconds(60))
                 stage = .init(stage: "llm", provider: engine.name, status: engine.status)
@@ -226,10 +228,22 @@ extension ParleyServer {
         }
     }
 
-    /// The tools of `agent` known before any MCP server is up (webhooks, built-ins): the local
-    /// LLM is warmed with them, so their place in the prompt is cached before the first caller.
-    static func fixedToolDefinitions(_ agent: AgentFile) -> [ToolDefinition] {
-        agent.webhooks.map(\.definition) + (agent.endCall ? [EndCallTool().definition] : [])
+    /// The tools the local LLM is warmed with, so that the prompt they make is cached before the
+    /// first caller: every tool of `tools`, once each MCP server has listed its own. The servers
+    /// start beside the engines and list in about a second, while the LLM loads for several; one
+    /// that has not listed 5 s after the LLM is up (down, or offering none) is not waited for.
+    static func warmUpTools(_ tools: Toolbox?) async -> [ToolDefinition] {
+        guard let tools else { return [] }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            var ready = true
+            for source in tools.sources where source.prefix != nil {
+                if await source.tools().isEmpty { ready = false }
+            }
+            if ready { break }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return await tools.current().definitions
     }
 
     /// ElevenLabs' base URL with an HTTP scheme (its WebSocket uses the matching `ws`/`wss`).

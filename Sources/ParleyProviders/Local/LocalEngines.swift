@@ -33,7 +33,7 @@ public enum LocalEngines {
     /// history appended, a turn evaluates only its new words.
     public static func llama(
         layout: LocalEngineLayout, size: LocalLanguageModel, httpClient: HTTPClient, logDirectory: String, model: String,
-        warmUp: [ChatMessage] = [.user("Hello")], warmUpTools: [ToolDefinition] = []
+        warmUp: [ChatMessage] = [.user("Hello")], warmUpTools: @escaping @Sendable () async -> [ToolDefinition] = { [] }
     ) throws -> LocalEngine {
         let path = try layout.llmModel(size)
         let port = try LocalEngine.freePort()
@@ -52,7 +52,7 @@ public enum LocalEngines {
             warmUp: {
                 // The first completion loads the weights into memory (2-5 s) and evaluates the
                 // system prompt; pay both at start-up.
-                _ = try await warmUpModel.complete(warmUp, tools: warmUpTools) { _ in }
+                _ = try await warmUpModel.complete(warmUp, tools: await warmUpTools()) { _ in }
             })
     }
 
