@@ -23,6 +23,9 @@ public struct ScriptedToolLanguageModel: LanguageModel {
     }
 
     private let script: @Sendable (_ messages: [ChatMessage], _ tools: [ToolDefinition]) -> Answer
+    /// Whether it tells `ProviderContext.toolCallStarted` of its first call before its text ends,
+    /// as a streaming client does.
+    public var announcesCalls = false
     private let logBox: Box
 
     public var name: String { "scripted-llm" }
@@ -42,9 +45,11 @@ public struct ScriptedToolLanguageModel: LanguageModel {
         logBox.requests.withLock { $0.append(Request(messages: messages, tools: tools)) }
         let answer = script(messages, tools)
         try await Task.sleep(for: .milliseconds(10))
+        if announcesCalls, answer.text.isEmpty, let first = answer.calls.first { await ProviderContext.toolCallStarted?(first.name) }
         var words = answer.text.split(separator: " ").map { String($0) + " " }
         if let last = words.popLast() { words.append(String(last.dropLast())) }
         for word in words { try await onText(word) }
+        if announcesCalls, !answer.text.isEmpty, let first = answer.calls.first { await ProviderContext.toolCallStarted?(first.name) }
         return answer.calls
     }
 

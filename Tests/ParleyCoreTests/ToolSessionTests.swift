@@ -145,6 +145,27 @@ struct ToolSessionTests {
         #expect(second.replyText[1] == "It is sunny in Paris.")
     }
 
+    @Test("a client that announces a call gets the filler at once when nothing was said yet; not with a preamble, not for end_call")
+    func fillerWhenTheCallStarts() async throws {
+        for (preamble, tool, expected) in [
+            ("", "get_weather", "One moment. It is sunny in Paris."), ("Let me see.", "get_weather", "Let me see. It is sunny in Paris."),
+            ("", "end_call", "It is sunny in Paris."),
+        ] {
+            let quick = RecordingTool(name: tool) { _ in ToolResult(content: "sunny") }
+            var llm = ScriptedToolLanguageModel { messages, tools in
+                if let last = messages.last, last.role == .tool { return .init(text: "It is \(last.content) in Paris.") }
+                return .init(text: preamble, calls: [ToolCall(id: "c", name: tool, arguments: "{}")])
+            }
+            llm.announcesCalls = true
+            let harness = Harness(transcripts: ["Weather?"], llm: llm, tools: [quick])
+            try await harness.run {
+                harness.utterance()
+                #expect(await harness.turnEnded(1))
+            }
+            #expect(harness.replyText[1] == expected, "\(tool), preamble \(preamble.debugDescription)")
+        }
+    }
+
     @Test("speaking over a slow tool cancels it; the history answers the call as cancelled")
     func bargeInCancelsTool() async throws {
         let tool = RecordingTool(name: "get_weather", delay: .seconds(30)) { _ in ToolResult(content: "sunny") }

@@ -123,4 +123,25 @@ struct OpenAICompatibleTextToolCallTests {
             endpoint: OpenAICompatibleEndpoint(name: "cloud", baseURL: "http://127.0.0.1:9/v1", httpClient: .shared), model: "m")
         #expect(sent(cloud, "Order 42 shipped.") == "Order 42 shipped.")
     }
+
+    @Test("the session is told a call started as soon as its name is written, once; never for a plain answer")
+    func announcesCalls() async throws {
+        let turn = FakeToolTurn(calls: [FakeToolCall(name: "get_weather", arguments: #"{"city": "Paris"}"#)])
+        for style in [FakeToolCallStyle.fragmented, .groq, .text(.doubledBraces), .text(.codeFence), .text(.toolCallTag)] {
+            let local: @Sendable (inout OpenAICompatibleLanguageModel) -> Void = { model in
+                if case .text = style { Self.local(&model) }
+            }
+            try await T.run(T.calling(turn, style: style), configure: local) { _, result in
+                let run = try result.get()
+                #expect(run.announced == ["get_weather"], "\(style)")
+                #expect(run.calls.map(\.name) == ["get_weather"], "\(style)")
+            }
+        }
+        var plain = FakeOpenAIServer.Configuration()
+        plain.reply = { _ in "It is sunny." }
+        try await T.run(plain, configure: Self.local) { _, result in
+            let run = try result.get()
+            #expect(run.announced.isEmpty)
+        }
+    }
 }

@@ -8,6 +8,8 @@ import Synchronization
 struct ToolRun: Sendable {
     var pieces: [String]
     var calls: [ToolCall]
+    /// The tools the client announced as started (`ProviderContext.toolCallStarted`), in order.
+    var announced: [String] = []
 }
 
 /// Helpers for the tool-calling tests against the fake OpenAI-compatible server.
@@ -31,10 +33,13 @@ enum ToolCalling {
                 var model = OpenAICompatibleLanguageModel(endpoint: endpoint, model: "m", temperature: 0, maxTokens: 400)
                 configure(&model)
                 let pieces = Mutex<[String]>([])
+                let announced = Mutex<[String]>([])
                 let result: Result<ToolRun, any Error>
                 do {
-                    let calls = try await model.complete(messages, tools: tools) { piece in pieces.withLock { $0.append(piece) } }
-                    result = .success(ToolRun(pieces: pieces.withLock { $0 }, calls: calls))
+                    let calls = try await ProviderContext.$toolCallStarted.withValue({ name in announced.withLock { $0.append(name) } }) {
+                        try await model.complete(messages, tools: tools) { piece in pieces.withLock { $0.append(piece) } }
+                    }
+                    result = .success(ToolRun(pieces: pieces.withLock { $0 }, calls: calls, announced: announced.withLock { $0 }))
                 } catch {
                     result = .failure(error)
                 }

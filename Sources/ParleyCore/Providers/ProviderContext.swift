@@ -8,4 +8,8 @@ public enum ProviderContext {
     @TaskLocal public static var voice: String?
     /// The session's observer (the server's metrics), told of fallbacks by provider chains.
     @TaskLocal public static var observer: (any SessionObserver)?
+    /// Told by an LLM client as soon as the model starts calling the tool `name` — before the
+    /// call's arguments are complete — so the session can say a filler instead of leaving the
+    /// caller in silence while the call is written and run. Set only around a reply's requests.
+    @TaskLocal public static var toolCallStarted: (@Sendable (_ name: String) async -> Void)?
 }

@@ -13,9 +13,17 @@ final class EarlyReply: Sendable {
     let messages: [ChatMessage]
     /// When it was asked for.
     let created = ContinuousClock.now
-    /// The reply text as it arrives; ends with the LLM's error or, when discarded, a cancellation.
-    let deltas: AsyncThrowingStream<String, any Error>
-    private let sink: AsyncThrowingStream<String, any Error>.Continuation
+    /// What the model produced, in order.
+    enum Piece: Sendable {
+        /// Reply text.
+        case text(String)
+        /// The model started calling the tool named (``ProviderContext/toolCallStarted``).
+        case toolCallStarted(String)
+    }
+
+    /// The reply as it arrives; ends with the LLM's error or, when discarded, a cancellation.
+    let deltas: AsyncThrowingStream<Piece, any Error>
+    private let sink: AsyncThrowingStream<Piece, any Error>.Continuation
     private let discarded = CancellationSignal()
     private let made = Mutex<(tools: ToolSet?, calls: [ToolCall])>((nil, []))
 
@@ -28,7 +36,7 @@ final class EarlyReply: Sendable {
     init(userText: String, messages: [ChatMessage]) {
         self.userText = userText
         self.messages = messages
-        (deltas, sink) = AsyncThrowingStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(Self.capacity))
+        (deltas, sink) = AsyncThrowingStream.makeStream(of: Piece.self, bufferingPolicy: .bufferingOldest(Self.capacity))
     }
 
     /// Runs the request until it completes or is discarded; called by the session's speculator.
@@ -38,7 +46,9 @@ final class EarlyReply: Sendable {
         do {
             let completed = try await discarded.run { [sink, messages, self] in
                 self.made.withLock { $0.tools = tools }
-                let calls = try await model.complete(messages, tools: tools?.definitions ?? []) { delta in sink.yield(delta) }
+                let calls = try await ProviderContext.$toolCallStarted.withValue({ name in sink.yield(.toolCallStarted(name)) }) {
+                    try await model.complete(messages, tools: tools?.definitions ?? []) { delta in sink.yield(.text(delta)) }
+                }
                 self.made.withLock { $0.calls = calls }
             }
             sink.finish(throwing: completed ? nil : CancellationError())

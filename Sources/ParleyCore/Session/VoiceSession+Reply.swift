@@ -130,6 +130,7 @@ extension VoiceSession {
                 }
                 // The text of the current round of the LLM's answer (before its tool calls, if any).
                 var roundText = ""
+                let filler = configuration.fillerAfter == nil ? nil : fillerVoice(request, output: output, sentences: sentenceSink)
                 func say(_ text: String) async throws {
                     var delta = text
                     // A round after tool calls goes on from what was said before them.
@@ -148,6 +149,7 @@ extension VoiceSession {
                         recorder.mark(.llmFirstToken)
                         recorder.appendText(delta)
                         roundText += delta
+                        filler?.textSpoken()
                         try await output.send(.agentText(turnID: turnID, delta: delta))
                         for sentence in chunker.push(delta) { try queue(sentence) }
                     }
@@ -170,15 +172,24 @@ extension VoiceSession {
                             var offered = toolsLeft ? tools?.definitions ?? [] : []
                             let calls: [ToolCall]
                             roundText = ""
+                            filler?.newRound()
                             if rounds == 0, let early = request.early {
                                 // Asked before the turn was committed; what it said so far is replayed now.
                                 recorder.mark(.llmRequest, at: early.created)
-                                for try await delta in early.deltas { try await say(delta) }
+                                for try await piece in early.deltas {
+                                    switch piece {
+                                    case .text(let delta): try await say(delta)
+                                    case .toolCallStarted(let name): try await filler?.callStarted(name)
+                                    }
+                                }
                                 (tools, calls) = early.toolCalls
                                 offered = tools?.definitions ?? []
                             } else {
                                 recorder.mark(.llmRequest)
-                                calls = try await providers.languageModel.complete(messages, tools: offered) { try await say($0) }
+                                let announce: @Sendable (String) async -> Void = { name in try? await filler?.callStarted(name) }
+                                calls = try await ProviderContext.$toolCallStarted.withValue(offered.isEmpty ? nil : announce) {
+                                    try await providers.languageModel.complete(messages, tools: offered) { try await say($0) }
+                                }
                             }
                             guard !calls.isEmpty, !offered.isEmpty, let tools else { break }
                             let keys = calls.map { $0.name + " " + ($0.parsedArguments.map { JSONValue.object($0).serialized } ?? $0.arguments) }
@@ -193,8 +204,7 @@ extension VoiceSession {
                             if let rest = chunker.finish() { try queue(rest) }
                             let spokeThisRound = !roundText.isEmpty
                             let results = try await runToolRound(calls, tools: tools, request: request, output: output) {
-                                try await say(configuration.filler)
-                                if let rest = chunker.finish() { try queue(rest) }
+                                try await filler?.toolsSlow()
                             }
                             messages += [.assistant(roundText, toolCalls: calls)]
                             messages += zip(calls, results).map { .tool(callID: $0.id, content: $1.content) }
@@ -232,6 +242,27 @@ extension VoiceSession {
             }
             // The first failure stops the other half at once (`waitForAll()` would wait for it).
             while try await group.next() != nil {}
+        }
+    }
+
+    /// What says a reply's filler: its text to the client and the reply, its sentence to
+    /// text-to-speech (the sentence chunker is empty whenever a filler is due).
+    func fillerVoice(
+        _ request: ReplyRequest, output: some SessionOutput, sentences: AsyncStream<String>.Continuation
+    ) -> ToolFiller {
+        let recorder = request.recorder
+        let heard = request.heard
+        let text = configuration.filler
+        let outputRate = configuration.outputSampleRate
+        return ToolFiller {
+            let delta = (recorder.text.last.map { $0.isWhitespace } ?? true ? "" : " ") + text
+            recorder.appendText(delta)
+            try await output.send(.agentText(turnID: request.turnID, delta: delta))
+            recorder.mark(.firstSentence)
+            heard.addGivenText(text, outputRate: outputRate)
+            if case .dropped = sentences.yield(text) {
+                throw StageFailure(error: SessionError(.llmFailed, "Reply has more than \(Self.sentenceCapacity) sentences pending."))
+            }
         }
     }
 

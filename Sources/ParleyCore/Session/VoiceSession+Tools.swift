@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 extension VoiceSession {
     /// What one round's task group reports.
@@ -112,5 +113,47 @@ extension VoiceSession {
             }
             return .error("\(error)")
         }
+    }
+}
+
+/// The filler of one reply ("One moment."): said at most once per round of tool calls — as soon as
+/// the model starts calling a tool (``ProviderContext/toolCallStarted``) if the round has said
+/// nothing yet, or when the round's tools have run past ``SessionConfiguration/fillerAfter``.
+/// Not for `end_call`, which answers at once and is followed by the goodbye.
+final class ToolFiller: Sendable {
+    private let state = Mutex<(spoke: Bool, said: Bool)>((false, false))
+    private let speak: @Sendable () async throws -> Void
+
+    /// Creates a filler that `speak` says.
+    init(speak: @escaping @Sendable () async throws -> Void) {
+        self.speak = speak
+    }
+
+    /// A new round of the LLM's answer begins.
+    func newRound() {
+        state.withLock { $0 = (false, false) }
+    }
+
+    /// The round said some text.
+    func textSpoken() {
+        state.withLock { $0.spoke = true }
+    }
+
+    /// The model started calling `name`: the filler, unless the round said something already.
+    func callStarted(_ name: String) async throws {
+        guard name != EndCallTool.name, state.withLock({ state in
+            defer { if !state.spoke { state.said = true } }
+            return !state.spoke && !state.said
+        }) else { return }
+        try await speak()
+    }
+
+    /// The round's tools have run past `fillerAfter`: the filler, unless it was said.
+    func toolsSlow() async throws {
+        guard state.withLock({ state in
+            defer { state.said = true }
+            return !state.said
+        }) else { return }
+        try await speak()
     }
 }

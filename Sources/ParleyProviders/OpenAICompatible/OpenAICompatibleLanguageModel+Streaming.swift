@@ -70,7 +70,7 @@ extension OpenAICompatibleLanguageModel {
             if refusal.code == "tool_use_failed" { throw ToolUseFailed(error: refusal.error, spoke: false) }
             throw refusal.error
         }
-        var reply = ReplyState(watchesText: toolCallsInText && !tools.isEmpty)
+        var reply = ReplyState(watchesText: toolCallsInText && !tools.isEmpty, toolNames: Set(tools.map(\.name)))
         var parser = ServerSentEventParser()
         var finished = false
         do {
@@ -139,12 +139,14 @@ extension OpenAICompatibleLanguageModel {
             } catch {
                 throw ProviderError(provider: name, kind: .badResponse, message: "\(error)")
             }
+            if let called = toolCalls.lazy.compactMap(\.name).first(where: { !$0.isEmpty }) { await reply.announce(called) }
             guard let text, !text.isEmpty else { return false }
             switch reply.text {
             case .spoken:
                 try await speak(text, reply: &reply, onText: onText)
             case .held(let held):
                 try reply.hold(held + text, provider: name)
+                await reply.announceWrittenCall()
             case .undecided(let earlier):
                 let pending = earlier + text
                 guard reply.watchesText, let first = pending.first(where: { !$0.isWhitespace }) else {
@@ -158,6 +160,7 @@ extension OpenAICompatibleLanguageModel {
                 }
                 if TextToolCalls.opensMarkup(first) {
                     try reply.hold(pending, provider: name)
+                    await reply.announceWrittenCall()
                 } else {
                     try await speak(pending, reply: &reply, onText: onText)
                 }
@@ -206,8 +209,29 @@ private struct ReplyState {
     /// Whether any text has reached the caller (a retry would repeat it).
     var spoke = false
 
-    init(watchesText: Bool) {
+    /// The offered tools' names.
+    let toolNames: Set<String>
+    /// Whether ``ProviderContext/toolCallStarted`` has been told of a call.
+    var announced = false
+
+    init(watchesText: Bool, toolNames: Set<String>) {
         self.watchesText = watchesText
+        self.toolNames = toolNames
+    }
+
+    /// Tells the session, once, that the model started calling `name`.
+    mutating func announce(_ name: String) async {
+        guard !announced else { return }
+        announced = true
+        await ProviderContext.toolCallStarted?(name)
+    }
+
+    /// Announces the call held-back text names, once its name is complete.
+    mutating func announceWrittenCall() async {
+        guard !announced, case .held(let text) = text, let name = TextToolCalls.calledName(in: text, toolNames: toolNames) else {
+            return
+        }
+        await announce(name)
     }
 
     mutating func hold(_ held: String, provider: String) throws {

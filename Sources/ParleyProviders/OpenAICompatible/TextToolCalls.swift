@@ -19,6 +19,24 @@ package enum TextToolCalls {
         character == "{" || character == "<" || character == "`"
     }
 
+    /// The offered tool a call being written in `text` names, as soon as its `"name": "…"` is
+    /// complete (the arguments may still be coming).
+    package static func calledName(in text: String, toolNames: Set<String>) -> String? {
+        var rest = Substring(text)
+        while let key = rest.range(of: "\"name\"") {
+            rest = rest[key.upperBound...].drop { $0.isWhitespace }
+            guard rest.first == ":" else { continue }
+            rest = rest.dropFirst().drop { $0.isWhitespace }
+            guard rest.first == "\"" else { continue }
+            rest = rest.dropFirst()
+            guard let close = rest.firstIndex(of: "\"") else { return nil }
+            let name = String(rest[..<close])
+            if toolNames.contains(name) { return name }
+            rest = rest[close...]
+        }
+        return nil
+    }
+
     /// The calls written in `text`: every JSON object (braces possibly doubled) with a string
     /// `name` naming one of `toolNames` and an `arguments` (or `parameters`) object, in order, at
     /// most ``ToolCallAccumulator/maximumCalls``. Each gets a synthesised id, and its arguments
