@@ -141,7 +141,7 @@ extension VoiceSession {
                     }
                     var complete = false
                     if length != nil {
-                        let admitted = length!.admit(text)
+                        let admitted = length!.admit(delta)
                         delta = String(admitted.kept)
                         complete = admitted.complete
                     }
