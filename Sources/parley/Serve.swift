@@ -57,7 +57,7 @@ struct Serve: AsyncParsableCommand {
         help: "An agent file (JSON): system_prompt, greeting, voice, webhook tools and MCP servers (docs/agents.md); --system-prompt and --greeting override its own.")
     var agent: String?
 
-    @Option(name: .customLong("filler-after"), help: "Milliseconds a tool call may run before the agent says a short filler (\"One moment.\"); 0: never.")
+    @Option(name: .customLong("filler-after"), help: "Milliseconds a tool call may run before the agent says a short filler (\"One moment.\"), also said as soon as the model starts a call when the reply has said nothing yet; 0: never.")
     var fillerAfter = 700
 
     @Flag(name: .customLong("log-tool-payloads"), help: "Put tool call arguments and results in the tool.call/tool.result events and the log (names, ids, durations and outcomes only by default).")
