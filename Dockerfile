@@ -16,9 +16,10 @@
 ARG PARLEY_ENGINES=embedded
 
 FROM swift:6.3-bookworm AS builder
-# What `make dist` needs beyond the toolchain (espeak-ng's headers, found through pkg-config).
+# What `make dist` needs beyond the toolchain (espeak-ng's headers, found through pkg-config;
+# libcurl's, which the static Foundation networking of the MCP SDK's HTTP transport links).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libespeak-ng-dev pkg-config make \
+ && apt-get install -y --no-install-recommends libespeak-ng-dev libcurl4-openssl-dev pkg-config make \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
