@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 60
 # The local LLM that setup installs and run serves: large (default), small, or both (setup only).
 LOCAL_LLM ?=
 
-.PHONY: setup build release dist run test test-swift test-fuzz test-web test-e2e test-offline test-agents test-soak test-web-deploy test-deploy fuzz test-sanitizers clean
+.PHONY: setup build release dist run test lint test-swift test-fuzz test-web test-e2e test-offline test-agents test-soak test-web-deploy test-deploy fuzz test-sanitizers clean
 
 ## Installs everything Parley needs on Debian 12 (idempotent; fast when done).
 setup:
@@ -35,7 +35,13 @@ run: release
 ## Runs every test: Swift units, sessions, server, real engines end to end, a short fuzzing run, web types,
 ## Chromium, parley talk, five spoken questions to the offline default, a short soak under provider faults, the release bundle, the drain, and the
 ## deployment files.
-test: setup test-swift test-fuzz test-web test-e2e test-offline test-agents test-soak test-web-deploy test-deploy
+test: setup lint test-swift test-fuzz test-web test-e2e test-offline test-agents test-soak test-web-deploy test-deploy
+
+## Checks the Swift sources against .swift-format (swift-format ships with the toolchain; ~4 s).
+## `swift format format -i -r Sources Tests Fuzz Package.swift` fixes what it reports.
+lint:
+	@echo "==> swift format lint --strict"
+	swift format lint --strict -r Sources Tests Fuzz Package.swift
 
 # Serial: run in parallel on this 2-core machine, a few of the WebSocket and session tests
 # occasionally never finished (see docs/architecture.md, "Known issues"); serially they take ~25 s.

@@ -35,7 +35,7 @@ let package = Package(
             name: "ParleyFuzzing",
             dependencies: [.product(name: "ParleyCore", package: "parley"), .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
-        ),
+        )
     ]
         + fuzzTargets.map { name in
             // -parse-as-library: libFuzzer supplies main() and calls LLVMFuzzerTestOneInput.

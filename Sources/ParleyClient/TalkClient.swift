@@ -200,7 +200,8 @@ public struct TalkClient: Sendable {
             let deadline = clock.now + options.replyTimeout
             while state.finishedTurns < turn {
                 guard clock.now < deadline else {
-                    let heard = state.heardSpeech
+                    let heard =
+                        state.heardSpeech
                         ? "the server heard speech but sent no reply"
                         : "the server never detected speech in the audio"
                     throw Failure("turn \(turn): no reply within \(options.replyTimeout) (\(heard))")

@@ -1,4 +1,5 @@
 import ParleyCore
+
 #if canImport(ParleyProviders)
 import ParleyProviders
 #endif

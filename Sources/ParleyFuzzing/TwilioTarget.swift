@@ -1,4 +1,5 @@
 import ParleyCore
+
 #if canImport(ParleyServer)
 import ParleyServer
 #endif

@@ -46,7 +46,9 @@ public struct OriginPolicy: Sendable, Equatable {
                 continue
             }
             guard let origin = Self.normalise(entry) else {
-                throw InvalidOrigin(description: "'\(entry)' is not an origin: write scheme://host[:port] with http or https and no path, e.g. https://app.example.com")
+                throw InvalidOrigin(
+                    description:
+                        "'\(entry)' is not an origin: write scheme://host[:port] with http or https and no path, e.g. https://app.example.com")
             }
             allowed.insert(origin)
         }

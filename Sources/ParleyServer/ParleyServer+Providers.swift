@@ -121,7 +121,8 @@ extension ParleyServer {
                 endpoint = OpenAICompatibleEndpoint(name: engine.name, baseURL: engine.baseURL, httpClient: httpClient)
                 stage = .init(stage: "stt", provider: engine.name, status: engine.status)
             }
-            return Built(provider: { rate, _ in OpenAICompatibleSpeechToText(endpoint: endpoint, model: "whisper-tiny.en", sampleRate: rate) }, stage: stage)
+            return Built(
+                provider: { rate, _ in OpenAICompatibleSpeechToText(endpoint: endpoint, model: "whisper-tiny.en", sampleRate: rate) }, stage: stage)
         case .deepgram:
             let health = ConnectionHealth()
             let logger = logger

@@ -82,7 +82,8 @@ public struct ProviderPlan: Sendable, Equatable {
             guard let choice = Choice(rawValue: name) else {
                 let known = (Choice.allCases.map(\.rawValue) + ["auto"]).joined(separator: ", ")
                 throw ParleyServer.ConfigurationError(
-                    "\(flag) \(value.prefix(80)): unknown provider \"\(name.prefix(40))\"; choose one of \(known), or a comma-separated chain such as local,\(Choice.allCases.first!.rawValue)")
+                    "\(flag) \(value.prefix(80)): unknown provider \"\(name.prefix(40))\"; choose one of \(known), or a comma-separated chain such as local,\(Choice.allCases.first!.rawValue)"
+                )
             }
             guard !choices.contains(choice) else {
                 throw ParleyServer.ConfigurationError("\(flag) \(value.prefix(80)): \(name) appears twice in the chain")

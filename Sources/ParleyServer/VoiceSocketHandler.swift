@@ -55,9 +55,10 @@ struct VoiceSocketHandler: Sendable {
                 do {
                     switch message {
                     case .binary(let buffer):
-                        decoded = .audio(try buffer.withUnsafeReadableBytes { bytes throws(SessionError) in
-                            try WireProtocol.decodeAudio(bytes)
-                        })
+                        decoded = .audio(
+                            try buffer.withUnsafeReadableBytes { bytes throws(SessionError) in
+                                try WireProtocol.decodeAudio(bytes)
+                            })
                     case .text(let text):
                         decoded = try WireProtocol.decodeClientText(text)
                     }

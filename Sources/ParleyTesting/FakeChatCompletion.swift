@@ -139,7 +139,8 @@ struct FakeChatCompletion {
                     try await response.end()
                     return true
                 case .groqErrorAfter(let tokens) where tokens == index:
-                    try await writer.send(chunk(delta: [:], extra: ["x_groq": ["id": .string(groqID), "error": "service_unavailable: stream interrupted"]]))
+                    try await writer.send(
+                        chunk(delta: [:], extra: ["x_groq": ["id": .string(groqID), "error": "service_unavailable: stream interrupted"]]))
                     try await response.end()
                     return true
                 case .endAfter(let tokens) where tokens == index:

@@ -174,7 +174,8 @@ public struct FakeOpenAIServer: Sendable {
         case ("GET", "/v1/models"):
             guard authorized else { return try await sendError(response, 401, invalidKey, headers: headers) }
             let data: [JSONValue] = configuration.models.sorted().map { ["id": .string($0), "object": "model"] }
-            try await response.send(status: 200, headers: headers + json, body: JSONValue.object(["object": "list", "data": .array(data)]).serialized)
+            try await response.send(
+                status: 200, headers: headers + json, body: JSONValue.object(["object": "list", "data": .array(data)]).serialized)
         case ("POST", "/v1/chat/completions"):
             let body = JSONValue.parse(request.text)
             let toolRequest = body.map(FakeToolRequest.init(body:))
@@ -240,7 +241,8 @@ public struct FakeOpenAIServer: Sendable {
         case ("POST", "/v1/audio/transcriptions"):
             try await transcribe(request, response, authorized: authorized, configuration: configuration, log: log, headers: headers)
         default:
-            try await sendError(response, 404, ("Unknown request URL: \(request.method) \(request.path)", "invalid_request_error", "unknown_url"), headers: headers)
+            try await sendError(
+                response, 404, ("Unknown request URL: \(request.method) \(request.path)", "invalid_request_error", "unknown_url"), headers: headers)
         }
     }
 

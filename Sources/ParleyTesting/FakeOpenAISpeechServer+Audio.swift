@@ -60,11 +60,13 @@ extension FakeOpenAISpeechServer {
         var cycles: [Int: [Int16]] = [:]
         return sentences(in: text).enumerated().map { number, sentence in
             let count = sentence.count * perCharacter
-            let cycle = cycles[number % 4] ?? {
-                let level = amplitude(forSentence: number)
-                let step = 2 * Double.pi * Double(frequency) / Double(sampleRate)
-                return (0..<period).map { PCM.int16(Float(level * sin(step * Double($0)))) }
-            }()
+            let cycle =
+                cycles[number % 4]
+                ?? {
+                    let level = amplitude(forSentence: number)
+                    let step = 2 * Double.pi * Double(frequency) / Double(sampleRate)
+                    return (0..<period).map { PCM.int16(Float(level * sin(step * Double($0)))) }
+                }()
             cycles[number % 4] = cycle
             var samples = [Int16]()
             samples.reserveCapacity(count)

@@ -74,7 +74,9 @@ extension FakeOpenAISpeechServer {
             // OpenAI passes on pydantic's complaint about these two, printed as a Python list.
             case .tooShort(let name):
                 return envelope(
-                    400, "[{'type': 'string_too_short', 'loc': ('body', '\(name)'), 'msg': 'String should have at least 1 character', 'ctx': {'min_length': 1}}]")
+                    400,
+                    "[{'type': 'string_too_short', 'loc': ('body', '\(name)'), 'msg': 'String should have at least 1 character', 'ctx': {'min_length': 1}}]"
+                )
             case .tooLong(let name, let maximum):
                 return envelope(
                     400,
@@ -111,14 +113,23 @@ extension FakeOpenAISpeechServer {
             case .invalidJSON:
                 return (
                     422,
-                    ["detail": [["type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": [:], "ctx": ["error": "Expecting value"]]]]
+                    [
+                        "detail": [
+                            [
+                                "type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": [:],
+                                "ctx": ["error": "Expecting value"],
+                            ]
+                        ]
+                    ]
                 )
             case .missing(let name): return validation("missing", name, "Field required", input: body ?? .null)
             case .wrongType(let name, let value, let expected):
-                return validation(expected == "number" ? "float_parsing" : "\(expected)_type", name, "Input should be a valid \(expected)", input: value)
+                return validation(
+                    expected == "number" ? "float_parsing" : "\(expected)_type", name, "Input should be a valid \(expected)", input: value)
             case .invalidValue(let name, let value, let allowed):
                 let expected = allowed.dropLast().map { "'\($0)'" }.joined(separator: ", ") + " or '\(allowed.last ?? "")'"
-                return validation("literal_error", name, "Input should be \(expected)", input: .string(value), context: ["expected": .string(expected)])
+                return validation(
+                    "literal_error", name, "Input should be \(expected)", input: .string(value), context: ["expected": .string(expected)])
             case .outOfRange(let name, let value, let range):
                 return value < range.lowerBound
                     ? validation(

@@ -47,7 +47,8 @@ public struct FakeRandomFaults: Sendable {
 
     /// Faults with their own probabilities.
     public init(seed: UInt64, probabilities: [Kind: Double]) {
-        precondition(probabilities.values.allSatisfy { $0 >= 0 } && probabilities.values.reduce(0, +) <= 1 + 1e-9,
+        precondition(
+            probabilities.values.allSatisfy { $0 >= 0 } && probabilities.values.reduce(0, +) <= 1 + 1e-9,
             "fault probabilities must be non-negative and add up to at most 1")
         self.seed = seed
         self.probabilities = probabilities

@@ -44,19 +44,19 @@ public final class RecordingSessionOutput: SessionOutput {
         let signal = CancellationSignal()
         waiters.withLock { $0.append((predicate, signal)) }
         if predicate(events) { signal.fire() }
-        let fired = (try? await withThrowingTaskGroup(of: Bool.self) { group in
-            defer { group.cancelAll() }
-            group.addTask {
-                await signal.wait()
-                return true
-            }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return false
-            }
-            return try await group.next() ?? false
-        }) ?? false
+        let fired =
+            (try? await withThrowingTaskGroup(of: Bool.self) { group in
+                defer { group.cancelAll() }
+                group.addTask {
+                    await signal.wait()
+                    return true
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return false
+                }
+                return try await group.next() ?? false
+            }) ?? false
         return fired || predicate(events)
     }
 }
-

@@ -39,7 +39,9 @@ public struct ScriptedToolLanguageModel: LanguageModel {
     /// Every request so far.
     public var requests: [Request] { logBox.requests.withLock { $0 } }
 
-    public func complete(_ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void) async throws
+    public func complete(
+        _ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void
+    ) async throws
         -> [ToolCall]
     {
         logBox.requests.withLock { $0.append(Request(messages: messages, tools: tools)) }

@@ -36,7 +36,9 @@ public struct StreamingFakeLanguageModel: LanguageModel {
     /// Every request so far.
     public var calls: [Call] { log.calls.withLock { $0 } }
 
-    public func complete(_ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void) async throws
+    public func complete(
+        _ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void
+    ) async throws
         -> [ToolCall]
     {
         let index = log.calls.withLock { calls in

@@ -63,9 +63,10 @@ struct BenchCapacity: AsyncParsableCommand {
             if json {
                 print(measurements.count == 1 ? measurements[0].json.serialized : JSONValue.array(measurements.map(\.json)).serialized)
             } else {
-                print(measurements.enumerated().map { round, measurement in
-                    (measurements.count > 1 ? "round \(round + 1) of \(measurements.count)\n" : "") + measurement.table
-                }.joined(separator: "\n\n"))
+                print(
+                    measurements.enumerated().map { round, measurement in
+                        (measurements.count > 1 ? "round \(round + 1) of \(measurements.count)\n" : "") + measurement.table
+                    }.joined(separator: "\n\n"))
             }
             if !measurements.allSatisfy(\.passed) { throw ExitCode(1) }
             return
@@ -88,7 +89,12 @@ struct BenchCapacity: AsyncParsableCommand {
         var failing: Int?
         var count = min(sessions, rampLimit)
         while count <= rampLimit {
-            if try await step(count) { passing = count } else { failing = count; break }
+            if try await step(count) {
+                passing = count
+            } else {
+                failing = count
+                break
+            }
             if count == rampLimit { break }
             count = min(count * 2, rampLimit)
         }
@@ -98,10 +104,11 @@ struct BenchCapacity: AsyncParsableCommand {
             if try await step(middle) { passing = middle } else { failing = middle }
         }
         if json {
-            print(JSONValue.object([
-                "largest_passing_sessions": passing.map { .number(Double($0)) } ?? .null,
-                "steps": .array(steps.map(\.json)),
-            ]).serialized)
+            print(
+                JSONValue.object([
+                    "largest_passing_sessions": passing.map { .number(Double($0)) } ?? .null,
+                    "steps": .array(steps.map(\.json)),
+                ]).serialized)
         } else if let passing {
             print("largest passing: \(passing) sessions" + (failing.map { " (\($0) failed)" } ?? " (the ramp limit)"))
         } else {

@@ -3,8 +3,8 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import ParleyCore
-import ParleyServer
 import ParleyProviders
+import ParleyServer
 
 /// `parley-bench engines`: espeak-ng's and the local voice's first audio and real-time factor,
 /// local Whisper's time per utterance, and the local LLM's first token, first sentence and tokens
@@ -53,9 +53,18 @@ struct BenchEngines: AsyncParsableCommand {
             results.merge(
                 try await withThrowingTaskGroup(of: [String: JSONValue]?.self) { group in
                     defer { group.cancelAll() }
-                    group.addTask { try await whisper.run(logger: logger); return nil }
-                    group.addTask { try await llama.run(logger: logger); return nil }
-                    group.addTask { try await speech.run(logger: logger); return nil }
+                    group.addTask {
+                        try await whisper.run(logger: logger)
+                        return nil
+                    }
+                    group.addTask {
+                        try await llama.run(logger: logger)
+                        return nil
+                    }
+                    group.addTask {
+                        try await speech.run(logger: logger)
+                        return nil
+                    }
                     try await Self.waitUntilReady([whisper, llama, speech])
                     let measured = [
                         "whisper": try await measureWhisper(whisper, httpClient: httpClient),
@@ -199,7 +208,8 @@ struct BenchEngines: AsyncParsableCommand {
             guard let value, let median = value["median"]?.doubleValue else { return "  \(label): n/a" }
             let low = value["min"]?.doubleValue ?? median
             let high = value["max"]?.doubleValue ?? median
-            return "  \(label): median \(String(format: "%.1f", median)) \(unit) (min \(String(format: "%.1f", low)), max \(String(format: "%.1f", high)))"
+            return
+                "  \(label): median \(String(format: "%.1f", median)) \(unit) (min \(String(format: "%.1f", low)), max \(String(format: "%.1f", high)))"
         }
         return [
             "embedded engines on this machine",

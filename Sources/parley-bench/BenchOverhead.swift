@@ -117,7 +117,10 @@ struct BenchClient {
         private let arrived = Mutex<[Int: CancellationSignal]>([:])
 
         func add(_ timeline: TurnTimeline) {
-            let count = state.withLock { $0.append(timeline); return $0.count }
+            let count = state.withLock {
+                $0.append(timeline)
+                return $0.count
+            }
             arrived.withLock { $0.removeValue(forKey: count) }?.fire()
         }
 

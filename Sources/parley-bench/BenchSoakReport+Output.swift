@@ -40,8 +40,9 @@ extension BenchSoakReport {
         func row(_ name: String, _ value: (Snapshot) -> String) {
             let left = before.map(value) ?? "—"
             let right = after.map(value) ?? "—"
-            lines.append("    " + name.padding(toLength: max(28, name.count + 2), withPad: " ", startingAt: 0)
-                + left.padding(toLength: 12, withPad: " ", startingAt: 0) + right)
+            lines.append(
+                "    " + name.padding(toLength: max(28, name.count + 2), withPad: " ", startingAt: 0)
+                    + left.padding(toLength: 12, withPad: " ", startingAt: 0) + right)
         }
         row("open files (besides pool)") { "\($0.probe.openFilesBesidesPool)" }
         row("keep-alive pool") { "\($0.probe.pooledConnections)" }
@@ -56,9 +57,11 @@ extension BenchSoakReport {
             let kinds = Set(before.probe.fileKinds.keys).union(after.probe.fileKinds.keys).sorted()
             let changed = kinds.filter { before.probe.fileKinds[$0, default: 0] != after.probe.fileKinds[$0, default: 0] }
             if !changed.isEmpty {
-                lines.append("    open files that changed: " + changed.map {
-                    "\($0) \(before.probe.fileKinds[$0, default: 0]) → \(after.probe.fileKinds[$0, default: 0])"
-                }.joined(separator: ", "))
+                lines.append(
+                    "    open files that changed: "
+                        + changed.map {
+                            "\($0) \(before.probe.fileKinds[$0, default: 0]) → \(after.probe.fileKinds[$0, default: 0])"
+                        }.joined(separator: ", "))
             }
         }
         lines.append(String(format: "    settled in %.1f s after the churn", settled.seconds))

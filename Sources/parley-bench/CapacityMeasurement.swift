@@ -89,16 +89,22 @@ struct CapacityMeasurement: Sendable {
             "      \(Percentiles(samples.ttsWaitExcess).line)",
             "  voice to voice at the client (last question frame sent → first reply audio received):",
             "      \(Percentiles(samples.voiceToVoice).line)",
-            String(format: "  server CPU: %.1f s in %.0f s (%.0f %% of one core); %.3f s per session-minute",
+            String(
+                format: "  server CPU: %.1f s in %.0f s (%.0f %% of one core); %.3f s per session-minute",
                 serverCPUSeconds, duration.seconds, serverCPUSeconds / duration.seconds * 100, cpuPerSessionMinute),
             "  server memory: baseline \(megabytes(baseline)), \(sessions) idle sessions \(megabytes(idle))"
                 + (idleBytesPerSession.map { String(format: " (%.0f KB per session)", $0 / 1024) } ?? "")
                 + ", talking \(megabytes(active)), after they ended \(megabytes(after))",
-            "  errors: \(errorCount)" + (samples.errors.isEmpty ? "" : " — " + samples.errors.sorted { $0.value > $1.value }.prefix(5)
-                .map { "\($0.value)× \($0.key)" }.joined(separator: "; "))
+            "  errors: \(errorCount)"
+                + (samples.errors.isEmpty
+                    ? ""
+                    : " — "
+                        + samples.errors.sorted { $0.value > $1.value }.prefix(5)
+                        .map { "\($0.value)× \($0.key)" }.joined(separator: "; "))
                 + (connected < sessions ? "; \(sessions - connected) sessions not connected" : ""),
             "  stale audio frames (after agent.paused/agent.interrupted): \(samples.staleFrames)",
-            String(format: "  load generator (this process, with the fakes): %.1f s CPU; %d frames sent over 20 ms late (max %.0f ms)",
+            String(
+                format: "  load generator (this process, with the fakes): %.1f s CPU; %d frames sent over 20 ms late (max %.0f ms)",
                 generatorCPUSeconds, samples.lateFrames, samples.maximumLateness.milliseconds),
             "  \(passed ? "PASS" : "FAIL"): p99 overhead ≤ \(Int(Self.overheadTarget)) ms, no errors, no stale audio",
         ]

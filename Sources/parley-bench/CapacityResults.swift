@@ -100,8 +100,10 @@ struct Percentiles: Sendable {
     }
 
     var json: JSONValue {
-        ["count": .number(Double(sorted.count)), "p50": number(self(0.5)), "p95": number(self(0.95)), "p99": number(self(0.99)),
-         "max": number(sorted.last ?? .nan)]
+        [
+            "count": .number(Double(sorted.count)), "p50": number(self(0.5)), "p95": number(self(0.95)), "p99": number(self(0.99)),
+            "max": number(sorted.last ?? .nan),
+        ]
     }
 
     private func number(_ value: Double) -> JSONValue { value.isNaN ? .null : .number((value * 100).rounded() / 100) }

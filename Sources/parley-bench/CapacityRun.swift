@@ -47,7 +47,8 @@ struct CapacityRun {
                     let environment = Self.keys.merging([
                         "DEEPGRAM_URL": deepgram.baseURL, "GROQ_BASE_URL": groq.groqBaseURL, "ELEVENLABS_URL": elevenLabs.baseURL,
                     ]) { $1 }
-                    let logPath = FileManager.default.temporaryDirectory.path
+                    let logPath =
+                        FileManager.default.temporaryDirectory.path
                         + "/parley-capacity-\(getpid())-\(sessions).log"
                     let server = try ServerProcess(
                         arguments: [

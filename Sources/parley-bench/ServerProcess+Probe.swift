@@ -69,10 +69,11 @@ extension ServerProcess {
     /// The inodes in `column` of a `/proc/net/…` table.
     private static func inodes(in table: String, column: Int) -> Set<String> {
         guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { return [] }
-        return Set(text.split(separator: "\n").dropFirst().compactMap { line in
-            let columns = line.split(separator: " ", omittingEmptySubsequences: true)
-            return columns.count > column ? String(columns[column]) : nil
-        })
+        return Set(
+            text.split(separator: "\n").dropFirst().compactMap { line in
+                let columns = line.split(separator: " ", omittingEmptySubsequences: true)
+                return columns.count > column ? String(columns[column]) : nil
+            })
     }
 
     /// The local and remote ports of each socket of `inodes` listed in a `/proc/net/tcp`-style table.

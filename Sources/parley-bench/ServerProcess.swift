@@ -110,7 +110,8 @@ final class ServerProcess: Sendable {
         let fields = stat[stat.index(after: afterName)...].split(separator: " ")
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        let resident = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+        let resident =
+            status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
             .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") } ?? 0
         return Usage(cpuSeconds: (user + system) / ticks, residentBytes: resident * 1024)
     }
@@ -120,7 +121,9 @@ final class ServerProcess: Sendable {
         let bench = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         let server = URL(fileURLWithPath: bench).deletingLastPathComponent().appendingPathComponent("parley").path
         guard FileManager.default.isExecutableFile(atPath: server) else {
-            throw BenchError("\(server) not found: parley-bench starts `parley serve` from its own directory; build both (`swift build -c release --product parley`, then `--product parley-bench`: SwiftPM builds only the last `--product` given)")
+            throw BenchError(
+                "\(server) not found: parley-bench starts `parley serve` from its own directory; build both (`swift build -c release --product parley`, then `--product parley-bench`: SwiftPM builds only the last `--product` given)"
+            )
         }
         return server
     }

@@ -16,34 +16,49 @@ struct Serve: AsyncParsableCommand {
     var port: Int?
 
     @Option(
-        help: "Speech-to-text: local, deepgram, groq-whisper, a fallback chain such as deepgram,local, or auto (deepgram when DEEPGRAM_API_KEY is set, else local).")
+        help:
+            "Speech-to-text: local, deepgram, groq-whisper, a fallback chain such as deepgram,local, or auto (deepgram when DEEPGRAM_API_KEY is set, else local)."
+    )
     var stt = "auto"
 
     @Option(help: "LLM: local, groq, a fallback chain such as groq,local, or auto (groq when GROQ_API_KEY is set, else local).")
     var llm = "auto"
 
     @Option(
-        help: "Text-to-speech: local (hibari-tts, espeak-ng behind it), espeak, openai (OPENAI_API_KEY, OPENAI_BASE_URL), elevenlabs, elevenlabs-http, a fallback chain such as elevenlabs,local, or auto (elevenlabs when ELEVENLABS_API_KEY is set, else local).")
+        help:
+            "Text-to-speech: local (hibari-tts, espeak-ng behind it), espeak, openai (OPENAI_API_KEY, OPENAI_BASE_URL), elevenlabs, elevenlabs-http, a fallback chain such as elevenlabs,local, or auto (elevenlabs when ELEVENLABS_API_KEY is set, else local)."
+    )
     var tts = "auto"
 
     @Option(
         name: .customLong("local-llm"),
-        help: "The local LLM: large (Qwen2.5-Coder-1.5B, right more often) or small (0.5B, about twice as fast, wrong more often; install it with `make setup LOCAL_LLM=small`).")
+        help:
+            "The local LLM: large (Qwen2.5-Coder-1.5B, right more often) or small (0.5B, about twice as fast, wrong more often; install it with `make setup LOCAL_LLM=small`)."
+    )
     var localLLM = LocalLanguageModel.large.rawValue
 
-    @Option(name: .customLong("llm-timeout"), help: "Milliseconds an LLM in a chain may take to its first text (or pause mid-reply) before the next takes over.")
+    @Option(
+        name: .customLong("llm-timeout"),
+        help: "Milliseconds an LLM in a chain may take to its first text (or pause mid-reply) before the next takes over.")
     var llmTimeout = 5000
 
-    @Option(name: .customLong("tts-timeout"), help: "Milliseconds text-to-speech in a chain may take to answer text with audio before the next takes over.")
+    @Option(
+        name: .customLong("tts-timeout"),
+        help: "Milliseconds text-to-speech in a chain may take to answer text with audio before the next takes over.")
     var ttsTimeout = 3000
 
-    @Option(name: .customLong("connect-timeout"), help: "Milliseconds to connect to a cloud provider (TCP, TLS, the WebSocket upgrade) before it counts as failed.")
+    @Option(
+        name: .customLong("connect-timeout"),
+        help: "Milliseconds to connect to a cloud provider (TCP, TLS, the WebSocket upgrade) before it counts as failed.")
     var connectTimeout = 3000
 
-    @Option(name: .customLong("llm-url"), help: "Use this running OpenAI-compatible chat server (base URL ending in /v1) instead of starting llama.cpp.")
+    @Option(
+        name: .customLong("llm-url"), help: "Use this running OpenAI-compatible chat server (base URL ending in /v1) instead of starting llama.cpp.")
     var llmURL: String?
 
-    @Option(name: .customLong("stt-url"), help: "Use this running OpenAI-compatible transcription server (base URL ending in /v1) instead of starting faster-whisper.")
+    @Option(
+        name: .customLong("stt-url"),
+        help: "Use this running OpenAI-compatible transcription server (base URL ending in /v1) instead of starting faster-whisper.")
     var sttURL: String?
 
     @Option(name: .customLong("system-prompt"), help: "The LLM's system prompt, or @FILE to read it from a file.")
@@ -54,13 +69,23 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         name: .customLong("agent"),
-        help: "An agent file (JSON): system_prompt, greeting, voice, webhook tools and MCP servers (docs/agents.md); --system-prompt and --greeting override its own.")
+        help:
+            "An agent file (JSON): system_prompt, greeting, voice, webhook tools and MCP servers (docs/agents.md); --system-prompt and --greeting override its own."
+    )
     var agent: String?
 
-    @Option(name: .customLong("filler-after"), help: "Milliseconds a tool call may run before the agent says a short filler (\"One moment.\"), also said as soon as the model starts a call when the reply has said nothing yet; 0: never.")
+    @Option(
+        name: .customLong("filler-after"),
+        help:
+            "Milliseconds a tool call may run before the agent says a short filler (\"One moment.\"), also said as soon as the model starts a call when the reply has said nothing yet; 0: never."
+    )
     var fillerAfter = 700
 
-    @Flag(name: .customLong("log-tool-payloads"), help: "Put tool call arguments and results in the tool.call/tool.result events and the log (names, ids, durations and outcomes only by default).")
+    @Flag(
+        name: .customLong("log-tool-payloads"),
+        help:
+            "Put tool call arguments and results in the tool.call/tool.result events and the log (names, ids, durations and outcomes only by default)."
+    )
     var logToolPayloads = false
 
     @Option(name: .customLong("history-tokens"), help: "History kept for the LLM, in estimated tokens; older turns are summarised.")
@@ -69,13 +94,21 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-reply-tokens"), help: "The longest reply, in LLM tokens (default 80 local, 400 Groq).")
     var maxReplyTokens: Int?
 
-    @Option(name: .customLong("max-reply-words"), help: "The most words in a reply; past 60 % of it the reply ends at a sentence end (default 40 with the local LLM, else no limit; 0: no limit).")
+    @Option(
+        name: .customLong("max-reply-words"),
+        help:
+            "The most words in a reply; past 60 % of it the reply ends at a sentence end (default 40 with the local LLM, else no limit; 0: no limit)."
+    )
     var maxReplyWords: Int?
 
     @Option(name: .customLong("vad-silence"), help: "Silence that ends the user's turn, in milliseconds.")
     var vadSilence = 300
 
-    @Option(name: .customLong("vad-pause"), help: "Silence after which utterance-at-a-time speech-to-text (local Whisper, Groq) starts on the words so far, in milliseconds; used if the turn then ends (0: off).")
+    @Option(
+        name: .customLong("vad-pause"),
+        help:
+            "Silence after which utterance-at-a-time speech-to-text (local Whisper, Groq) starts on the words so far, in milliseconds; used if the turn then ends (0: off)."
+    )
     var vadPause = 100
 
     @Option(name: .customLong("vad-margin"), help: "How far above the noise floor a frame must be to count as voice, in dB.")
@@ -90,24 +123,31 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("resume-after"), help: "Milliseconds after a false start without words before a paused reply resumes.")
     var resumeAfter = 1500
 
-    @Flag(name: .customLong("early-llm"), help: "Start the LLM on a final transcript before the turn ends; its answer is spoken only if the user said no more.")
+    @Flag(
+        name: .customLong("early-llm"),
+        help: "Start the LLM on a final transcript before the turn ends; its answer is spoken only if the user said no more.")
     var earlyLLM = false
 
-    @Option(name: .customLong("web-root"), help: "Directory of the browser client served at / (default: web/ beside the executable's bin/, else ./web).")
+    @Option(
+        name: .customLong("web-root"), help: "Directory of the browser client served at / (default: web/ beside the executable's bin/, else ./web).")
     var webRoot: String?
 
-    @Option(name: .customLong("max-sessions"), help: "Most concurrent sessions, browser and Twilio together; more are refused with 503 at the handshake.")
+    @Option(
+        name: .customLong("max-sessions"), help: "Most concurrent sessions, browser and Twilio together; more are refused with 503 at the handshake.")
     var maxSessions = ServerConfiguration.defaultMaximumSessions
 
     @Option(
         name: .customLong("allowed-origins"),
-        help: "Comma-separated origins whose pages may open /ws, e.g. https://app.example.com (default: $PARLEY_ALLOWED_ORIGINS, else same-origin pages only; * admits all).")
+        help:
+            "Comma-separated origins whose pages may open /ws, e.g. https://app.example.com (default: $PARLEY_ALLOWED_ORIGINS, else same-origin pages only; * admits all)."
+    )
     var allowedOrigins: String?
 
     @Option(name: .customLong("drain-timeout"), help: "On SIGTERM or SIGINT, seconds sessions get to finish their replies before they are closed.")
     var drainTimeout = 30
 
-    @Option(name: .customLong("token-ttl"), help: "Seconds a session token lives when its request names no ttl_seconds (PARLEY_API_KEY turns tokens on).")
+    @Option(
+        name: .customLong("token-ttl"), help: "Seconds a session token lives when its request names no ttl_seconds (PARLEY_API_KEY turns tokens on).")
     var tokenTTL = 300
 
     @Option(
@@ -115,13 +155,16 @@ struct Serve: AsyncParsableCommand {
         help: "Comma-separated session settings a token may carry: system_prompt, greeting, voice (all by default; 'none' for none).")
     var tokenOverrides = "system_prompt,greeting,voice"
 
-    @Option(name: .customLong("metrics-token"), help: "Bearer token GET /metrics requires (default: $PARLEY_METRICS_TOKEN; unset leaves /metrics open).")
+    @Option(
+        name: .customLong("metrics-token"), help: "Bearer token GET /metrics requires (default: $PARLEY_METRICS_TOKEN; unset leaves /metrics open).")
     var metricsToken: String?
 
     @Option(name: .customLong("max-message-bytes"), help: "Largest WebSocket message a client may send; bigger ones close the connection (1009).")
     var maxMessageBytes = ConnectionLimits().maximumMessageBytes
 
-    @Option(name: .customLong("max-messages-per-second"), help: "Sustained messages a second per connection (twice as many may burst); more close it (1008).")
+    @Option(
+        name: .customLong("max-messages-per-second"),
+        help: "Sustained messages a second per connection (twice as many may burst); more close it (1008).")
     var maxMessagesPerSecond = ConnectionLimits().maximumMessagesPerSecond
 
     @Option(name: .customLong("idle-timeout"), help: "Seconds without audio from the client before its session is closed.")

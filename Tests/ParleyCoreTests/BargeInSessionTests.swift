@@ -78,7 +78,8 @@ struct BargeInSessionTests {
             #expect(await Self.audioStarted(harness))
             try await Task.sleep(for: .milliseconds(300))
             speechSent = .now
-            try await Self.sayInRealTime(harness, AudioFixtures.tone(frequency: 200, duration: .milliseconds(600)) + AudioFixtures.silence(.milliseconds(400)))
+            try await Self.sayInRealTime(
+                harness, AudioFixtures.tone(frequency: 200, duration: .milliseconds(600)) + AudioFixtures.silence(.milliseconds(400)))
             #expect(await harness.turnEnded(2))
         }
         let timed = harness.output.timedEvents

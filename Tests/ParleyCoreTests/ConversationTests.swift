@@ -12,16 +12,18 @@ struct ConversationTests {
         conversation.setReply("Once upon a time", interrupted: true, forTurn: 1)
         conversation.addUserTurn(id: 2, text: "Stop.")
         conversation.setReply("", interrupted: true, forTurn: 2)
-        #expect(conversation.messages == [
-            .system("Be brief."), .assistant("Hello!"), .user("Tell me a story."), .assistant("Once upon a time…"), .user("Stop."),
-        ])
+        #expect(
+            conversation.messages == [
+                .system("Be brief."), .assistant("Hello!"), .user("Tell me a story."), .assistant("Once upon a time…"), .user("Stop."),
+            ])
     }
 
     @Test("the client's report corrects the stored estimate, whichever arrives first")
     func playbackReport() {
         var heard = HeardText(outputRate: 16000)
-        heard.addChunk(AudioChunk(
-            samples: Array(repeating: 0, count: 16000), sampleRate: 16000, alignment: .proportional("one two three four", over: .seconds(1))))
+        heard.addChunk(
+            AudioChunk(
+                samples: Array(repeating: 0, count: 16000), sampleRate: 16000, alignment: .proportional("one two three four", over: .seconds(1))))
         let store = ConversationStore(Conversation(systemPrompt: ""))
         store.addUserTurn(id: 1, text: "Count.")
         store.setInterruptedReply(heard: heard, estimatedPlayedSamples: 16000, forTurn: 1)

@@ -152,7 +152,8 @@ struct EarlyLLMTests {
         try await harness.run {
             // In real time, as a microphone sends it: the late transcript reaches the session while
             // the speaker is talking again.
-            let speech = AudioFixtures.tone(frequency: 200, duration: .milliseconds(500)) + AudioFixtures.silence(.milliseconds(200))
+            let speech =
+                AudioFixtures.tone(frequency: 200, duration: .milliseconds(500)) + AudioFixtures.silence(.milliseconds(200))
                 + AudioFixtures.tone(frequency: 200, duration: .milliseconds(500)) + AudioFixtures.silence(.milliseconds(500))
             for frame in AudioFixtures.frames(speech) {
                 harness.sink.yield(.audio(frame))

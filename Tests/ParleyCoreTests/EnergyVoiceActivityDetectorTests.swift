@@ -16,7 +16,8 @@ struct EnergyVoiceActivityDetectorTests {
 
     @Test("a burst of voice-band tone between silences starts and ends speech once")
     func burst() {
-        let audio = AudioFixtures.silence(.milliseconds(500)) + AudioFixtures.tone(frequency: 220, duration: .milliseconds(800))
+        let audio =
+            AudioFixtures.silence(.milliseconds(500)) + AudioFixtures.tone(frequency: 220, duration: .milliseconds(800))
             + AudioFixtures.silence(.milliseconds(600))
         let events = Self.run(audio)
         #expect(events.count == 2)
@@ -55,8 +56,11 @@ struct EnergyVoiceActivityDetectorTests {
         let noise = AudioFixtures.noise(duration: .seconds(4), amplitude: 0.05)
         let noiseEvents = Self.run(noise)
         #expect(noiseEvents.isEmpty)
-        let speech = zip(AudioFixtures.noise(duration: .seconds(1), amplitude: 0.05, seed: 7), AudioFixtures.tone(frequency: 180, duration: .seconds(1), amplitude: 0.6))
-            .map { Int16(clamping: Int($0) + Int($1)) }
+        let speech = zip(
+            AudioFixtures.noise(duration: .seconds(1), amplitude: 0.05, seed: 7),
+            AudioFixtures.tone(frequency: 180, duration: .seconds(1), amplitude: 0.6)
+        )
+        .map { Int16(clamping: Int($0) + Int($1)) }
         let events = Self.run(noise + speech + AudioFixtures.noise(duration: .seconds(1), amplitude: 0.05, seed: 9))
         #expect(events.count == 2)
     }
@@ -64,7 +68,8 @@ struct EnergyVoiceActivityDetectorTests {
     @Test("with a pause timeout, short silences within speech are reported as pauses and resumptions")
     func pauses() {
         let configuration = EnergyVoiceActivityDetector.Configuration(pauseTimeout: .milliseconds(100))
-        let audio = AudioFixtures.silence(.milliseconds(400)) + AudioFixtures.tone(frequency: 220, duration: .milliseconds(600))
+        let audio =
+            AudioFixtures.silence(.milliseconds(400)) + AudioFixtures.tone(frequency: 220, duration: .milliseconds(600))
             + AudioFixtures.silence(.milliseconds(60)) + AudioFixtures.tone(frequency: 220, duration: .milliseconds(300))
             + AudioFixtures.silence(.milliseconds(160)) + AudioFixtures.tone(frequency: 220, duration: .milliseconds(300))
             + AudioFixtures.silence(.milliseconds(500))

@@ -39,7 +39,8 @@ private final class BrokenTextToSpeech: TextToSpeech, Sendable {
         for await sentence in text {
             guard spoken < sentences else { break }
             let samples = [Int16](repeating: 1000, count: sentence.count * 16)
-            try await onAudio(AudioChunk(samples: samples, sampleRate: 16000, alignment: .proportional(sentence, over: .milliseconds(sentence.count))))
+            try await onAudio(
+                AudioChunk(samples: samples, sampleRate: 16000, alignment: .proportional(sentence, over: .milliseconds(sentence.count))))
             spoken += 1
         }
         guard let error else {
@@ -104,7 +105,8 @@ struct FallbackChainTests {
     func languageModelMidReply() async throws {
         let chain = ProviderChain(stage: "llm", timeout: .seconds(2))
         let backup = StreamingFakeLanguageModel(reply: "to the rest.", firstTokenDelay: .zero, tokenDelay: .zero)
-        let model = FallbackLanguageModel([BrokenLanguageModel(name: "primary", texts: ["First part, ", "and "], error: Self.dropped), backup], chain: chain)
+        let model = FallbackLanguageModel(
+            [BrokenLanguageModel(name: "primary", texts: ["First part, ", "and "], error: Self.dropped), backup], chain: chain)
         var text = ""
         try await model.complete([.user("Tell me")]) { text += $0 }
         #expect(text == "First part, and to the rest.")
@@ -161,7 +163,8 @@ struct FallbackChainTests {
     @Test("text-to-speech that never answers its text is replaced after the deadline")
     func textToSpeechStall() async throws {
         let chain = ProviderChain(stage: "tts", timeout: .milliseconds(300))
-        let voice = FallbackTextToSpeech([BrokenTextToSpeech(name: "primary", sentences: 0, error: nil), ToneTextToSpeech(sampleRate: 16000)], chain: chain)
+        let voice = FallbackTextToSpeech(
+            [BrokenTextToSpeech(name: "primary", sentences: 0, error: nil), ToneTextToSpeech(sampleRate: 16000)], chain: chain)
         let heard = Collected()
         let clock = ContinuousClock()
         let start = clock.now

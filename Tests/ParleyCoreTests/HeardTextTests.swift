@@ -5,9 +5,10 @@ import Testing
 struct HeardTextTests {
     /// One chunk at 16 kHz whose characters each last 100 ms (1600 samples).
     static func aligned(_ text: String, rate: Int = 16000) -> AudioChunk {
-        let alignment = SpeechAlignment(characters: text.enumerated().map { index, character in
-            .init(character: String(character), start: .milliseconds(100 * index), duration: .milliseconds(100))
-        })
+        let alignment = SpeechAlignment(
+            characters: text.enumerated().map { index, character in
+                .init(character: String(character), start: .milliseconds(100 * index), duration: .milliseconds(100))
+            })
         return AudioChunk(samples: Array(repeating: 0, count: text.count * rate / 10), sampleRate: rate, alignment: alignment)
     }
 
@@ -47,8 +48,9 @@ struct HeardTextTests {
         let first = SpeechAlignment.proportional("Hi, Sam ok", over: .seconds(1))
         #expect(first.text == "Hi, Sam ok ")
         heard.addChunk(AudioChunk(samples: Array(repeating: 0, count: 24000), sampleRate: 24000, alignment: first))
-        heard.addChunk(AudioChunk(
-            samples: Array(repeating: 0, count: 6400), sampleRate: 16000, alignment: .proportional("Yes.", over: .milliseconds(400))))
+        heard.addChunk(
+            AudioChunk(
+                samples: Array(repeating: 0, count: 6400), sampleRate: 16000, alignment: .proportional("Yes.", over: .milliseconds(400))))
         #expect(heard.heardText(playedSamples: 7 * 1600) == "Hi, Sam")
         #expect(heard.heardText(playedSamples: 16000 + 2 * 1600) == "Hi, Sam ok")
         #expect(heard.heardText(playedSamples: 16000 + 3 * 1600) == "Hi, Sam ok Yes")

@@ -7,9 +7,10 @@ struct JSONParserTests {
     @Test("parses every kind of value, with whitespace around tokens")
     func values() {
         let text = " {\n\t\"s\" : \"x\", \"n\":-12.5e1 , \"i\":0, \"t\":true,\"f\":false,\"z\":null,\"a\":[ ],\"o\":{}, \"e\":[1,[2,{\"k\":3}]] } "
-        #expect(JSONValue.parse(text) == [
-            "s": "x", "n": -125, "i": 0, "t": true, "f": false, "z": nil, "a": [], "o": [:], "e": [1, [2, ["k": 3]]],
-        ])
+        #expect(
+            JSONValue.parse(text) == [
+                "s": "x", "n": -125, "i": 0, "t": true, "f": false, "z": nil, "a": [], "o": [:], "e": [1, [2, ["k": 3]]],
+            ])
         #expect(JSONValue.parse("3") == 3)
         #expect(JSONValue.parse("\"only\"") == "only")
         #expect(JSONValue.parse(Data("[1E+2,2e-1,0.5]".utf8)) == [100, 0.2, 0.5])
@@ -24,7 +25,9 @@ struct JSONParserTests {
 
     @Test("agrees with its own serializer on a round trip")
     func roundTrip() {
-        let value: JSONValue = ["audio": .string(String(repeating: "QUJD", count: 400)), "alignment": ["chars": ["a", "\n", "\""], "ms": [0, 10.5]]]
+        let value: JSONValue = [
+            "audio": .string(String(repeating: "QUJD", count: 400)), "alignment": ["chars": ["a", "\n", "\""], "ms": [0, 10.5]],
+        ]
         #expect(JSONValue.parse(value.serialized) == value)
     }
 
@@ -35,11 +38,13 @@ struct JSONParserTests {
         #expect(value.serialized == "{\"b\":3,\"e\u{301}\":2,\"\u{E9}]\":1}")
     }
 
-    @Test("rejects what RFC 8259 does not allow", arguments: [
-        "", " ", "{", "}", "[1,]", "{\"a\":1,}", "{a:1}", "{'a':1}", "[1 2]", "01", "1.", ".5", "-", "+1", "1e", "0x10",
-        "NaN", "Infinity", "1e999", "tru", "nulls", "\"abc", "\"a\u{1}b\"", "\"\\x\"", "\"\\u12\"", "\"\\ud83d\"",
-        "\"\\ude00\"", "\"\\ud83d\\u0041\"", "[1]x", "{} {}", "{\"a\" 1}", "[,]",
-    ])
+    @Test(
+        "rejects what RFC 8259 does not allow",
+        arguments: [
+            "", " ", "{", "}", "[1,]", "{\"a\":1,}", "{a:1}", "{'a':1}", "[1 2]", "01", "1.", ".5", "-", "+1", "1e", "0x10",
+            "NaN", "Infinity", "1e999", "tru", "nulls", "\"abc", "\"a\u{1}b\"", "\"\\x\"", "\"\\u12\"", "\"\\ud83d\"",
+            "\"\\ude00\"", "\"\\ud83d\\u0041\"", "[1]x", "{} {}", "{\"a\" 1}", "[,]",
+        ])
     func rejects(_ text: String) {
         #expect(JSONValue.parse(text) == JSONValue?.none)
     }

@@ -43,9 +43,10 @@ struct VoiceSessionMemoryTests {
             #expect(ended)
         }
         #expect(llm.calls.count == 2)
-        #expect(llm.calls.last?.messages == [
-            .system("Be brief."), .user("Tell me a story."), .assistant("Once upon a time. There was…"), .user("Stop."),
-        ])
+        #expect(
+            llm.calls.last?.messages == [
+                .system("Be brief."), .user("Tell me a story."), .assistant("Once upon a time. There was…"), .user("Stop."),
+            ])
     }
 
     @Test("without a client report, the server's estimate of what played is remembered")
@@ -61,9 +62,10 @@ struct VoiceSessionMemoryTests {
             let ended = await harness.turnEnded(2)
             #expect(ended)
         }
-        let generated = try #require(harness.output.events.compactMap {
-            if case .turnEnd(let summary) = $0, summary.turnID == 1 { summary.text } else { nil }
-        }.first)
+        let generated = try #require(
+            harness.output.events.compactMap {
+                if case .turnEnd(let summary) = $0, summary.turnID == 1 { summary.text } else { nil }
+            }.first)
         let messages = try #require(llm.calls.last?.messages)
         #expect(messages.count == 4)
         let kept = try #require(messages.dropLast().last)
@@ -101,20 +103,22 @@ struct VoiceSessionMemoryTests {
         #expect(llm.summaryCalls.count == 1)
         let summaryStarted = try #require(llm.summaryCalls.first)
         #expect(summaryStarted < replies[2].started)
-        let third = try #require(harness.output.events.compactMap {
-            if case .turnEnd(let summary) = $0, summary.turnID == 3 { summary.timeline } else { nil }
-        }.first)
+        let third = try #require(
+            harness.output.events.compactMap {
+                if case .turnEnd(let summary) = $0, summary.turnID == 3 { summary.timeline } else { nil }
+            }.first)
         let waited = try #require(third[.llmFirstToken]) - (try #require(third[.llmRequest]))
         #expect(waited < .milliseconds(500), "the reply waited \(waited) for the LLM")
         // Meanwhile the turns being folded were still there.
         #expect(replies[2].messages.contains(.user("My name is John and I live in Paris, in a small flat near the river.")))
         // Afterwards: the summary instead of turn 1, and the history within budget.
         let fourth = replies[3].messages
-        #expect(fourth == [
-            .system("Be brief."), .system(Conversation.summaryPrefix + "John lives in Paris."),
-            .user("I like green tea."), .assistant("Noted."), .user("What is my name?"), .assistant("Noted."),
-            .user("What do I drink?"),
-        ])
+        #expect(
+            fourth == [
+                .system("Be brief."), .system(Conversation.summaryPrefix + "John lives in Paris."),
+                .user("I like green tea."), .assistant("Noted."), .user("What is my name?"), .assistant("Noted."),
+                .user("What do I drink?"),
+            ])
         let tokens = fourth.dropFirst(2).reduce(Conversation.estimatedTokens("John lives in Paris.")) {
             $0 + Conversation.estimatedTokens($1.content)
         }

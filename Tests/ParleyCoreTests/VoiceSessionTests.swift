@@ -111,7 +111,9 @@ struct VoiceSessionTests {
 
         // The timeline's stages are present and in causal order.
         let timeline = summary.timeline
-        let stages: [TurnTimeline.Stage] = [.speechEnd, .vadEnd, .sttFinal, .llmRequest, .llmFirstToken, .firstSentence, .ttsFirstAudio, .firstAudioSent, .lastAudioSent]
+        let stages: [TurnTimeline.Stage] = [
+            .speechEnd, .vadEnd, .sttFinal, .llmRequest, .llmFirstToken, .firstSentence, .ttsFirstAudio, .firstAudioSent, .lastAudioSent,
+        ]
         let offsets = try stages.map { try #require(timeline[$0], "missing \($0)") }
         #expect(offsets == offsets.sorted())
         #expect(timeline[.interrupted] == nil)
@@ -159,9 +161,10 @@ struct VoiceSessionTests {
             #expect(ended)
         }
         #expect(llm.calls.count == 2, "\(harness.output.controlEvents)")
-        #expect(llm.calls.last?.messages == [
-            .system("Be brief."), .user("My name is John."), .assistant("Nice to meet you."), .user("What is my name?"),
-        ])
+        #expect(
+            llm.calls.last?.messages == [
+                .system("Be brief."), .user("My name is John."), .assistant("Nice to meet you."), .user("What is my name?"),
+            ])
     }
 
     @Test("speech during the reply cancels it: LLM stream cancelled, clear sent, no audio of that turn after it")
@@ -299,9 +302,10 @@ struct VoiceSessionTests {
             let ended = await harness.turnEnded(1)
             #expect(ended)
         }
-        let summary = try #require(harness.output.events.compactMap {
-            if case .turnEnd(let summary) = $0, summary.turnID == 1 { summary } else { nil }
-        }.first)
+        let summary = try #require(
+            harness.output.events.compactMap {
+                if case .turnEnd(let summary) = $0, summary.turnID == 1 { summary } else { nil }
+            }.first)
         let timeline = summary.timeline
         let start = try #require(timeline[.playbackStart])
         let firstSent = try #require(timeline[.firstAudioSent])
@@ -310,9 +314,10 @@ struct VoiceSessionTests {
         // lead), so the start it implies is at least 300 ms after it, and the later report
         // does not move it.
         #expect(start - firstSent >= .milliseconds(300) && start < lastSent)
-        let firstFrame = try #require(harness.output.timedEvents.first {
-            if case .agentAudio(1, _) = $0.event { true } else { false }
-        })
+        let firstFrame = try #require(
+            harness.output.timedEvents.first {
+                if case .agentAudio(1, _) = $0.event { true } else { false }
+            })
         // On the test's clock: the first frame's instant plus the timeline's gap to the start is
         // the report's instant minus the 100 ms played.
         let startInstant = firstFrame.at + (start - firstSent)

@@ -24,13 +24,16 @@ struct WireProtocolTests {
 
     @Test("client events decode")
     func clientEvents() throws {
-        #expect(try WireProtocol.decodeClientText(#"{"type":"playback.progress","turn_id":3,"played_samples":12800}"#)
-            == .playbackProgress(turnID: 3, playedSamples: 12800))
-        #expect(try WireProtocol.decodeClientText(#"{"type":"playback.cleared","turn_id":2,"played_samples":0,"extra":true}"#)
-            == .playbackCleared(turnID: 2, playedSamples: 0))
+        #expect(
+            try WireProtocol.decodeClientText(#"{"type":"playback.progress","turn_id":3,"played_samples":12800}"#)
+                == .playbackProgress(turnID: 3, playedSamples: 12800))
+        #expect(
+            try WireProtocol.decodeClientText(#"{"type":"playback.cleared","turn_id":2,"played_samples":0,"extra":true}"#)
+                == .playbackCleared(turnID: 2, playedSamples: 0))
         // Turn 0 is the greeting.
-        #expect(try WireProtocol.decodeClientText(#"{"type":"playback.progress","turn_id":0,"played_samples":160}"#)
-            == .playbackProgress(turnID: 0, playedSamples: 160))
+        #expect(
+            try WireProtocol.decodeClientText(#"{"type":"playback.progress","turn_id":0,"played_samples":160}"#)
+                == .playbackProgress(turnID: 0, playedSamples: 160))
         #expect(try WireProtocol.decodeClientText(#"{"type":"ping","id":7}"#) == .ping(7))
     }
 
@@ -61,10 +64,12 @@ struct WireProtocolTests {
     @Test("server events encode as documented")
     func encoding() {
         #expect(WireProtocol.encode(SessionEvent.speechStarted) == #"{"type":"speech.started"}"#)
-        #expect(WireProtocol.encode(SessionEvent.agentText(turnID: 2, delta: "Hi \"you\"\n"))
-            == #"{"delta":"Hi \"you\"\n","turn_id":2,"type":"agent.text"}"#)
-        #expect(WireProtocol.encode(SessionEvent.error(SessionError(.badAudioFrame, "odd", fatal: false)))
-            == #"{"code":"bad_audio_frame","fatal":false,"message":"odd","type":"error"}"#)
+        #expect(
+            WireProtocol.encode(SessionEvent.agentText(turnID: 2, delta: "Hi \"you\"\n"))
+                == #"{"delta":"Hi \"you\"\n","turn_id":2,"type":"agent.text"}"#)
+        #expect(
+            WireProtocol.encode(SessionEvent.error(SessionError(.badAudioFrame, "odd", fatal: false)))
+                == #"{"code":"bad_audio_frame","fatal":false,"message":"odd","type":"error"}"#)
         #expect(WireProtocol.encode(SessionEvent.agentAudio(turnID: 1, samples: [1, 2])) == nil)
     }
 

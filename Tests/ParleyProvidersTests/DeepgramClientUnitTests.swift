@@ -1,6 +1,7 @@
 import ParleyCore
-@testable import ParleyProviders
 import Testing
+
+@testable import ParleyProviders
 
 @Suite("Deepgram client pieces: query, turn tracking, replay buffer")
 struct DeepgramClientUnitTests {
@@ -53,7 +54,8 @@ struct DeepgramClientUnitTests {
         #expect(tracker.receive(Self.results("", isFinal: false)).events == [])
         #expect(tracker.receive(Self.results("hello", isFinal: false)).events == [.partial("hello")])
         #expect(tracker.turnOpen)
-        #expect(tracker.receive(Self.results("Hello there.", isFinal: true, start: 0, duration: 1.5)).events == [.final("Hello there.", endsTurn: false)])
+        #expect(
+            tracker.receive(Self.results("Hello there.", isFinal: true, start: 0, duration: 1.5)).events == [.final("Hello there.", endsTurn: false)])
         #expect(tracker.receive(Self.results("How are you?", isFinal: true, speechFinal: true)).events == [.final("How are you?", endsTurn: true)])
         #expect(!tracker.turnOpen)
         let reception = tracker.receive(Self.results("", isFinal: true, start: 2, duration: 0.5))
@@ -145,7 +147,9 @@ struct DeepgramClientUnitTests {
             ProviderWebSocket.HandshakeRejected(
                 status: 400, body: #"{"err_code":"INVALID_QUERY_PARAMETER","err_msg":"Bad utterance_end_ms with key dg_secret_key_value"}"#,
                 reasonHeader: nil))
-        #expect(badRequest.message == "Deepgram rejected the connection parameters (HTTP 400): INVALID_QUERY_PARAMETER: Bad utterance_end_ms with key [redacted]")
+        #expect(
+            badRequest.message
+                == "Deepgram rejected the connection parameters (HTTP 400): INVALID_QUERY_PARAMETER: Bad utterance_end_ms with key [redacted]")
         let other = client.connectionError(ProviderWebSocket.HandshakeRejected(status: 503, body: "overloaded", reasonHeader: nil))
         #expect(other.message == "Deepgram refused the connection (HTTP 503): overloaded")
         #expect(other.kind == .rejected)

@@ -67,7 +67,9 @@ struct DeepgramSpeechToTextTests {
 
     /// Sends `duration` of speech with no silence after it, then Parley's end of speech (its VAD
     /// ending the turn before Deepgram's endpointing could); returns once a final arrived.
-    static func speakThenEndSpeech(_ duration: Duration, to fake: FakeDeepgramServer.Running) async -> (events: [TranscriptEvent], error: (any Error)?) {
+    static func speakThenEndSpeech(
+        _ duration: Duration, to fake: FakeDeepgramServer.Running
+    ) async -> (events: [TranscriptEvent], error: (any Error)?) {
         let recorder = Support.Recorder()
         return await Support.transcribe(Support.client(fake), recorder: recorder) { input in
             try await Support.yield(Support.frames(Support.speech(duration)), to: input)

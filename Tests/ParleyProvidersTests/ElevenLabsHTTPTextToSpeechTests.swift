@@ -90,18 +90,25 @@ struct ElevenLabsHTTPTextToSpeechTests {
         var testDescription: String { "HTTP \(status)" + (fault.map { " \($0)" } ?? "") }
     }
 
-    @Test("error statuses become ProviderErrors with the status, ElevenLabs' code and message, and health marked failed", arguments: [
-        ErrorCase(apiKey: "sk_wrong_secret_0123456789", status: 401,
-                  message: "ElevenLabs refused the API key (HTTP 401) — check ELEVENLABS_API_KEY (invalid_api_key: Invalid API key.)"),
-        ErrorCase(fault: .quotaExceeded, status: 401,
-                  message: "HTTP 401: quota_exceeded: This request exceeds your quota of 10000. You have 3 credits remaining."),
-        ErrorCase(fault: .tooManyConcurrentRequests, status: 429,
-                  message: "HTTP 429: too_many_concurrent_requests: Too many concurrent requests. Your plan allows 2 at a time."),
-        ErrorCase(voiceID: "NoSuchVoice", status: 404,
-                  message: "HTTP 404: voice_not_found: A voice with voice_id NoSuchVoice was not found."),
-        ErrorCase(fault: .reject(status: 422, body: #"{"detail":[{"loc":["body","model_id"],"msg":"unknown model","type":"value_error"}]}"#),
-                  status: 422, message: "HTTP 422: value_error: body.model_id: unknown model"),
-    ])
+    @Test(
+        "error statuses become ProviderErrors with the status, ElevenLabs' code and message, and health marked failed",
+        arguments: [
+            ErrorCase(
+                apiKey: "sk_wrong_secret_0123456789", status: 401,
+                message: "ElevenLabs refused the API key (HTTP 401) — check ELEVENLABS_API_KEY (invalid_api_key: Invalid API key.)"),
+            ErrorCase(
+                fault: .quotaExceeded, status: 401,
+                message: "HTTP 401: quota_exceeded: This request exceeds your quota of 10000. You have 3 credits remaining."),
+            ErrorCase(
+                fault: .tooManyConcurrentRequests, status: 429,
+                message: "HTTP 429: too_many_concurrent_requests: Too many concurrent requests. Your plan allows 2 at a time."),
+            ErrorCase(
+                voiceID: "NoSuchVoice", status: 404,
+                message: "HTTP 404: voice_not_found: A voice with voice_id NoSuchVoice was not found."),
+            ErrorCase(
+                fault: .reject(status: 422, body: #"{"detail":[{"loc":["body","model_id"],"msg":"unknown model","type":"value_error"}]}"#),
+                status: 422, message: "HTTP 422: value_error: body.model_id: unknown model"),
+        ])
     func errors(_ errorCase: ErrorCase) async throws {
         try await Self.withFake(.init(fault: errorCase.fault)) { fake, client in
             let health = ConnectionHealth()

@@ -1,6 +1,7 @@
 import ParleyCore
-@testable import ParleyProviders
 import Testing
+
+@testable import ParleyProviders
 
 @Suite("ElevenLabs wire details")
 struct ElevenLabsMessageTests {
@@ -8,7 +9,8 @@ struct ElevenLabsMessageTests {
     func audioMessage() throws {
         let spellings = ["charsDurationsMs", "charDurationsMs"]
         for spelling in spellings {
-            let text = #"{"audio":"AQID","isFinal":null,"extra":{"x":1},"normalizedAlignment":{"chars":["h","i"],"charStartTimesMs":[0,5],"\#(spelling)":[5,6]},"alignment":{"chars":["H","i"],"charStartTimesMs":[0,5],"\#(spelling)":[5,6]}}"#
+            let text =
+                #"{"audio":"AQID","isFinal":null,"extra":{"x":1},"normalizedAlignment":{"chars":["h","i"],"charStartTimesMs":[0,5],"\#(spelling)":[5,6]},"alignment":{"chars":["H","i"],"charStartTimesMs":[0,5],"\#(spelling)":[5,6]}}"#
             let message = try ElevenLabsServerMessage(parsing: text)
             #expect(message.audio == [1, 2, 3])
             #expect(!message.isFinal)
@@ -77,9 +79,11 @@ struct ElevenLabsMessageTests {
     @Test("error bodies: ElevenLabs' detail, FastAPI's list, and the key never shown")
     func errorBodies() {
         let configuration = ElevenLabsConfiguration(apiKey: "sk_secret_key_42")
-        let detail = configuration.httpError("elevenlabs", status: 400, body: #"{"detail":{"status":"voice_limit_reached","message":"Too many voices."}}"#)
+        let detail = configuration.httpError(
+            "elevenlabs", status: 400, body: #"{"detail":{"status":"voice_limit_reached","message":"Too many voices."}}"#)
         #expect(detail.message == "HTTP 400: voice_limit_reached: Too many voices.")
-        let echoed = configuration.httpError("elevenlabs", status: 401, body: #"{"detail":{"status":"invalid_api_key","message":"Key sk_secret_key_42 is invalid"}}"#)
+        let echoed = configuration.httpError(
+            "elevenlabs", status: 401, body: #"{"detail":{"status":"invalid_api_key","message":"Key sk_secret_key_42 is invalid"}}"#)
         #expect(!echoed.description.contains("sk_secret_key_42"))
         #expect(echoed.message.contains("ELEVENLABS_API_KEY"))
         let plain = configuration.httpError("elevenlabs", status: 502, body: "Bad Gateway")

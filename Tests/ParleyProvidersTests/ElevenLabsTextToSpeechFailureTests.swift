@@ -73,9 +73,11 @@ struct ElevenLabsTextToSpeechFailureTests {
         }
     }
 
-    @Test("a close mid-stream (1011) or a dropped connection is streamEnded, after the audio that did arrive", arguments: [
-        FakeElevenLabsServer.Fault.closeAfterFirstAudio(code: 1011, reason: "internal server error"), .dropAfterFirstAudio,
-    ])
+    @Test(
+        "a close mid-stream (1011) or a dropped connection is streamEnded, after the audio that did arrive",
+        arguments: [
+            FakeElevenLabsServer.Fault.closeAfterFirstAudio(code: 1011, reason: "internal server error"), .dropAfterFirstAudio,
+        ])
     func midStreamClose(fault: FakeElevenLabsServer.Fault) async throws {
         try await FakeElevenLabsServer.run(.init(audioChunkBytes: 1001, fault: fault)) { fake in
             let tts = ElevenLabsTextToSpeech(configuration: Support.configuration(fake))
@@ -94,9 +96,11 @@ struct ElevenLabsTextToSpeechFailureTests {
         }
     }
 
-    @Test("a message that is not JSON, or audio that is not base64, is a bad response", arguments: [
-        FakeElevenLabsServer.Fault.nonJSONMessage, .audioNotBase64,
-    ])
+    @Test(
+        "a message that is not JSON, or audio that is not base64, is a bad response",
+        arguments: [
+            FakeElevenLabsServer.Fault.nonJSONMessage, .audioNotBase64,
+        ])
     func malformed(fault: FakeElevenLabsServer.Fault) async throws {
         try await FakeElevenLabsServer.run(.init(fault: fault)) { fake in
             let tts = ElevenLabsTextToSpeech(configuration: Support.configuration(fake))
@@ -127,10 +131,11 @@ struct ElevenLabsTextToSpeechFailureTests {
     func connectFailures() async throws {
         try await FakeElevenLabsServer.run(.init(handshakeDelay: .seconds(5))) { fake in
             let health = ConnectionHealth()
-            let tts = ElevenLabsTextToSpeech(configuration: Support.configuration(fake) {
-                $0.connectTimeout = .milliseconds(300)
-                $0.health = health
-            })
+            let tts = ElevenLabsTextToSpeech(
+                configuration: Support.configuration(fake) {
+                    $0.connectTimeout = .milliseconds(300)
+                    $0.health = health
+                })
             let error = await Support.providerError {
                 try await tts.synthesize(Support.sentences(["Hello."]), sampleRate: 16000) { _ in }
             }

@@ -1,8 +1,9 @@
 import Foundation
 import ParleyCore
-@testable import ParleyProviders
 import ParleyTesting
 import Testing
+
+@testable import ParleyProviders
 
 @Suite("ElevenLabs stream-input client")
 struct ElevenLabsTextToSpeechTests {
@@ -24,7 +25,8 @@ struct ElevenLabsTextToSpeechTests {
         }
         let secure = ElevenLabsConfiguration(apiKey: "k", voiceID: "JBFqnCBsd6RMkjVDRZzb")
         #expect(secure.streamInputURL(sampleRate: 24000).hasPrefix("wss://api.elevenlabs.io/v1/text-to-speech/JBFqnCBsd6RMkjVDRZzb/stream-input?"))
-        #expect(secure.streamURL(sampleRate: 24000) == "https://api.elevenlabs.io/v1/text-to-speech/JBFqnCBsd6RMkjVDRZzb/stream?output_format=pcm_24000")
+        #expect(
+            secure.streamURL(sampleRate: 24000) == "https://api.elevenlabs.io/v1/text-to-speech/JBFqnCBsd6RMkjVDRZzb/stream?output_format=pcm_24000")
     }
 
     @Test("messages: initialize with one space first, one flushed message per sentence ending in one space, end of stream last")
@@ -85,9 +87,11 @@ struct ElevenLabsTextToSpeechTests {
         }
     }
 
-    @Test("alignment is carried: characters join to the text as sent, times lie inside their chunk", arguments: [
-        FakeElevenLabsServer.DurationKey.charsDurationsMs, .charDurationsMs,
-    ])
+    @Test(
+        "alignment is carried: characters join to the text as sent, times lie inside their chunk",
+        arguments: [
+            FakeElevenLabsServer.DurationKey.charsDurationsMs, .charDurationsMs,
+        ])
     func alignment(durationKey: FakeElevenLabsServer.DurationKey) async throws {
         try await FakeElevenLabsServer.run(.init(durationPerCharacter: .milliseconds(10), audioChunkBytes: 1001, durationKey: durationKey)) { fake in
             let tts = ElevenLabsTextToSpeech(configuration: Support.configuration(fake))
@@ -106,9 +110,11 @@ struct ElevenLabsTextToSpeechTests {
         }
     }
 
-    @Test("sample rates ElevenLabs offers are asked for; others get the next one up, reported in the chunks", arguments: [
-        (16000, 16000), (24000, 24000), (8000, 8000), (11025, 16000), (48000, 44100),
-    ])
+    @Test(
+        "sample rates ElevenLabs offers are asked for; others get the next one up, reported in the chunks",
+        arguments: [
+            (16000, 16000), (24000, 24000), (8000, 8000), (11025, 16000), (48000, 44100),
+        ])
     func sampleRates(requested: Int, expected: Int) async throws {
         try await FakeElevenLabsServer.run { fake in
             let tts = ElevenLabsTextToSpeech(configuration: Support.configuration(fake))

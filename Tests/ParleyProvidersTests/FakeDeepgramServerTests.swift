@@ -89,7 +89,8 @@ struct FakeDeepgramServerTests {
             #expect(bearer.last == .closed(code: 1000, reason: ""))
             let wrongPath = await Self.refusal {
                 _ = try await ProviderWebSocket.connect(
-                    to: "\(fake.baseURL)/v2/listen?\(Self.agentQuery)", headers: [("Authorization", "Token \(Support.key)")]) { _ in }
+                    to: "\(fake.baseURL)/v2/listen?\(Self.agentQuery)", headers: [("Authorization", "Token \(Support.key)")]
+                ) { _ in }
             }
             #expect(wrongPath?.status == 404)
             #expect(fake.connections.map(\.status) == [101, 101, 404])

@@ -35,9 +35,11 @@ struct FakeElevenLabsServerTests {
 
     static let initialize = #"{"text":" ","generation_config":{"chunk_length_schedule":[50]}}"#
 
-    @Test("a first message whose text is not a single space, or that is not JSON, gets invalid_input_message and close 1008", arguments: [
-        #"{"text":"Hello "}"#, "not json at all", #"{"flush":true}"#,
-    ])
+    @Test(
+        "a first message whose text is not a single space, or that is not JSON, gets invalid_input_message and close 1008",
+        arguments: [
+            #"{"text":"Hello "}"#, "not json at all", #"{"flush":true}"#,
+        ])
     func badFirstMessage(first: String) async throws {
         try await FakeElevenLabsServer.run { fake in
             let received = try await Self.exchange(fake, key: fake.configuration.apiKey, [first])
@@ -52,9 +54,11 @@ struct FakeElevenLabsServerTests {
         }
     }
 
-    @Test("the key is accepted in the header, the query or the first message under any of its three spellings", arguments: [
-        "header", "query", "xi-api-key", "xi_api_key", "authorization",
-    ])
+    @Test(
+        "the key is accepted in the header, the query or the first message under any of its three spellings",
+        arguments: [
+            "header", "query", "xi-api-key", "xi_api_key", "authorization",
+        ])
     func keySpellings(source: String) async throws {
         try await FakeElevenLabsServer.run { fake in
             let key = fake.configuration.apiKey
@@ -167,7 +171,8 @@ struct FakeElevenLabsServerTests {
 
     @Test("audio messages: odd byte lengths, real PCM, equal-length alignment arrays relative to the message, switchable duration key")
     func audioMessages() async throws {
-        try await FakeElevenLabsServer.run(.init(durationPerCharacter: .milliseconds(10), audioChunkBytes: 101, durationKey: .charDurationsMs)) { fake in
+        try await FakeElevenLabsServer.run(.init(durationPerCharacter: .milliseconds(10), audioChunkBytes: 101, durationKey: .charDurationsMs)) {
+            fake in
             let messages = [Self.initialize, #"{"text":"Hi there. ","flush":true}"#, #"{"text":""}"#]
             let received = Self.json(try await Self.exchange(fake, key: fake.configuration.apiKey, messages))
             let audio = received.filter { $0["audio"]?.stringValue != nil }
@@ -203,7 +208,10 @@ struct FakeElevenLabsServerTests {
                 #"{"text":""}"#,
             ]
             _ = try await Self.exchange(fake, key: fake.configuration.apiKey, messages)
-            #expect(fake.streamInput.last?.violations == ["generation_config changed after the first message", "a text without a trailing space: no space"])
+            #expect(
+                fake.streamInput.last?.violations == [
+                    "generation_config changed after the first message", "a text without a trailing space: no space",
+                ])
         }
     }
 

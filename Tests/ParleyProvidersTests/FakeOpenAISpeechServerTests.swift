@@ -58,7 +58,8 @@ struct FakeOpenAISpeechServerTests {
         let sent = ContinuousClock.now
         let response = try await client.execute(request, timeout: .milliseconds(Int64(timeout.milliseconds)))
         var answer = Answer(
-            status: Int(response.status.code), headers: Fields(pairs: response.headers.map { ($0.name, $0.value) }), pieces: [], headAfter: sent.duration(to: .now))
+            status: Int(response.status.code), headers: Fields(pairs: response.headers.map { ($0.name, $0.value) }), pieces: [],
+            headAfter: sent.duration(to: .now))
         do {
             for try await buffer in response.body { answer.pieces.append(Array(buffer.readableBytesView)) }
         } catch {
@@ -267,7 +268,8 @@ struct FakeOpenAISpeechServerTests {
                 #expect(format.status == 422)
                 #expect(format.json?["detail"]?.arrayValue?.first?["type"] == "literal_error")
                 // model and voice have defaults, and there is no length limit.
-                let defaults = try await Self.post(fake, client, #"{"input":"\#(String(repeating: "a", count: 4100))","response_format":"pcm"}"#, key: nil)
+                let defaults = try await Self.post(
+                    fake, client, #"{"input":"\#(String(repeating: "a", count: 4100))","response_format":"pcm"}"#, key: nil)
                 #expect(defaults.status == 200)
             }
         }

@@ -1,5 +1,6 @@
-@testable import ParleyProviders
 import Testing
+
+@testable import ParleyProviders
 
 @Suite("Local engine processes")
 struct LocalEngineEnvironmentTests {

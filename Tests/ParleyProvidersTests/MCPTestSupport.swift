@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ParleyCore
+
 @testable import ParleyProviders
 
 /// Finds the Python with `mcp==2.3.0` and runs `tests/mcp/orders_server.py` under Parley's MCP client.
@@ -63,7 +64,9 @@ enum MCPTestSupport {
 
     /// Polls until `server` offers a tool called `name` (at most 20 s).
     @discardableResult
-    static func waitForTool(_ name: String, on server: MCPToolServer, within limit: Duration = .seconds(20)) async throws
+    static func waitForTool(
+        _ name: String, on server: MCPToolServer, within limit: Duration = .seconds(20)
+    ) async throws
         -> any AgentTool
     {
         let deadline = ContinuousClock.now + limit

@@ -2,8 +2,9 @@ import Foundation
 import Logging
 import MCP
 import ParleyCore
-@testable import ParleyProviders
 import Testing
+
+@testable import ParleyProviders
 
 /// Parley's MCP client against a real MCP server (`tests/mcp/orders_server.py`, PyPI `mcp==2.3.0`).
 @Suite(

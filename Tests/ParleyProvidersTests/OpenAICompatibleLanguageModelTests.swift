@@ -175,7 +175,7 @@ struct OpenAICompatibleLanguageModelTests {
         let health = ConnectionHealth()
         try await Self.complete(configuration, health: health) { fake, result in
             let text = try result.get().joined()
-                #expect(text == "Hello from the fake model. How can I help?")
+            #expect(text == "Hello from the fake model. How can I help?")
             let times = fake.requests.map(\.at)
             #expect(times.count == 3)
             #expect(times[1] - times[0] >= .milliseconds(190))
@@ -187,14 +187,18 @@ struct OpenAICompatibleLanguageModelTests {
     @Test("retries are bounded, and a retry-after longer than a listener can wait (or absurd) is not waited for")
     func retryLimits() async throws {
         var configuration = FakeOpenAIServer.Configuration(apiKey: Self.key)
-        configuration.faults = [.status(500, retryAfterMilliseconds: "10"), .status(500, retryAfterMilliseconds: "10"), .status(500, retryAfterMilliseconds: "10")]
+        configuration.faults = [
+            .status(500, retryAfterMilliseconds: "10"), .status(500, retryAfterMilliseconds: "10"), .status(500, retryAfterMilliseconds: "10"),
+        ]
         try await Self.complete(configuration) { fake, result in
             #expect(Self.providerError(result)?.status == 500)
             #expect(Self.providerError(result)?.description.contains("after 2 retries") == true)
             #expect(fake.requests.count == 3)
         }
         // 1e300 ms and infinite seconds trapped converting to Duration before they were capped.
-        for fault in [FakeOpenAIServer.Fault.status(429, retryAfter: "30"), .status(429, retryAfterMilliseconds: "1e300"), .status(429, retryAfter: "inf")] {
+        for fault in [
+            FakeOpenAIServer.Fault.status(429, retryAfter: "30"), .status(429, retryAfterMilliseconds: "1e300"), .status(429, retryAfter: "inf"),
+        ] {
             var patient = FakeOpenAIServer.Configuration(apiKey: Self.key)
             patient.faults = [fault]
             try await Self.complete(patient) { fake, result in
@@ -250,7 +254,7 @@ struct OpenAICompatibleLanguageModelTests {
         configuration.reply = { _ in "one two three four five six seven eight" }
         try await Self.complete(configuration, maxTokens: 3) { fake, result in
             let text = try result.get().joined()
-                #expect(text == "one two three")
+            #expect(text == "one two three")
             #expect(fake.requests.first?.json?["max_tokens"]?.intValue == 3)
         }
     }

@@ -1,8 +1,9 @@
 import ParleyCore
-@testable import ParleyProviders
 import ParleyTesting
 import Synchronization
 import Testing
+
+@testable import ParleyProviders
 
 @Suite("Whisper-style transcription client")
 struct OpenAICompatibleSpeechToTextTests {
@@ -20,8 +21,10 @@ struct OpenAICompatibleSpeechToTextTests {
         form.add(name: "file", filename: "a.wav", contentType: "audio/wav", data: [0, 1, 2])
         let body = String(decoding: form.encoded(), as: UTF8.self)
         #expect(form.contentType == "multipart/form-data; boundary=XYZ")
-        #expect(body == "--XYZ\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n"
-            + "--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\n\u{0}\u{1}\u{2}\r\n--XYZ--\r\n")
+        #expect(
+            body == "--XYZ\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n"
+                + "--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\n\u{0}\u{1}\u{2}\r\n--XYZ--\r\n"
+        )
     }
 
     /// Speaks one utterance (a second of tone between VAD marks) into a client for `fake`.

@@ -79,9 +79,10 @@ struct OpenAICompatibleTextToolCallTests {
 
     @Test("an assistant message with calls and no text sends content null, or \"\" for llama-cpp-python")
     func emptyContent() async throws {
-        let messages = T.question + [
-            .assistant("", toolCalls: [ToolCall(id: "call_1", name: "get_time", arguments: "")]), .tool(callID: "call_1", content: "12:00"),
-        ]
+        let messages =
+            T.question + [
+                .assistant("", toolCalls: [ToolCall(id: "call_1", name: "get_time", arguments: "")]), .tool(callID: "call_1", content: "12:00"),
+            ]
         for (option, expected): (OpenAICompatibleLanguageModel.EmptyToolCallContent, JSONValue) in [(.null, .null), (.emptyString, "")] {
             try await T.run(FakeOpenAIServer.Configuration(), messages: messages, configure: { $0.emptyToolCallContent = option }) { fake, result in
                 _ = try result.get()
@@ -95,15 +96,20 @@ struct OpenAICompatibleTextToolCallTests {
     @Test("the text parser: leading whitespace, several shapes, unknown names ignored, parameters and string arguments")
     func parser() {
         let names: Set<String> = ["get_weather", "get_time"]
-        #expect(TextToolCalls.calls(in: "  \n{{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}}", toolNames: names).map(\.arguments) == [
-            #"{"city":"Paris"}"#
-        ])
+        #expect(
+            TextToolCalls.calls(in: "  \n{{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}}", toolNames: names).map(\.arguments) == [
+                #"{"city":"Paris"}"#
+            ])
         #expect(TextToolCalls.calls(in: #"{"name": "launch_rockets", "arguments": {}}"#, toolNames: names).isEmpty)
         #expect(TextToolCalls.calls(in: #"{"name": "get_time", "parameters": {}}"#, toolNames: names).map(\.name) == ["get_time"])
-        #expect(TextToolCalls.calls(in: #"{"name": "get_time", "arguments": "{\"zone\": \"UTC\"}"}"#, toolNames: names).first?.arguments == #"{"zone":"UTC"}"#)
+        #expect(
+            TextToolCalls.calls(in: #"{"name": "get_time", "arguments": "{\"zone\": \"UTC\"}"}"#, toolNames: names).first?.arguments
+                == #"{"zone":"UTC"}"#)
         #expect(TextToolCalls.calls(in: #"{"name": "get_time"}"#, toolNames: names).isEmpty)
         #expect(TextToolCalls.calls(in: "<tools></tools>", toolNames: names).isEmpty)
-        #expect(TextToolCalls.calls(in: #"{"function": {"name": "get_time", "arguments": {"a": "}{"}}}"#, toolNames: names).first?.arguments == #"{"a":"}{"}"#)
+        #expect(
+            TextToolCalls.calls(in: #"{"function": {"name": "get_time", "arguments": {"a": "}{"}}}"#, toolNames: names).first?.arguments
+                == #"{"a":"}{"}"#)
         #expect(TextToolCalls.calls(in: #"{{"name": "get_time", "arguments": {{"zone": "UTC"}}}}"#, toolNames: names).count == 1)
         #expect(TextToolCalls.calls(in: "{\"name\": \"get_time\", \"arguments\": {", toolNames: names).isEmpty)
         #expect(TextToolCalls.opensMarkup("`") && TextToolCalls.opensMarkup("<") && !TextToolCalls.opensMarkup("I"))

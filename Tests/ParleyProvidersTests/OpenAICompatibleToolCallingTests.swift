@@ -73,10 +73,11 @@ struct OpenAICompatibleToolCallingTests {
         ])
         try await T.run(T.calling(turn)) { _, result in
             let calls = try result.get().calls
-            #expect(calls == [
-                ToolCall(id: "call_a1", name: "get_weather", arguments: #"{"city":"Paris"}"#),
-                ToolCall(id: "call_b2", name: "get_weather", arguments: #"{"city":"Rome"}"#),
-            ])
+            #expect(
+                calls == [
+                    ToolCall(id: "call_a1", name: "get_weather", arguments: #"{"city":"Paris"}"#),
+                    ToolCall(id: "call_b2", name: "get_weather", arguments: #"{"city":"Rome"}"#),
+                ])
         }
     }
 
@@ -132,10 +133,11 @@ struct OpenAICompatibleToolCallingTests {
             ToolCall(id: "call_a1", name: "get_weather", arguments: #"{"city":"Paris"}"#),
             ToolCall(id: "call_b2", name: "get_weather", arguments: #"{"city":"Rome"}"#),
         ]
-        let messages = T.question + [
-            .assistant("", toolCalls: calls), .tool(callID: "call_a1", content: #"{"temp_c":21}"#),
-            .tool(callID: "call_b2", content: #"{"temp_c":25}"#),
-        ]
+        let messages =
+            T.question + [
+                .assistant("", toolCalls: calls), .tool(callID: "call_a1", content: #"{"temp_c":21}"#),
+                .tool(callID: "call_b2", content: #"{"temp_c":25}"#),
+            ]
         try await T.run(FakeOpenAIServer.Configuration(), messages: messages) { fake, result in
             let run = try result.get()
             #expect(run.calls.isEmpty)
@@ -151,9 +153,10 @@ struct OpenAICompatibleToolCallingTests {
 
     @Test("a call left unanswered makes the fake refuse with 400, surfaced as a ProviderError")
     func unansweredCall() async throws {
-        let messages = T.question + [
-            .assistant("Let me check.", toolCalls: [ToolCall(id: "call_a1", name: "get_weather", arguments: "{}")]), .user("Hello?"),
-        ]
+        let messages =
+            T.question + [
+                .assistant("Let me check.", toolCalls: [ToolCall(id: "call_a1", name: "get_weather", arguments: "{}")]), .user("Hello?"),
+            ]
         try await T.run(FakeOpenAIServer.Configuration(), messages: messages) { fake, result in
             let error = try #require(T.providerError(result))
             #expect(error.status == 400)

@@ -1,9 +1,10 @@
 import AsyncHTTPClient
 import ParleyCore
-@testable import ParleyProviders
 import ParleyTesting
 import Synchronization
 import Testing
+
+@testable import ParleyProviders
 
 /// Whether a reply was cancelled, and audio that arrived after it.
 final class Flags: Sendable {

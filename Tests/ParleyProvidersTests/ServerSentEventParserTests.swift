@@ -79,9 +79,10 @@ struct ServerSentEventParserTests {
 
     @Test("fields split at the first colon byte, even when a combining mark follows it")
     func colonBeforeCombiningMark() throws {
-        #expect(try Self.parse(Array("data:\u{301}x\nevent: \u{301}\n\n".utf8), splitAt: []) == [
-            ServerSentEvent(event: "\u{301}", data: "\u{301}x")
-        ])
+        #expect(
+            try Self.parse(Array("data:\u{301}x\nevent: \u{301}\n\n".utf8), splitAt: []) == [
+                ServerSentEvent(event: "\u{301}", data: "\u{301}x")
+            ])
     }
 }
 

@@ -11,9 +11,10 @@ struct ToolCallAccumulatorTests {
         try accumulator.add([ToolCallDelta(index: 0, id: "a", name: "get_weather", arguments: "{\"ci")])
         try accumulator.add([ToolCallDelta(index: 1, arguments: "{}"), ToolCallDelta(index: 0, arguments: "ty\":\"Rome\"}")])
         try accumulator.add(ToolCallDelta(index: 0, id: "ignored", name: "get_weather"))
-        #expect(try accumulator.calls() == [
-            ToolCall(id: "a", name: "get_weather", arguments: #"{"city":"Rome"}"#), ToolCall(id: "b", name: "get_time", arguments: "{}"),
-        ])
+        #expect(
+            try accumulator.calls() == [
+                ToolCall(id: "a", name: "get_weather", arguments: #"{"city":"Rome"}"#), ToolCall(id: "b", name: "get_time", arguments: "{}"),
+            ])
     }
 
     @Test("a missing id is synthesised; a call without a name is an error")

@@ -83,11 +83,14 @@ struct WebhookToolTests {
 
     @Test("an endpoint that does not answer in time is an error result, and its request is dropped")
     func timeout() async throws {
-        try await Self.withTool(timeout: .milliseconds(200), respond: { _, response, endpoint in
-            let started = ContinuousClock.now
-            await response.stall(upTo: .seconds(10))
-            endpoint.abandonedAfter.withLock { $0 = started.duration(to: .now) }
-        }) { tool, endpoint in
+        try await Self.withTool(
+            timeout: .milliseconds(200),
+            respond: { _, response, endpoint in
+                let started = ContinuousClock.now
+                await response.stall(upTo: .seconds(10))
+                endpoint.abandonedAfter.withLock { $0 = started.duration(to: .now) }
+            }
+        ) { tool, endpoint in
             let started = ContinuousClock.now
             let result = try await tool.call(Self.invocation)
             #expect(started.duration(to: .now) < .seconds(3))
@@ -99,11 +102,14 @@ struct WebhookToolTests {
 
     @Test("cancelling the call (a barge-in) closes its request and throws CancellationError")
     func cancellation() async throws {
-        try await Self.withTool(timeout: .seconds(20), respond: { _, response, endpoint in
-            let started = ContinuousClock.now
-            await response.stall(upTo: .seconds(15))
-            endpoint.abandonedAfter.withLock { $0 = started.duration(to: .now) }
-        }) { tool, endpoint in
+        try await Self.withTool(
+            timeout: .seconds(20),
+            respond: { _, response, endpoint in
+                let started = ContinuousClock.now
+                await response.stall(upTo: .seconds(15))
+                endpoint.abandonedAfter.withLock { $0 = started.duration(to: .now) }
+            }
+        ) { tool, endpoint in
             let call = Task { try await tool.call(Self.invocation) }
             while endpoint.requests.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(10)) }
             call.cancel()

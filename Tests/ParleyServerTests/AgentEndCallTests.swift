@@ -23,7 +23,8 @@ struct AgentEndCallTests {
     }
 
     static func application() -> some ApplicationProtocol {
-        makeToolApplication(languageModel: model(), tools: [EndCallTool()], transcripts: ["Thanks, that's all. Bye!"],
+        makeToolApplication(
+            languageModel: model(), tools: [EndCallTool()], transcripts: ["Thanks, that's all. Bye!"],
             speechPerCharacter: .milliseconds(30))
     }
 

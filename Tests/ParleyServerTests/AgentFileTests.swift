@@ -47,10 +47,11 @@ struct AgentFileTests {
         #expect(webhook.timeout == .milliseconds(3000))
         #expect(webhook.headers == ["Authorization": "Bearer k-123"])
         #expect(webhook.interruptible)
-        #expect(agent.mcpServers == [
-            MCPServerConfiguration(name: "orders", command: ["python3", "server.py"], env: ["A": "b"]),
-            MCPServerConfiguration(name: "crm", url: "https://crm.example.com/mcp", headers: [:]),
-        ])
+        #expect(
+            agent.mcpServers == [
+                MCPServerConfiguration(name: "orders", command: ["python3", "server.py"], env: ["A": "b"]),
+                MCPServerConfiguration(name: "crm", url: "https://crm.example.com/mcp", headers: [:]),
+            ])
     }
 
     @Test("voices by provider, end_call off, interruptible false, MCP timeouts")
@@ -83,31 +84,55 @@ struct AgentFileTests {
         let cases: [(String, String)] = [
             ("{", "agent file agent.json: is not valid JSON"),
             ("[]", "agent file agent.json: must be a JSON object"),
-            (#"{"tools": [{"type": "webhook", "name": "w", "url": "https://x.example/${NOPE}"}]}"#,
-             "agent file agent.json: tools[0].url: ${NOPE} is not set in the environment"),
-            (#"{"tools": [{"type": "webhook", "name": "w", "url": "ftp://x.example"}]}"#,
-             "agent file agent.json: tools[0].url: must be an http:// or https:// URL"),
-            (#"{"tools": [{"type": "function", "name": "w", "url": "https://x.example"}]}"#,
-             #"agent file agent.json: tools[0].type: "function" is not a tool type; use "webhook" (MCP tools come from mcp_servers)"#),
+            (
+                #"{"tools": [{"type": "webhook", "name": "w", "url": "https://x.example/${NOPE}"}]}"#,
+                "agent file agent.json: tools[0].url: ${NOPE} is not set in the environment"
+            ),
+            (
+                #"{"tools": [{"type": "webhook", "name": "w", "url": "ftp://x.example"}]}"#,
+                "agent file agent.json: tools[0].url: must be an http:// or https:// URL"
+            ),
+            (
+                #"{"tools": [{"type": "function", "name": "w", "url": "https://x.example"}]}"#,
+                #"agent file agent.json: tools[0].type: "function" is not a tool type; use "webhook" (MCP tools come from mcp_servers)"#
+            ),
             (#"{"tools": [{"type": "webhook", "url": "https://x.example"}]}"#, "agent file agent.json: tools[0].name: is missing"),
-            (#"{"tools": [{"type": "webhook", "name": "get weather", "url": "https://x.example"}]}"#,
-             #"agent file agent.json: tools[0].name: "get weather" must be 1-64 letters, digits, _ or -"#),
-            (#"{"tools": [{"type": "webhook", "name": "end_call", "url": "https://x.example"}]}"#,
-             #"agent file agent.json: tools[0].name: "end_call" is used twice"#),
-            (#"{"tools": [{"type": "webhook", "name": "w", "url": "https://x.example", "timeout_ms": 0}]}"#,
-             "agent file agent.json: tools[0].timeout_ms: must be a whole number of milliseconds, 1…120000"),
-            (#"{"tools": [{"type": "webhook", "name": "w", "url": "https://x.example", "parameters": {"type": "string"}}]}"#,
-             #"agent file agent.json: tools[0].parameters: must be a JSON Schema object with "type": "object""#),
-            (#"{"tools": [{"type": "webhook", "name": "w", "url": "https://x.example", "headers": {"A": 1}}]}"#,
-             "agent file agent.json: tools[0].headers.A: must be a string"),
-            (#"{"mcp_servers": [{"name": "m"}]}"#,
-             "agent file agent.json: mcp_servers[0]: needs a command (a stdio server Parley starts) or a url (a Streamable HTTP server)"),
-            (#"{"mcp_servers": [{"name": "m", "command": ["a"], "url": "https://x.example"}]}"#,
-             "agent file agent.json: mcp_servers[0]: has both command and url; a server is either a child process (command) or an HTTP endpoint (url)"),
-            (#"{"mcp_servers": [{"name": "m", "command": []}]}"#,
-             #"agent file agent.json: mcp_servers[0].command: must be a non-empty array of strings, such as ["python3", "server.py"]"#),
-            (#"{"mcp_servers": [{"name": "m", "command": ["a"]}, {"name": "m", "url": "https://x.example"}]}"#,
-             #"agent file agent.json: mcp_servers[1].name: "m" is used twice"#),
+            (
+                #"{"tools": [{"type": "webhook", "name": "get weather", "url": "https://x.example"}]}"#,
+                #"agent file agent.json: tools[0].name: "get weather" must be 1-64 letters, digits, _ or -"#
+            ),
+            (
+                #"{"tools": [{"type": "webhook", "name": "end_call", "url": "https://x.example"}]}"#,
+                #"agent file agent.json: tools[0].name: "end_call" is used twice"#
+            ),
+            (
+                #"{"tools": [{"type": "webhook", "name": "w", "url": "https://x.example", "timeout_ms": 0}]}"#,
+                "agent file agent.json: tools[0].timeout_ms: must be a whole number of milliseconds, 1…120000"
+            ),
+            (
+                #"{"tools": [{"type": "webhook", "name": "w", "url": "https://x.example", "parameters": {"type": "string"}}]}"#,
+                #"agent file agent.json: tools[0].parameters: must be a JSON Schema object with "type": "object""#
+            ),
+            (
+                #"{"tools": [{"type": "webhook", "name": "w", "url": "https://x.example", "headers": {"A": 1}}]}"#,
+                "agent file agent.json: tools[0].headers.A: must be a string"
+            ),
+            (
+                #"{"mcp_servers": [{"name": "m"}]}"#,
+                "agent file agent.json: mcp_servers[0]: needs a command (a stdio server Parley starts) or a url (a Streamable HTTP server)"
+            ),
+            (
+                #"{"mcp_servers": [{"name": "m", "command": ["a"], "url": "https://x.example"}]}"#,
+                "agent file agent.json: mcp_servers[0]: has both command and url; a server is either a child process (command) or an HTTP endpoint (url)"
+            ),
+            (
+                #"{"mcp_servers": [{"name": "m", "command": []}]}"#,
+                #"agent file agent.json: mcp_servers[0].command: must be a non-empty array of strings, such as ["python3", "server.py"]"#
+            ),
+            (
+                #"{"mcp_servers": [{"name": "m", "command": ["a"]}, {"name": "m", "url": "https://x.example"}]}"#,
+                #"agent file agent.json: mcp_servers[1].name: "m" is used twice"#
+            ),
             (#"{"system_prompt": 3}"#, "agent file agent.json: system_prompt: must be a string"),
             (#"{"greeting": "${BAD NAME}"}"#, "agent file agent.json: greeting: ${BAD NAME} is not a variable name"),
             (#"{"greeting": "${OPEN"}"#, "agent file agent.json: greeting: has a ${ without its closing }"),

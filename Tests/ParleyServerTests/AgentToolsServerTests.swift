@@ -165,9 +165,12 @@ struct AgentToolsServerTests {
     func payloadsLogged() async throws {
         var session = SessionConfiguration()
         session.logToolPayloads = true
-        try await Self.withToolServer(session: session, respond: { _, response, _ in
-            try await response.send(status: 200, headers: [("Content-Type", "application/json")], body: Self.forecast)
-        }) { port, _, _ in
+        try await Self.withToolServer(
+            session: session,
+            respond: { _, response, _ in
+                try await response.send(status: 200, headers: [("Content-Type", "application/json")], body: Self.forecast)
+            }
+        ) { port, _, _ in
             let conversation = try await Self.askQuestion(port: port)
             #expect(conversation.frames(ofType: "tool.call").first?["arguments"] == .string(#"{"city":"Paris"}"#))
             #expect(conversation.frames(ofType: "tool.result").first?["result"] == .string(Self.forecast))

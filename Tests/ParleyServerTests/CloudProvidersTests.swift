@@ -122,7 +122,8 @@ struct CloudProvidersTests {
     @Test("a refused LLM key ends the turn with an error naming Groq, and the session goes on", .timeLimit(.minutes(2)))
     func refusedKey() async throws {
         try await Self.withCloudServer(openAI: FakeOpenAIServer.Configuration(apiKey: "gsk-another-key")) { port, _, _, _ in
-            let speech = AudioFixtures.silence(.milliseconds(400)) + AudioFixtures.tone(frequency: 220, duration: .milliseconds(1200), amplitude: 0.4)
+            let speech =
+                AudioFixtures.silence(.milliseconds(400)) + AudioFixtures.tone(frequency: 220, duration: .milliseconds(1200), amplitude: 0.4)
                 + AudioFixtures.silence(.milliseconds(800))
             let events = try await RawSocket.converse(port: port) { outbound, received in
                 for frame in AudioFixtures.frames(speech) {
@@ -169,8 +170,9 @@ struct CloudProvidersTests {
             let options = FakeTwilioCall.Options()
             try await FakeTwilioCall.run(port: port, options: options) { call in
                 try await call.start()
-                call.say(AudioFixtures.silence(.milliseconds(300), sampleRate: 8000)
-                    + AudioFixtures.tone(frequency: 220, duration: .milliseconds(1200), amplitude: 0.4, sampleRate: 8000))
+                call.say(
+                    AudioFixtures.silence(.milliseconds(300), sampleRate: 8000)
+                        + AudioFixtures.tone(frequency: 220, duration: .milliseconds(1200), amplitude: 0.4, sampleRate: 8000))
                 let answered = await call.wait(timeout: .seconds(20)) { $0.echoedMarks.contains("reply-1") }
                 #expect(answered)
                 #expect(call.snapshot.playedBytes > 8000 / 2, "at least half a second of the reply played")

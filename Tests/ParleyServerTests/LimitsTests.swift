@@ -17,7 +17,8 @@ struct LimitsTests {
         var configuration = ServerConfiguration(port: 0, webRoot: nil, maximumSessions: 8)
         configuration.limits = limits
         let providers = fakeProviders()
-        return buildApplication(configuration: configuration, providers: providers, health: HealthMonitor(providers: providers), logger: Logger(label: "parley.test"))
+        return buildApplication(
+            configuration: configuration, providers: providers, health: HealthMonitor(providers: providers), logger: Logger(label: "parley.test"))
     }
 
     static func ready(_ events: [SessionEvent]) -> Bool {
@@ -163,7 +164,9 @@ struct LimitsTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 let release = AsyncStream<Void>.makeStream()
                 group.addTask {
-                    _ = try await RawSocket.conversation(port: port, headers: [HTTPField.Name("X-Forwarded-For")!: "10.0.0.9, 198.51.100.7"], received: held) { _, _ in
+                    _ = try await RawSocket.conversation(
+                        port: port, headers: [HTTPField.Name("X-Forwarded-For")!: "10.0.0.9, 198.51.100.7"], received: held
+                    ) { _, _ in
                         for await _ in release.stream { break }
                     }
                 }
@@ -176,4 +179,3 @@ struct LimitsTests {
         }
     }
 }
-

@@ -1,6 +1,7 @@
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import Testing
 
 /// One `GET /metrics` answer: the text and its samples by series (name with its labels).
 struct MetricsScrape {
@@ -32,5 +33,3 @@ func scrape(_ client: some TestClientProtocol) async throws -> MetricsScrape {
         return MetricsScrape(text: String(buffer: response.body), contentType: response.headers[.contentType])
     }
 }
-
-import Testing

@@ -3,11 +3,12 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import ParleyCore
-@testable import ParleyProviders
 import ParleyServer
 import ParleyTesting
 import Synchronization
 import Testing
+
+@testable import ParleyProviders
 
 @Suite("Prometheus metrics at /metrics")
 struct MetricsTests {

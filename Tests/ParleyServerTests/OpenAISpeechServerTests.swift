@@ -30,7 +30,8 @@ struct OpenAISpeechServerTests {
                 #expect(requests.allSatisfy { $0.authorized && $0.json?["voice"] == "nova" && $0.json?["response_format"] == "pcm" })
                 #expect(requests.map { $0.json?["input"]?.stringValue ?? "" }.joined(separator: " ") == Cloud.answer)
                 // The fake's 24 kHz speech, resampled to the session's 16 kHz, reached the client whole.
-                let expected = Double(requests.enumerated().map { speech.speech(for: $1.json?["input"]?.stringValue ?? "", request: $0).count }.reduce(0, +))
+                let expected = Double(
+                    requests.enumerated().map { speech.speech(for: $1.json?["input"]?.stringValue ?? "", request: $0).count }.reduce(0, +))
                 #expect(abs(Double(result.audio.count) - expected * 16000 / 24000) < 16000 * 0.05, "\(result.audio.count) samples")
                 #expect(PCM.rms(result.audio) > 0.01)
                 let health = try await Cloud.health(port: port)

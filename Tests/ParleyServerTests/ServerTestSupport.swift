@@ -116,7 +116,8 @@ struct RawSocket {
     /// Whether a response with a Content-Length has all of its body.
     private static func bodyComplete(_ text: String) -> Bool {
         guard let headEnd = text.range(of: "\r\n\r\n"),
-            let lengthLine = text[..<headEnd.lowerBound].components(separatedBy: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }),
+            let lengthLine = text[..<headEnd.lowerBound].components(separatedBy: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }
+            ),
             let length = Int(lengthLine.split(separator: ":")[1].trimmingCharacters(in: .whitespaces))
         else { return false }
         return text[headEnd.upperBound...].utf8.count >= length
@@ -181,7 +182,6 @@ extension RecordingSessionOutput {
         }
     }
 }
-
 
 /// Runs `ParleyServer` (what `parley serve` runs) on a free port, calls `body` with the port once
 /// it listens, then stops the server.

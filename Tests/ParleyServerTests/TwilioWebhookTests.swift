@@ -49,7 +49,8 @@ struct TwilioWebhookTests {
                 #expect(response.status == .ok)
                 #expect(
                     String(buffer: response.body)
-                        == #"<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="ws://parley.example.com/twilio"/></Connect></Response>"#)
+                        == #"<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="ws://parley.example.com/twilio"/></Connect></Response>"#
+                )
             }
             try await client.execute(
                 uri: "/twilio/voice", method: .post, headers: [Self.signature: "p4+c+xINgQJIsIU+P6ci+uDRJrN="],

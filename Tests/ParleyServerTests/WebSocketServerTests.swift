@@ -62,7 +62,10 @@ struct WebSocketServerTests {
                 try await outbound.write(.binary(ByteBuffer(bytes: [1, 2, 3])))
                 try await outbound.write(.text(#"{"type":"ping","id":"still-alive"}"#))
                 let errors = await received.errors(atLeast: 7)
-                #expect(errors.map(\.code) == [.badAudioFrame, .invalidJSON, .unknownEvent, .frameTooLarge, .frameTooLarge, .invalidEvent, .badAudioFrame])
+                #expect(
+                    errors.map(\.code) == [
+                        .badAudioFrame, .invalidJSON, .unknownEvent, .frameTooLarge, .frameTooLarge, .invalidEvent, .badAudioFrame,
+                    ])
                 #expect(errors.allSatisfy { !$0.fatal && !$0.message.isEmpty })
                 #expect(await received.wait { $0.contains(.pong("still-alive")) })
             }
@@ -77,7 +80,9 @@ struct WebSocketServerTests {
             #expect(closed.count == 1)
 
             // Another session still gets a full turn.
-            let talk = TalkClient(options: .init(url: "ws://127.0.0.1:\(port)/ws", leadingSilence: .milliseconds(300), replyTimeout: .seconds(10)), logger: Logger(label: "talk"))
+            let talk = TalkClient(
+                options: .init(url: "ws://127.0.0.1:\(port)/ws", leadingSilence: .milliseconds(300), replyTimeout: .seconds(10)),
+                logger: Logger(label: "talk"))
             let speech = PCM.floats(AudioFixtures.tone(frequency: 200, duration: .milliseconds(700)) + AudioFixtures.silence(.milliseconds(100)))
             let result = try await talk.run(speech: speech, sampleRate: 16000)
             #expect(result.turns.count == 1)

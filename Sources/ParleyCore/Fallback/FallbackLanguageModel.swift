@@ -24,7 +24,9 @@ public struct FallbackLanguageModel: LanguageModel {
     static let continuation =
         "(Your answer above was cut off there. Continue it from exactly that point, without repeating any of it and without mentioning the interruption.)"
 
-    public func complete(_ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void) async throws
+    public func complete(
+        _ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void
+    ) async throws
         -> [ToolCall]
     {
         var spoken = ""

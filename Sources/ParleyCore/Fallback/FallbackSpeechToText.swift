@@ -48,7 +48,9 @@ public struct FallbackSpeechToText: SpeechToText {
             while true {
                 if try await recognise(feed, onEvent: onEvent) { return }
                 restarts += 1
-                guard restarts <= Self.restarts else { throw feed.lastError ?? ProviderError(provider: name, kind: .engine, message: "every recogniser failed") }
+                guard restarts <= Self.restarts else {
+                    throw feed.lastError ?? ProviderError(provider: name, kind: .engine, message: "every recogniser failed")
+                }
                 try await Task.sleep(for: Self.restartPause)
             }
         }

@@ -50,7 +50,9 @@ public protocol LanguageModel: Sendable {
 
     /// Streams the reply to `messages`, offering `tools` (a model without tool support ignores
     /// them and returns no calls).
-    func complete(_ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void) async throws
+    func complete(
+        _ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void
+    ) async throws
         -> [ToolCall]
 }
 

@@ -19,8 +19,9 @@ extension SpeechAlignment {
         let picked = characters.filter { timing in
             timing.start >= start && (end.map { timing.start < $0 } ?? true)
         }
-        return SpeechAlignment(characters: picked.map {
-            Character(character: $0.character, start: $0.start - start, duration: $0.duration)
-        })
+        return SpeechAlignment(
+            characters: picked.map {
+                Character(character: $0.character, start: $0.start - start, duration: $0.duration)
+            })
     }
 }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// When each stage of one turn happened, relative to the end of the user's speech.
 ///
 /// All times are offsets from ``Stage/speechEnd`` (the moment the last voiced frame arrived), so
@@ -102,5 +104,3 @@ public final class TurnRecorder: Sendable {
         return TurnTimeline(origin: origin, instants: instants)
     }
 }
-
-import Synchronization

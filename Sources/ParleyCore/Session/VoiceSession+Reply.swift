@@ -1,3 +1,5 @@
+import Logging
+
 extension VoiceSession {
     /// A stage of a reply failed; carries the error to send to the client.
     struct StageFailure: Error {
@@ -194,7 +196,8 @@ extension VoiceSession {
                             guard !calls.isEmpty, !offered.isEmpty, let tools else { break }
                             let keys = calls.map { $0.name + " " + ($0.parsedArguments.map { JSONValue.object($0).serialized } ?? $0.arguments) }
                             guard !keys.allSatisfy(made.contains) else {
-                                logger.debug("the model repeated its tool calls: asked to answer without tools", metadata: ["parley.turn.id": "\(turnID)"])
+                                logger.debug(
+                                    "the model repeated its tool calls: asked to answer without tools", metadata: ["parley.turn.id": "\(turnID)"])
                                 repeated = true
                                 continue
                             }
@@ -277,5 +280,3 @@ extension VoiceSession {
         return metadata
     }
 }
-
-import Logging

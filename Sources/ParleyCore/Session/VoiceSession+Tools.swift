@@ -27,7 +27,8 @@ extension VoiceSession {
             var metadata: Logger.Metadata = ["parley.turn.id": "\(turnID)", "parley.tool": "\(call.name)", "parley.tool.call_id": "\(call.id)"]
             if payloads { metadata["parley.tool.arguments"] = "\(call.arguments)" }
             logger.info("tool called", metadata: metadata)
-            try await output.send(.toolCall(ToolCallEvent(turnID: turnID, callID: call.id, name: call.name, arguments: payloads ? call.arguments : nil)))
+            try await output.send(
+                .toolCall(ToolCallEvent(turnID: turnID, callID: call.id, name: call.name, arguments: payloads ? call.arguments : nil)))
         }
         var results = [ToolResult?](repeating: nil, count: calls.count)
         try await withThrowingTaskGroup(of: RoundEvent.self) { group in
@@ -141,19 +142,23 @@ final class ToolFiller: Sendable {
 
     /// The model started calling `name`: the filler, unless the round said something already.
     func callStarted(_ name: String) async throws {
-        guard name != EndCallTool.name, state.withLock({ state in
-            defer { if !state.spoke { state.said = true } }
-            return !state.spoke && !state.said
-        }) else { return }
+        guard name != EndCallTool.name,
+            state.withLock({ state in
+                defer { if !state.spoke { state.said = true } }
+                return !state.spoke && !state.said
+            })
+        else { return }
         try await speak()
     }
 
     /// The round's tools have run past `fillerAfter`: the filler, unless it was said.
     func toolsSlow() async throws {
-        guard state.withLock({ state in
-            defer { state.said = true }
-            return !state.said
-        }) else { return }
+        guard
+            state.withLock({ state in
+                defer { state.said = true }
+                return !state.said
+            })
+        else { return }
         try await speak()
     }
 }

@@ -154,7 +154,7 @@ public struct DeepgramSpeechToText: SpeechToText {
                     health.succeeded()
                     return try await stream.serve(connection, events: &events, onEvent: onEvent)
                 }
-            } catch where !connected {
+            } catch  where !connected {
                 try Task.checkCancellation()
                 let failure = connectionError(error)
                 health.failed(failure)

@@ -42,7 +42,9 @@ public struct LocalEngineLayout: Sendable, Decodable, Equatable {
     public func llmModel(_ size: LocalLanguageModel) throws -> String {
         guard let path = llmModels[size.rawValue] else {
             throw Missing(
-                description: "the \(size.rawValue) local LLM (\(size.title)) is not installed; run `make setup LOCAL_LLM=\(size.rawValue)` (in a release bundle: `scripts/setup.sh --engines-only --local-llm \(size.rawValue)`)")
+                description:
+                    "the \(size.rawValue) local LLM (\(size.title)) is not installed; run `make setup LOCAL_LLM=\(size.rawValue)` (in a release bundle: `scripts/setup.sh --engines-only --local-llm \(size.rawValue)`)"
+            )
         }
         return path
     }
@@ -62,7 +64,10 @@ public struct LocalEngineLayout: Sendable, Decodable, Equatable {
     /// Loads and checks the layout file: every path it names must exist.
     public static func load(from path: String = defaultPath) throws -> LocalEngineLayout {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw Missing(description: "\(path) not found: the embedded engines are not installed; run `make setup` (in a release bundle: `scripts/setup.sh --engines-only`)")
+            throw Missing(
+                description:
+                    "\(path) not found: the embedded engines are not installed; run `make setup` (in a release bundle: `scripts/setup.sh --engines-only`)"
+            )
         }
         let layout: LocalEngineLayout
         do {

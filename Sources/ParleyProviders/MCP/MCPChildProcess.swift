@@ -97,7 +97,9 @@ struct MCPChildProcess: Sendable {
 
     /// Starts `command` with Parley's basic environment plus `environment`, through `supervisor`
     /// when given.
-    static func start(command: [String], environment: [String: String], supervisor: MCPSupervisor?) throws
+    static func start(
+        command: [String], environment: [String: String], supervisor: MCPSupervisor?
+    ) throws
         -> MCPChildProcess
     {
         guard let name = command.first, !name.isEmpty else { throw StartFailure(description: "the command is empty") }

@@ -3,7 +3,9 @@ import NIOCore
 public import ParleyCore
 
 extension OpenAICompatibleLanguageModel {
-    public func complete(_ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void) async throws
+    public func complete(
+        _ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void
+    ) async throws
         -> [ToolCall]
     {
         var offered = tools
@@ -57,7 +59,9 @@ extension OpenAICompatibleLanguageModel {
 
     /// Streams one request: text to `onText` (unless held back as a possible text tool call),
     /// tool calls returned at `[DONE]`.
-    private func stream(_ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void) async throws
+    private func stream(
+        _ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void
+    ) async throws
         -> StreamOutcome
     {
         let request = endpoint.request(
@@ -247,7 +251,8 @@ private struct ReplyState {
     private func check(_ held: String, provider: String) throws {
         guard held.utf8.count <= TextToolCalls.maximumHeldBytes else {
             throw ProviderError(
-                provider: provider, kind: .badResponse, message: "a reply held back as a text tool call ran over \(TextToolCalls.maximumHeldBytes >> 10) KiB")
+                provider: provider, kind: .badResponse,
+                message: "a reply held back as a text tool call ran over \(TextToolCalls.maximumHeldBytes >> 10) KiB")
         }
     }
 }

@@ -1,6 +1,6 @@
 import AsyncHTTPClient
-import Synchronization
 public import ParleyCore
+import Synchronization
 
 /// Transcribes utterances cut by Parley's VAD through the OpenAI-compatible
 /// `POST /audio/transcriptions` API: Groq and OpenAI Whisper, or the local faster-whisper server
@@ -110,7 +110,11 @@ public struct OpenAICompatibleSpeechToText: SpeechToText {
                 let event: TranscriptEvent
                 if let pending = speculation {
                     speculation = nil
-                    event = await withTaskCancellationHandler { await pending.value } onCancel: { pending.cancel() }
+                    event = await withTaskCancellationHandler {
+                        await pending.value
+                    } onCancel: {
+                        pending.cancel()
+                    }
                 } else {
                     event = await transcribe(utterance, endsTurn: true)
                 }

@@ -51,7 +51,9 @@ public enum ProviderWebSocket {
         timeout: Duration = .seconds(10),
         _ body: (ProviderWebSocketConnection) async throws -> Result
     ) async throws -> Result {
-        guard let url = URL(string: address), let scheme = url.scheme?.lowercased(), scheme == "ws" || scheme == "wss", let host = url.host, !host.isEmpty else {
+        guard let url = URL(string: address), let scheme = url.scheme?.lowercased(), scheme == "ws" || scheme == "wss", let host = url.host,
+            !host.isEmpty
+        else {
             throw ProtocolViolation(description: "not a ws:// or wss:// URL: \(address)")
         }
         let secure = scheme == "wss"

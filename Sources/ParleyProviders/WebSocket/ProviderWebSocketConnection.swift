@@ -1,7 +1,6 @@
 public import NIOCore
 package import NIOWebSocket
 
-
 /// An open client WebSocket: send text and binary messages, read the server's messages.
 ///
 /// Sending is safe from several tasks at once; reading (``messages``) belongs to one task. Pings

@@ -41,7 +41,9 @@ struct SessionTokenEndpoint: Sendable {
             return Self.error(.forbidden, "override_not_permitted", "This server does not let tokens set \(first) (see --token-overrides).")
         }
         let minted = try await tokens.mint(overrides: asked.overrides, lifetime: asked.lifetime)
-        logger.debug("session token minted", metadata: ["parley.token.ttl": "\(asked.lifetime)", "parley.token.overrides": "\(asked.overrides.present.map(\.rawValue).sorted())"])
+        logger.debug(
+            "session token minted",
+            metadata: ["parley.token.ttl": "\(asked.lifetime)", "parley.token.overrides": "\(asked.overrides.present.map(\.rawValue).sorted())"])
         let answer: JSONValue = [
             "token": .string(minted.token),
             "expires_at": .string(minted.expiresAt.formatted(.iso8601)),

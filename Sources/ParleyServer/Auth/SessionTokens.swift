@@ -75,8 +75,12 @@ struct SessionClaims: JWTPayload {
     var voice: String?
 
     enum CodingKeys: String, CodingKey {
-        case audience = "aud", expiration = "exp", issuedAt = "iat", id = "jti"
-        case systemPrompt = "system_prompt", greeting, voice
+        case audience = "aud"
+        case expiration = "exp"
+        case issuedAt = "iat"
+        case id = "jti"
+        case systemPrompt = "system_prompt"
+        case greeting, voice
     }
 
     func verify(using algorithm: some JWTAlgorithm) async throws {
