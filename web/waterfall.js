@@ -1,6 +1,6 @@
 // The per-turn latency waterfall: the server's timeline (`turn.end`) joined with what the client
-// measured itself (first audio frame received, playback start), on one time axis, against the
-// latency budget of the voice AI guide. `waterfallRow` is pure; `renderWaterfall` draws rows with
+// measured itself (first audio frame received, playback start), on one time axis, against a
+// per-stage latency budget (docs/architecture.md, "The latency budget"). `waterfallRow` is pure; `renderWaterfall` draws rows with
 // plain DOM (one call per turn event, never per audio frame).
 
 /** @typedef {import("./protocol.js").TurnEndEvent} TurnEndEvent */
@@ -45,7 +45,7 @@
  * @property {string} label
  * @property {number} startMs ms after `speech_end`.
  * @property {number} endMs
- * @property {number | null} budgetMs The guide's budget for this segment; null where it sets none.
+ * @property {number | null} budgetMs The budget for this segment; null where there is none.
  * @property {boolean} estimated Derived from the ping round trip or the frame size, not measured.
  */
 
@@ -61,9 +61,10 @@
  */
 
 /**
- * The guide's latency budget (voice-ai-guide §1.1, "Estimated Latency (ms)"), upper ends:
- * capture < 20, network 20–50, STT 50–100, LLM TTFT 50–150, TTS TTFB 80–200, network 20–50,
- * playback 20–50; total 260–620, aiming under 300 ms.
+ * The latency budget per stage, in ms: the upper ends of the per-stage estimates of the voice-AI
+ * design guide Parley was planned from (capture < 20, network 20–50, STT 50–100, LLM time to
+ * first token 50–150, TTS time to first byte 80–200, network 20–50, playback 20–50; total
+ * 260–620, aiming under 300 ms). The table and its origin: docs/architecture.md, "The latency budget".
  */
 export const LATENCY_BUDGET = /** @type {const} */ ({
     capture: 20,
@@ -74,9 +75,9 @@ export const LATENCY_BUDGET = /** @type {const} */ ({
     downstream: 50,
     playback: 50,
 });
-/** The guide's total glass-to-glass budget, ms (the sum of the segments above). */
+/** The total glass-to-glass budget, ms (the sum of the segments above). */
 export const TOTAL_BUDGET_MS = Object.values(LATENCY_BUDGET).reduce((sum, ms) => sum + ms, 0);
-/** The guide's goal for a "real-time" feel, ms. */
+/** The goal for a "real-time" feel, ms (docs/architecture.md, "The latency budget"). */
 export const TARGET_MS = 300;
 /** Turns the panel shows. */
 export const WATERFALL_TURNS = 5;
@@ -93,7 +94,7 @@ export function budgetSummary() {
 /**
  * The bars in pipeline order: each runs from the last earlier point that happened to `to`.
  * End-of-turn detection (the VAD's silence timeout), sentence assembly and the server's send are
- * not in the guide's budget (it measures STT from its first stable result), so they have none.
+ * not in the budget (its estimates count STT from its first stable result), so they have none.
  * @type {ReadonlyArray<{key: string, label: string, to: WaterfallStage, budget: keyof typeof LATENCY_BUDGET | null, estimated?: boolean}>}
  */
 const SEGMENTS = [
