@@ -3,15 +3,20 @@ import Synchronization
 
 /// A session output that records every event with the instant it was sent.
 public final class RecordingSessionOutput: SessionOutput {
-    private let log = Mutex<[(event: SessionEvent, at: ContinuousClock.Instant)]>([])
+    private let log = Mutex<[(event: SessionEvent, at: SessionClock.Instant)]>([])
     private let waiters = Mutex<[(predicate: @Sendable ([SessionEvent]) -> Bool, signal: CancellationSignal)]>([])
 
-    /// Creates an empty recording.
-    public init() {}
+    /// The clock events are timed by: give the session's, so instants compare with its own.
+    public let clock: SessionClock
+
+    /// Creates an empty recording that times events by `clock`.
+    public init(clock: SessionClock = .continuous) {
+        self.clock = clock
+    }
 
     public func send(_ event: SessionEvent) async throws {
         let events = log.withLock { log in
-            log.append((event, .now))
+            log.append((event, clock.now))
             return log.map(\.event)
         }
         let ready = waiters.withLock { waiters in
@@ -26,7 +31,7 @@ public final class RecordingSessionOutput: SessionOutput {
     public var events: [SessionEvent] { log.withLock { $0.map(\.event) } }
 
     /// Every event with the instant it was sent.
-    public var timedEvents: [(event: SessionEvent, at: ContinuousClock.Instant)] { log.withLock { $0 } }
+    public var timedEvents: [(event: SessionEvent, at: SessionClock.Instant)] { log.withLock { $0 } }
 
     /// The events without audio frames.
     public var controlEvents: [SessionEvent] {

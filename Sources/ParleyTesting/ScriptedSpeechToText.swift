@@ -9,13 +9,16 @@ public struct ScriptedSpeechToText: SpeechToText {
     public let transcripts: [String]
     /// Simulated recognition time per utterance.
     public let latency: Duration
+    /// The clock the latency is waited on.
+    public let clock: SessionClock
 
     public var name: String { "scripted-stt" }
 
     /// Creates a recogniser.
-    public init(transcripts: [String], latency: Duration = .milliseconds(10)) {
+    public init(transcripts: [String], latency: Duration = .milliseconds(10), clock: SessionClock = .continuous) {
         self.transcripts = transcripts
         self.latency = latency
+        self.clock = clock
     }
 
     public func transcribe(_ input: AsyncStream<SpeechInput>, onEvent: (TranscriptEvent) async throws -> Void) async throws {
@@ -27,7 +30,7 @@ public struct ScriptedSpeechToText: SpeechToText {
             case .speechStarted:
                 try await onEvent(.partial("…"))
             case .speechEnded:
-                try await Task.sleep(for: latency)
+                try await clock.sleep(for: latency)
                 if next < transcripts.count {
                     try await onEvent(.final(transcripts[next], endsTurn: true))
                     next += 1

@@ -9,9 +9,9 @@ public struct StreamingFakeLanguageModel: LanguageModel {
         /// The messages received.
         public var messages: [ChatMessage]
         /// When the request arrived.
-        public var started: ContinuousClock.Instant
+        public var started: SessionClock.Instant
         /// When the last word was delivered, if it was.
-        public var finished: ContinuousClock.Instant?
+        public var finished: SessionClock.Instant?
         /// Whether the stream was cancelled before the end.
         public var cancelled = false
     }
@@ -22,12 +22,18 @@ public struct StreamingFakeLanguageModel: LanguageModel {
     public let firstTokenDelay: Duration
     /// Delay between words.
     public let tokenDelay: Duration
+    /// The clock the delays are waited on and calls are timed by.
+    public let clock: SessionClock
     private let log = Log()
 
     public var name: String { "fake-llm" }
 
     /// Creates a model.
-    public init(reply: String, firstTokenDelay: Duration = .milliseconds(20), tokenDelay: Duration = .milliseconds(20)) {
+    public init(
+        reply: String, firstTokenDelay: Duration = .milliseconds(20), tokenDelay: Duration = .milliseconds(20),
+        clock: SessionClock = .continuous
+    ) {
+        self.clock = clock
         self.reply = reply
         self.firstTokenDelay = firstTokenDelay
         self.tokenDelay = tokenDelay
@@ -42,18 +48,18 @@ public struct StreamingFakeLanguageModel: LanguageModel {
         -> [ToolCall]
     {
         let index = log.calls.withLock { calls in
-            calls.append(Call(messages: messages, started: .now))
+            calls.append(Call(messages: messages, started: clock.now))
             return calls.count - 1
         }
         do {
-            try await Task.sleep(for: firstTokenDelay)
+            try await clock.sleep(for: firstTokenDelay)
             var words = reply.split(separator: " ", omittingEmptySubsequences: false).map { String($0) + " " }
             if let last = words.popLast() { words.append(String(last.dropLast())) }
             for (position, word) in words.enumerated() {
-                if position > 0 { try await Task.sleep(for: tokenDelay) }
+                if position > 0 { try await clock.sleep(for: tokenDelay) }
                 try await onText(word)
             }
-            log.calls.withLock { $0[index].finished = .now }
+            log.calls.withLock { $0[index].finished = clock.now }
             return []
         } catch {
             log.calls.withLock { $0[index].cancelled = true }

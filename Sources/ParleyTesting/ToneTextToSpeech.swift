@@ -11,24 +11,30 @@ public struct ToneTextToSpeech: TextToSpeech {
     public let durationPerCharacter: Duration
     /// Delay before each sentence's audio.
     public let latency: Duration
+    /// The clock the latency is waited on and arrivals are timed by.
+    public let clock: SessionClock
     private let log = Log()
 
     public var name: String { "tone-tts" }
 
     /// Creates a synthesiser.
-    public init(sampleRate: Int = 22050, durationPerCharacter: Duration = .milliseconds(10), latency: Duration = .milliseconds(5)) {
+    public init(
+        sampleRate: Int = 22050, durationPerCharacter: Duration = .milliseconds(10), latency: Duration = .milliseconds(5),
+        clock: SessionClock = .continuous
+    ) {
+        self.clock = clock
         self.sampleRate = sampleRate
         self.durationPerCharacter = durationPerCharacter
         self.latency = latency
     }
 
     /// Sentences received, with the instant each arrived.
-    public var sentences: [(text: String, at: ContinuousClock.Instant)] { log.sentences.withLock { $0 } }
+    public var sentences: [(text: String, at: SessionClock.Instant)] { log.sentences.withLock { $0 } }
 
     public func synthesize(_ text: AsyncStream<String>, sampleRate: Int, onAudio: (AudioChunk) async throws -> Void) async throws {
         for await sentence in text {
-            log.sentences.withLock { $0.append((sentence, .now)) }
-            try await Task.sleep(for: latency)
+            log.sentences.withLock { $0.append((sentence, clock.now)) }
+            try await clock.sleep(for: latency)
             let duration = durationPerCharacter * sentence.count
             let tone = AudioFixtures.tone(frequency: 440, duration: duration, amplitude: 0.3, sampleRate: self.sampleRate)
             // Each character is "spoken" for the same time, so the proportional alignment is exact.
@@ -45,6 +51,6 @@ public struct ToneTextToSpeech: TextToSpeech {
     }
 
     final class Log: Sendable {
-        let sentences = Mutex<[(text: String, at: ContinuousClock.Instant)]>([])
+        let sentences = Mutex<[(text: String, at: SessionClock.Instant)]>([])
     }
 }

@@ -4,7 +4,7 @@ import Testing
 @Suite("Barge-in policy, driven by instants")
 struct BargeInPolicyTests {
     static let frame: Duration = .milliseconds(20)
-    let start = ContinuousClock.now
+    let start = SessionClock.Instant(offset: .zero)
 
     @Test("speech over a reply pauses it, and enough voiced audio makes it an interruption")
     func minimumSpeech() {

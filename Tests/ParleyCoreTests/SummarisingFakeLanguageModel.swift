@@ -10,7 +10,7 @@ final class SummarisingFakeLanguageModel: LanguageModel {
     let summaryDelay: Duration
     /// Fired when a summary has been delivered.
     let summaryReturned = CancellationSignal()
-    private let log = Mutex<[ContinuousClock.Instant]>([])
+    private let log = Mutex<[SessionClock.Instant]>([])
 
     init(summary: String?, summaryDelay: Duration) {
         self.summary = summary
@@ -20,14 +20,14 @@ final class SummarisingFakeLanguageModel: LanguageModel {
     var name: String { "summarising-fake" }
 
     /// When each summary request arrived.
-    var summaryCalls: [ContinuousClock.Instant] { log.withLock { $0 } }
+    var summaryCalls: [SessionClock.Instant] { log.withLock { $0 } }
 
     func complete(_ messages: [ChatMessage], tools: [ToolDefinition], onText: (String) async throws -> Void) async throws -> [ToolCall] {
         guard messages.first == .system(Conversation.summaryInstruction) else {
             try await replies.complete(messages, onText: onText)
             return []
         }
-        log.withLock { $0.append(.now) }
+        log.withLock { $0.append(SessionClock.continuous.now) }
         try await Task.sleep(for: summaryDelay)
         guard let summary else { throw ProviderError(provider: name, kind: .rejected, message: "HTTP 500", status: 500) }
         try await onText(summary)

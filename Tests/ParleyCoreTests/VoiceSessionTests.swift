@@ -1,32 +1,48 @@
 import Logging
 import ParleyCore
 import ParleyTesting
+import Synchronization
 import Testing
 
 @Suite("Voice session with fake providers")
 struct VoiceSessionTests {
     /// A running session fed by the test.
     struct Harness {
-        let output = RecordingSessionOutput()
+        /// The session's clock, which the output times events by too.
+        let clock: SessionClock
+        let output: RecordingSessionOutput
         let inputs: AsyncStream<ClientMessage>
         let sink: AsyncStream<ClientMessage>.Continuation
         let session: VoiceSession
+        private let sent = SentFrames()
+
+        final class SentFrames: Sendable {
+            let count = Mutex(0)
+        }
 
         init(
             stt: any SpeechToText, llm: any LanguageModel, tts: any TextToSpeech, systemPrompt: String = "Be brief.",
-            configuration: SessionConfiguration? = nil
+            configuration: SessionConfiguration? = nil, clock: SessionClock = .continuous
         ) {
+            self.clock = clock
+            output = RecordingSessionOutput(clock: clock)
             (inputs, sink) = AsyncStream.makeStream(of: ClientMessage.self)
             session = VoiceSession(
                 id: "test", configuration: configuration ?? SessionConfiguration(systemPrompt: systemPrompt),
                 providers: SessionProviders(speechToText: stt, languageModel: llm, textToSpeech: tts),
-                logger: Logger(label: "test"))
+                logger: Logger(label: "test"), clock: clock)
         }
 
         /// Sends audio as 20 ms frames.
         func say(_ samples: [Int16]) {
-            for frame in AudioFixtures.frames(samples) { sink.yield(.audio(frame)) }
+            for frame in AudioFixtures.frames(samples) {
+                sent.count.withLock { $0 += 1 }
+                sink.yield(.audio(frame))
+            }
         }
+
+        /// Audio frames sent so far.
+        var framesSent: Int { sent.count.withLock { $0 } }
 
         /// An utterance: a voiced tone followed by enough silence to end the turn.
         func utterance(_ duration: Duration = .milliseconds(600)) {
@@ -239,17 +255,18 @@ struct VoiceSessionTests {
                 }
             }
         }
-        // A long, slow reply: the LLM would stream for about 10 s if nothing stopped it.
-        let llm = StreamingFakeLanguageModel(
-            reply: "Short first sentence. " + String(repeating: "and then more words ", count: 100), tokenDelay: .milliseconds(50))
-        let harness = Harness(stt: ScriptedSpeechToText(transcripts: ["Go on."]), llm: llm, tts: FailingSpeech())
-        let started = ContinuousClock.now
+        // A long, slow reply: the LLM would stream for about 10 s of the clock if nothing stopped it.
+        let session = ClockedSession(
+            transcripts: ["Go on."], reply: "Short first sentence. " + String(repeating: "and then more words ", count: 100),
+            tokenDelay: .milliseconds(50), tts: FailingSpeech())
+        let harness = session.harness
+        let llm = session.llm
         try await harness.run {
-            harness.utterance()
-            let ended = await harness.turnEnded(1)
-            #expect(ended)
+            #expect(await session.utterance(turn: 1))
+            #expect(await session.advance(until: BargeInSessionTests.turnEnded(1), limit: .seconds(2)))
         }
-        #expect(ContinuousClock.now - started < .seconds(4))
+        // The first sentence takes three words (150 ms of the clock); the failure stops the rest.
+        #expect(session.now.offset < .milliseconds(500), "the turn ended \(session.now.offset) into the reply")
         let errors = harness.output.events.compactMap { if case .error(let e) = $0 { e } else { nil } }
         #expect(errors.map(\.code) == [.ttsFailed])
         #expect(errors.first?.message == "failing-tts: quota_exceeded: out of credits")
@@ -274,6 +291,36 @@ struct VoiceSessionTests {
         #expect(error?.message == "failing-stt: refused the API key (HTTP 401)")
     }
 
+    @Test("a transcript the session has no room for ends it with a fatal input_overflow instead of being lost")
+    func transcriptOverflow() async throws {
+        /// Answers the first speech with more partial transcripts than the session's queue holds.
+        struct Flood: SpeechToText {
+            var name: String { "flood" }
+            func transcribe(_ input: AsyncStream<SpeechInput>, onEvent: (TranscriptEvent) async throws -> Void) async throws {
+                for await item in input {
+                    guard case .speechStarted = item else { continue }
+                    for index in 0..<1000 { try await onEvent(.partial("word \(index)")) }
+                }
+            }
+        }
+        /// Stalls on the first transcript, so the coordinator stops taking signals.
+        struct StallingOutput: SessionOutput {
+            func send(_ event: SessionEvent) async throws {
+                guard case .transcriptPartial = event else { return }
+                try await Task.sleep(for: .seconds(60))
+            }
+        }
+        let harness = Harness(stt: Flood(), llm: StreamingFakeLanguageModel(reply: "Hi."), tts: ToneTextToSpeech())
+        harness.say(AudioFixtures.silence(.milliseconds(300)))  // the VAD learns the noise floor first
+        harness.utterance()
+        let error = await #expect(throws: SessionError.self) {
+            try await harness.session.run(inputs: harness.inputs, output: StallingOutput())
+        }
+        #expect(error?.code == .inputOverflow)
+        #expect(error?.fatal == true)
+        #expect(error?.message.contains("a transcript") == true)
+    }
+
     @Test("ping is answered with pong")
     func ping() async throws {
         let harness = Harness(stt: ScriptedSpeechToText(transcripts: []), llm: StreamingFakeLanguageModel(reply: ""), tts: ToneTextToSpeech())
@@ -285,22 +332,19 @@ struct VoiceSessionTests {
 
     @Test("the client's first playback report puts playback_start on the timeline: its arrival minus what it had played")
     func playbackStart() async throws {
-        let harness = Harness(
-            stt: ScriptedSpeechToText(transcripts: ["Tell me a story."]),
-            llm: StreamingFakeLanguageModel(reply: VoiceSessionMemoryTests.story),
-            tts: ToneTextToSpeech(sampleRate: 16000, durationPerCharacter: .milliseconds(20)))
-        var reported = ContinuousClock.now
+        let session = ClockedSession(
+            transcripts: ["Tell me a story."], reply: VoiceSessionMemoryTests.story, ttsRate: 16000, durationPerCharacter: .milliseconds(20))
+        let harness = session.harness
+        var reported = session.now
         try await harness.run {
-            harness.utterance()
+            #expect(await session.utterance(turn: 1))
             // 500 ms of reply audio out (16 kHz): the client says 100 ms of it has played.
-            let playing = await harness.output.wait { VoiceSessionMemoryTests.audioSamples($0, turn: 1) >= 8000 }
-            #expect(playing)
-            reported = .now
-            harness.sink.yield(.playbackProgress(turnID: 1, playedSamples: 1600))
-            try await Task.sleep(for: .milliseconds(200))
-            harness.sink.yield(.playbackProgress(turnID: 1, playedSamples: 4000))
-            let ended = await harness.turnEnded(1)
-            #expect(ended)
+            #expect(await session.advance { VoiceSessionMemoryTests.audioSamples($0, turn: 1) >= 8000 })
+            reported = session.now
+            #expect(await session.send(.playbackProgress(turnID: 1, playedSamples: 1600)))
+            #expect(await session.advance(by: .milliseconds(200)))
+            #expect(await session.send(.playbackProgress(turnID: 1, playedSamples: 4000)))
+            #expect(await session.advance(until: BargeInSessionTests.turnEnded(1)))
         }
         let summary = try #require(
             harness.output.events.compactMap {
@@ -321,6 +365,6 @@ struct VoiceSessionTests {
         // On the test's clock: the first frame's instant plus the timeline's gap to the start is
         // the report's instant minus the 100 ms played.
         let startInstant = firstFrame.at + (start - firstSent)
-        #expect(abs((startInstant - (reported - .milliseconds(100))) / .milliseconds(1)) < 30)
+        #expect(startInstant == reported - .milliseconds(100), "playback_start at \(startInstant), reported at \(reported)")
     }
 }

@@ -37,8 +37,8 @@ struct AgentEndCallTests {
     /// conversation and when the progress was sent.
     static func sayGoodbye(
         port: Int, reportPlayback: Bool
-    ) async throws -> (conversation: WireConversation, close: WebSocketCloseFrame?, clientClosed: Bool, progressAt: ContinuousClock.Instant?) {
-        let progressAt = ClockBox()
+    ) async throws -> (conversation: WireConversation, close: WebSocketCloseFrame?, clientClosed: Bool, progressAt: SessionClock.Instant?) {
+        let progressAt = ClockBox<SessionClock.Instant>()
         let run = try await WireConversation.run(port: port) { outbound, conversation in
             let received = conversation.received
             let microphone = RealTimeMicrophone(outbound: outbound)
@@ -47,7 +47,7 @@ struct AgentEndCallTests {
             try #require(said, "no goodbye audio: \(received.controlEvents)")
             if reportPlayback {
                 let samples = received.events.compactMap { if case .agentAudioEnd(1, let samples) = $0 { samples } else { nil } }.first ?? 0
-                progressAt.set(.now)
+                progressAt.set(SessionClock.continuous.now)
                 try await outbound.write(.text(#"{"type":"playback.progress","turn_id":1,"played_samples":\#(samples)}"#))
             }
             // The server closes; the client never does.
@@ -81,7 +81,7 @@ struct AgentEndCallTests {
     }
 
     /// When `session.end` arrived.
-    static func sessionEndAt(_ conversation: WireConversation) throws -> ContinuousClock.Instant {
+    static func sessionEndAt(_ conversation: WireConversation) throws -> SessionClock.Instant {
         try #require(conversation.received.timedEvents.first { if case .sessionEnd = $0.event { true } else { false } }?.at)
     }
 

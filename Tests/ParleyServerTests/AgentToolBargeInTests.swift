@@ -21,7 +21,7 @@ struct AgentToolBargeInTests {
                 log.record(WebhookLog.Held(since: since, gone: .now))
             }
         ) { port, groq, log in
-            let bargedIn = ClockBox()
+            let bargedIn = ClockBox<ContinuousClock.Instant>()
             let conversation = try await WireConversation.run(port: port) { outbound, conversation in
                 let received = conversation.received
                 let microphone = RealTimeMicrophone(outbound: outbound)
@@ -69,9 +69,9 @@ struct AgentToolBargeInTests {
 }
 
 /// An instant set by one task and read by another.
-final class ClockBox: Sendable {
-    private let instant = Mutex<ContinuousClock.Instant?>(nil)
+final class ClockBox<Instant: Sendable>: Sendable {
+    private let instant = Mutex<Instant?>(nil)
 
-    var value: ContinuousClock.Instant? { instant.withLock { $0 } }
-    func set(_ value: ContinuousClock.Instant) { instant.withLock { $0 = value } }
+    var value: Instant? { instant.withLock { $0 } }
+    func set(_ value: Instant) { instant.withLock { $0 = value } }
 }

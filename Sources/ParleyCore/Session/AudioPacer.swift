@@ -33,14 +33,17 @@ public struct AudioPacer: Sendable {
     public private(set) var samplesSent = 0
 
     private var pending: [Int16] = []
-    private var start: ContinuousClock.Instant?
+    private var start: SessionClock.Instant?
     private var resampler: Resampler?
     private let gate: PlaybackGate?
+    private let clock: SessionClock
 
-    /// Creates a pacer.
+    /// Creates a pacer that keeps time by `clock` (the session's).
     public init(
-        outputRate: Int, frameDuration: Duration = .milliseconds(20), lead: Duration = .milliseconds(100), gate: PlaybackGate? = nil
+        outputRate: Int, frameDuration: Duration = .milliseconds(20), lead: Duration = .milliseconds(100), gate: PlaybackGate? = nil,
+        clock: SessionClock = .continuous
     ) {
+        self.clock = clock
         self.outputRate = outputRate
         self.frameDuration = frameDuration
         self.frameSamples = max(1, Int(Double(outputRate) * frameDuration.seconds))
@@ -92,7 +95,7 @@ public struct AudioPacer: Sendable {
                 try Task.checkCancellation()
                 try await send(.resumed)
             }
-            let now = ContinuousClock.now
+            let now = clock.now
             guard let start else {
                 // Playback starts now; frames up to `lead` ahead go out at once.
                 self.start = now
@@ -106,7 +109,7 @@ public struct AudioPacer: Sendable {
                 deadline = now
             }
             if deadline > now {
-                try await Task.sleep(until: deadline, clock: .continuous)
+                try await clock.sleep(until: deadline)
             }
             // A pause that began while waiting holds this frame too.
             if gate?.isPaused != true { return }

@@ -42,7 +42,7 @@ public struct BargeInPolicy: Sendable {
     /// Speech heard over a reply, not yet judged.
     struct Candidate: Equatable {
         var voiced: Duration = .zero
-        var speechEnded: ContinuousClock.Instant?
+        var speechEnded: SessionClock.Instant?
     }
 
     /// The tuning.
@@ -84,13 +84,13 @@ public struct BargeInPolicy: Sendable {
     }
 
     /// The VAD heard the speech end.
-    public mutating func speechEnded(at instant: ContinuousClock.Instant) -> Action {
+    public mutating func speechEnded(at instant: SessionClock.Instant) -> Action {
         candidate?.speechEnded = instant
         return .none
     }
 
     /// Time passed; resumes the reply once the speech has been over for ``Configuration/resumeAfter``.
-    public mutating func tick(at instant: ContinuousClock.Instant) -> Action {
+    public mutating func tick(at instant: SessionClock.Instant) -> Action {
         guard let ended = candidate?.speechEnded, instant - ended >= configuration.resumeAfter else { return .none }
         candidate = nil
         return .resume

@@ -12,7 +12,7 @@ final class EarlyReply: Sendable {
     /// The messages sent.
     let messages: [ChatMessage]
     /// When it was asked for.
-    let created = ContinuousClock.now
+    let created: SessionClock.Instant
     /// What the model produced, in order.
     enum Piece: Sendable {
         /// Reply text.
@@ -33,8 +33,9 @@ final class EarlyReply: Sendable {
     /// Replies are bounded by the LLM's token limit; this bounds a misbehaving one.
     static let capacity = 8192
 
-    init(userText: String, messages: [ChatMessage]) {
+    init(userText: String, messages: [ChatMessage], created: SessionClock.Instant) {
         self.userText = userText
+        self.created = created
         self.messages = messages
         (deltas, sink) = AsyncThrowingStream.makeStream(of: Piece.self, bufferingPolicy: .bufferingOldest(Self.capacity))
     }
@@ -46,8 +47,10 @@ final class EarlyReply: Sendable {
         do {
             let completed = try await discarded.run { [sink, messages, self] in
                 self.made.withLock { $0.tools = tools }
-                let calls = try await ProviderContext.$toolCallStarted.withValue({ name in sink.yield(.toolCallStarted(name)) }) {
-                    try await model.complete(messages, tools: tools?.definitions ?? []) { delta in sink.yield(.text(delta)) }
+                let calls = try await ProviderContext.$toolCallStarted.withValue({ name in Self.buffer(.toolCallStarted(name), in: sink) }) {
+                    try await model.complete(messages, tools: tools?.definitions ?? []) { delta in
+                        guard Self.buffer(.text(delta), in: sink) else { throw Self.overflow }
+                    }
                 }
                 self.made.withLock { $0.calls = calls }
             }
@@ -55,6 +58,17 @@ final class EarlyReply: Sendable {
         } catch {
             sink.finish(throwing: error)
         }
+    }
+
+    /// The error that ends a reply that outgrew the buffer: its text is not spoken cut short.
+    static let overflow = ProviderError(
+        provider: "parley", kind: .rejected, message: "the early reply outgrew its buffer of \(capacity) pieces before the turn ended")
+
+    /// Buffers `piece`; false when the buffer is full (the reply cannot be replayed whole).
+    @discardableResult
+    private static func buffer(_ piece: Piece, in sink: AsyncThrowingStream<Piece, any Error>.Continuation) -> Bool {
+        if case .dropped = sink.yield(piece) { return false }
+        return true
     }
 
     /// Cancels the request: the user went on talking, or said something else.

@@ -8,15 +8,20 @@ import Synchronization
 /// continues where it stopped, without a burst.
 public final class PlaybackGate: Sendable {
     private struct State {
-        var pausedSince: ContinuousClock.Instant?
+        var pausedSince: SessionClock.Instant?
         var pausedTotal: Duration = .zero
         /// Fired when the current pause ends; a new one per pause.
         var reopened: CancellationSignal?
     }
     private let state = Mutex(State())
 
+    /// The session's clock, which pauses and resumes are timed by.
+    public let clock: SessionClock
+
     /// Creates an open gate.
-    public init() {}
+    public init(clock: SessionClock) {
+        self.clock = clock
+    }
 
     /// Whether the gate is paused.
     public var isPaused: Bool { state.withLock { $0.pausedSince != nil } }
@@ -25,16 +30,17 @@ public final class PlaybackGate: Sendable {
     public var pausedTotal: Duration { state.withLock { $0.pausedTotal } }
 
     /// Time spent paused up to `instant`, including a pause still in progress.
-    public func pausedTime(until instant: ContinuousClock.Instant) -> Duration {
+    public func pausedTime(until instant: SessionClock.Instant) -> Duration {
         state.withLock { state in
             state.pausedTotal + (state.pausedSince.map { max(.zero, instant - $0) } ?? .zero)
         }
     }
 
-    /// Pauses; returns false if already paused.
+    /// Pauses at `instant` (now, by default); returns false if already paused.
     @discardableResult
-    public func pause(at instant: ContinuousClock.Instant = .now) -> Bool {
-        state.withLock { state in
+    public func pause(at instant: SessionClock.Instant? = nil) -> Bool {
+        let instant = instant ?? clock.now
+        return state.withLock { state in
             guard state.pausedSince == nil else { return false }
             state.pausedSince = instant
             state.reopened = CancellationSignal()
@@ -42,9 +48,10 @@ public final class PlaybackGate: Sendable {
         }
     }
 
-    /// Resumes, waking the waiter; returns false if not paused.
+    /// Resumes at `instant` (now, by default), waking the waiter; returns false if not paused.
     @discardableResult
-    public func resume(at instant: ContinuousClock.Instant = .now) -> Bool {
+    public func resume(at instant: SessionClock.Instant? = nil) -> Bool {
+        let instant = instant ?? clock.now
         let reopened = state.withLock { state -> CancellationSignal? in
             guard let since = state.pausedSince else { return nil }
             state.pausedSince = nil

@@ -52,29 +52,34 @@ public struct TurnTimeline: Sendable, Equatable {
 /// Records the instants of a turn's stages as they happen; safe to use from concurrent tasks.
 public final class TurnRecorder: Sendable {
     private struct State {
-        var instants: [TurnTimeline.Stage: ContinuousClock.Instant] = [:]
+        var instants: [TurnTimeline.Stage: SessionClock.Instant] = [:]
         var text = ""
         var audioSamples: Int?
     }
     private let state = Mutex(State())
     /// When the user's speech ended, the timeline's origin.
-    public let origin: ContinuousClock.Instant
+    public let origin: SessionClock.Instant
+    /// The session's clock, which "now" is read from.
+    public let clock: SessionClock
 
-    /// Creates a recorder whose origin is the end of the user's speech.
-    public init(origin: ContinuousClock.Instant, instants: [TurnTimeline.Stage: ContinuousClock.Instant] = [:]) {
-        self.origin = origin
+    /// Creates a recorder whose origin is the end of the user's speech (now, by default).
+    public init(clock: SessionClock, origin: SessionClock.Instant? = nil, instants: [TurnTimeline.Stage: SessionClock.Instant] = [:]) {
+        self.clock = clock
+        self.origin = origin ?? clock.now
         state.withLock { $0.instants = instants }
     }
 
-    /// Records `stage` now, unless it was already recorded.
-    public func mark(_ stage: TurnTimeline.Stage, at instant: ContinuousClock.Instant = .now) {
+    /// Records `stage` at `instant` (now, by default), unless it was already recorded.
+    public func mark(_ stage: TurnTimeline.Stage, at instant: SessionClock.Instant? = nil) {
+        let instant = instant ?? clock.now
         state.withLock { state in
             if state.instants[stage] == nil { state.instants[stage] = instant }
         }
     }
 
-    /// Records `stage` now, replacing an earlier record.
-    public func update(_ stage: TurnTimeline.Stage, at instant: ContinuousClock.Instant = .now) {
+    /// Records `stage` at `instant` (now, by default), replacing an earlier record.
+    public func update(_ stage: TurnTimeline.Stage, at instant: SessionClock.Instant? = nil) {
+        let instant = instant ?? clock.now
         state.withLock { $0.instants[stage] = instant }
     }
 

@@ -12,9 +12,9 @@ extension VoiceSession {
         let conversation: ConversationStore
         var turnCount = 0
         var pendingText: [String] = []
-        var lastVoiced: ContinuousClock.Instant?
-        var speechEnd: ContinuousClock.Instant?
-        var vadEnd: ContinuousClock.Instant?
+        var lastVoiced: SessionClock.Instant?
+        var speechEnd: SessionClock.Instant?
+        var vadEnd: SessionClock.Instant?
         var activeReply: ReplyRequest?
         var bargeIn: BargeInPolicy
         var playedSamples: [Int: Int] = [:]
@@ -43,7 +43,7 @@ extension VoiceSession {
         /// Handles one signal; returns false when the session is over.
         mutating func handle(_ signal: Signal, output: some SessionOutput) async throws -> Bool {
             // Checked on every signal: audio arrives every 20 ms while a client is connected.
-            apply(bargeIn.tick(at: .now))
+            apply(bargeIn.tick(at: session.clock.now))
             switch signal {
             case .input(.audio(let samples)):
                 try await hear(samples, output: output)
@@ -52,7 +52,7 @@ extension VoiceSession {
                 playedSamples[turnID] = played
                 if played > 0, let reply = activeReply, reply.turnID == turnID {
                     let heard = Duration.seconds(Double(played) / Double(session.configuration.outputSampleRate))
-                    reply.recorder.mark(.playbackStart, at: .now - heard)
+                    reply.recorder.mark(.playbackStart, at: session.clock.now - heard)
                 }
                 if case .input(.playbackCleared) = signal { conversation.playbackCleared(turnID: turnID, playedSamples: played) }
                 if playedSamples.count > 8, let oldest = playedSamples.keys.min() { playedSamples[oldest] = nil }
@@ -95,7 +95,7 @@ extension VoiceSession {
         }
 
         private mutating func hear(_ samples: [Int16], output: some SessionOutput) async throws {
-            let now = ContinuousClock.now
+            let now = session.clock.now
             if case .dropped = speech.yield(.audio(samples)) {
                 throw SessionError(.inputOverflow, "Speech-to-text fell 30 s behind the audio; closing.", fatal: true)
             }
@@ -107,7 +107,7 @@ extension VoiceSession {
                 switch event {
                 case .speechStarted:
                     session.logger.debug("speech started")
-                    speech.yield(.speechStarted)
+                    try VoiceSession.enqueue(.speechStarted, on: speech, "the start of speech", logger: session.logger)
                     discardEarlyReply()  // the user goes on talking
                     if activeReply != nil {
                         let voiced = vad.configuration.frameDuration * vad.configuration.startFrames
@@ -119,12 +119,12 @@ extension VoiceSession {
                     apply(bargeIn.speechEnded(at: now))
                     speechEnd = lastVoiced ?? now
                     vadEnd = now
-                    speech.yield(.speechEnded)
+                    try VoiceSession.enqueue(.speechEnded, on: speech, "the end of speech", logger: session.logger)
                     try await output.send(.speechStopped)
                 case .paused:
-                    speech.yield(.paused)
+                    try VoiceSession.enqueue(.paused, on: speech, "a pause in speech", logger: session.logger)
                 case .resumed:
-                    speech.yield(.resumed)
+                    try VoiceSession.enqueue(.resumed, on: speech, "speech resuming", logger: session.logger)
                     discardEarlyReply()  // the user goes on talking
                 }
             }
@@ -144,7 +144,7 @@ extension VoiceSession {
         }
 
         /// Carries out a barge-in decision on the reply in flight.
-        private mutating func apply(_ action: BargeInPolicy.Action, at instant: ContinuousClock.Instant = .now) {
+        private mutating func apply(_ action: BargeInPolicy.Action, at instant: SessionClock.Instant? = nil) {
             guard let reply = activeReply else { return }
             let metadata: Logger.Metadata = ["parley.turn.id": "\(reply.turnID)"]
             switch action {
@@ -198,7 +198,7 @@ extension VoiceSession {
                 // The speech was lost: ask again rather than leave the caller waiting.
                 if session.providers.apologyVoice != nil, activeReply == nil, !windingDown {
                     turnCount += 1
-                    say(session.configuration.notHeard, turnID: turnCount)
+                    try say(session.configuration.notHeard, turnID: turnCount)
                     session.configuration.observer?.apologised(stage: "stt")
                 }
             }
@@ -212,12 +212,12 @@ extension VoiceSession {
                 session.logger.debug("turn not started: the server is draining")
                 return
             }
-            let now = ContinuousClock.now
+            let now = session.clock.now
             turnCount += 1
             let turnID = turnCount
-            var instants: [TurnTimeline.Stage: ContinuousClock.Instant] = [.sttFinal: now]
+            var instants: [TurnTimeline.Stage: SessionClock.Instant] = [.sttFinal: now]
             if let vadEnd { instants[.vadEnd] = vadEnd }
-            let recorder = TurnRecorder(origin: speechEnd ?? now, instants: instants)
+            let recorder = TurnRecorder(clock: session.clock, origin: speechEnd ?? now, instants: instants)
             speechEnd = nil
             vadEnd = nil
             try await output.send(.transcriptFinal(turnID: turnID, text: text))
@@ -228,7 +228,8 @@ extension VoiceSession {
             }
             conversation.addUserTurn(id: turnID, text: text)
             var request = ReplyRequest(
-                turnID: turnID, conversation: conversation, recorder: recorder, interruption: CancellationSignal(), gate: PlaybackGate())
+                turnID: turnID, conversation: conversation, recorder: recorder, interruption: CancellationSignal(),
+                gate: PlaybackGate(clock: session.clock))
             if let early, early.userText == text, !early.isDiscarded {
                 session.logger.debug("early LLM request adopted", metadata: ["parley.turn.id": "\(turnID)"])
                 request.early = early
@@ -239,7 +240,7 @@ extension VoiceSession {
             activeReply = request
             bargeIn.reset()
             session.logger.debug("turn committed", metadata: ["parley.turn.id": "\(turnID)"])
-            requests.yield(request)
+            try VoiceSession.enqueue(request, on: requests, "turn \(turnID)'s reply request", logger: session.logger)
         }
 
         /// Starts an early LLM request on the final text so far (and `adding`, a tentative
@@ -249,10 +250,12 @@ extension VoiceSession {
             let text = (pendingText + (tentative.map { [$0] } ?? [])).joined(separator: " ")
             guard early?.userText != text else { return }
             discardEarlyReply()
-            let reply = EarlyReply(userText: text, messages: conversation.messages(upTo: .max) + [.user(text)])
+            let reply = EarlyReply(userText: text, messages: conversation.messages(upTo: .max) + [.user(text)], created: session.clock.now)
             session.logger.debug("early LLM request started")
             early = reply
-            speculations.yield(reply)
+            // Newest-only by design: a newer early request replaces one not yet started, which
+            // was discarded above.
+            if case .dropped(let older) = speculations.yield(reply) { older.discard() }
         }
 
         private mutating func discardEarlyReply() {

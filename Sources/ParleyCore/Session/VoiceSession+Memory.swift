@@ -19,10 +19,10 @@ extension VoiceSession {
     /// capped at the samples sent. While audio still flows this is the samples sent minus the
     /// ``SessionConfiguration/outputLead`` the pacer keeps buffered at the client. Time the reply
     /// spent paused (speech over it being judged) did not play.
-    func estimatedPlayedSamples(_ recorder: TurnRecorder, gate: PlaybackGate, now: ContinuousClock.Instant = .now) -> Int {
+    func estimatedPlayedSamples(_ recorder: TurnRecorder, gate: PlaybackGate, now: SessionClock.Instant? = nil) -> Int {
         let timeline = recorder.timeline
         guard let sent = recorder.audioSamples, let firstAudio = timeline[.firstAudioSent] else { return 0 }
-        let end = timeline[.interrupted] ?? recorder.origin.duration(to: now)
+        let end = timeline[.interrupted] ?? recorder.origin.duration(to: now ?? clock.now)
         let paused = gate.pausedTime(until: recorder.origin.advanced(by: end))
         let elapsed = max(.zero, end - firstAudio - paused)
         return min(sent, Int(elapsed.seconds * Double(configuration.outputSampleRate)))
@@ -54,20 +54,18 @@ extension VoiceSession {
 
 extension VoiceSession.Coordinator {
     /// Queues the configured greeting as turn 0, interruptible like any reply.
-    mutating func greet() {
+    mutating func greet() throws {
         guard let greeting = session.configuration.greeting?.trimmingWhitespace(), !greeting.isEmpty else { return }
-        say(greeting, turnID: 0)
+        try say(greeting, turnID: 0)
     }
 
     /// Queues `text` as turn `turnID`'s reply, spoken without the LLM and interruptible like any reply.
-    mutating func say(_ text: String, turnID: Int) {
+    mutating func say(_ text: String, turnID: Int) throws {
         conversation.addUserTurn(id: turnID, text: "")
         let request = VoiceSession.ReplyRequest(
-            turnID: turnID, conversation: conversation, recorder: TurnRecorder(origin: .now), interruption: CancellationSignal(),
-            gate: PlaybackGate(), script: text)
+            turnID: turnID, conversation: conversation, recorder: TurnRecorder(clock: session.clock), interruption: CancellationSignal(),
+            gate: PlaybackGate(clock: session.clock), script: text)
         activeReply = request
-        if case .dropped = requests.yield(request) {
-            session.logger.warning("scripted reply dropped: reply queue full", metadata: ["parley.turn.id": "\(turnID)"])
-        }
+        try VoiceSession.enqueue(request, on: requests, "turn \(turnID)'s scripted reply", logger: session.logger)
     }
 }

@@ -71,7 +71,7 @@ extension VoiceSession {
         let (text, sink) = AsyncStream.makeStream(of: String.self)
         sink.yield(configuration.apology)
         sink.finish()
-        var pacer = AudioPacer(outputRate: configuration.outputSampleRate, lead: configuration.outputLead, gate: request.gate)
+        var pacer = AudioPacer(outputRate: configuration.outputSampleRate, lead: configuration.outputLead, gate: request.gate, clock: clock)
         let send = audioSender(request, output: output)
         try await ProviderContext.$voice.withValue(nil) {
             try await voice.synthesize(text, sampleRate: configuration.outputSampleRate) { chunk in
@@ -228,7 +228,7 @@ extension VoiceSession {
             }
             group.addTask {
                 var pacer = AudioPacer(
-                    outputRate: configuration.outputSampleRate, lead: configuration.outputLead, gate: request.gate)
+                    outputRate: configuration.outputSampleRate, lead: configuration.outputLead, gate: request.gate, clock: clock)
                 let outputRate = configuration.outputSampleRate
                 let send = audioSender(request, output: output)
                 do {

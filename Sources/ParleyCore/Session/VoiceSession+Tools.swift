@@ -35,14 +35,14 @@ extension VoiceSession {
             defer { group.cancelAll() }
             for (index, call) in calls.enumerated() {
                 group.addTask {
-                    let started = ContinuousClock.now
+                    let started = clock.now
                     let result = await execute(call, tools: tools, request: request)
-                    return .answered(index: index, result: result, duration: started.duration(to: .now))
+                    return .answered(index: index, result: result, duration: started.duration(to: clock.now))
                 }
             }
             if let after = configuration.fillerAfter {
                 group.addTask {
-                    try await Task.sleep(for: after)
+                    try await clock.sleep(for: after)
                     return .fillerDue
                 }
             }
@@ -89,18 +89,18 @@ extension VoiceSession {
             return await toolWorker.run(tool, invocation, turnID: request.turnID, conversation: request.conversation)
                 ?? .error("cancelled: the caller interrupted; the call goes on and its result will be remembered")
         }
-        return await Self.call(tool, invocation)
+        return await Self.call(tool, invocation, clock: clock)
     }
 
-    /// Calls `tool`, bounded by its timeout.
-    static func call(_ tool: any AgentTool, _ invocation: ToolInvocation) async -> ToolResult {
+    /// Calls `tool`, bounded by its timeout on `clock`.
+    static func call(_ tool: any AgentTool, _ invocation: ToolInvocation, clock: SessionClock) async -> ToolResult {
         let timeout = tool.timeout
         do {
             return try await withThrowingTaskGroup(of: ToolResult?.self) { group in
                 defer { group.cancelAll() }
                 group.addTask { try await tool.call(invocation) }
                 group.addTask {
-                    try await Task.sleep(for: timeout)
+                    try await clock.sleep(for: timeout)
                     return nil
                 }
                 guard let first = try await group.next(), let result = first else {

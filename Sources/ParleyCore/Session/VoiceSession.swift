@@ -20,6 +20,8 @@ public struct VoiceSession: Sendable {
     public let providers: SessionProviders
     /// The session's logger.
     public let logger: Logger
+    /// The clock the session keeps time by: pacing, barge-in, timelines, tool deadlines.
+    public let clock: SessionClock
     /// Runs the tool calls a barge-in must not cancel; nil when the agent has no tools.
     let toolWorker: ToolWorker?
 
@@ -33,15 +35,20 @@ public struct VoiceSession: Sendable {
     /// beyond the output lead, before the session ends anyway.
     static let goodbyeGrace = Duration.seconds(2)
 
-    /// Creates a session.
-    public init(id: String, configuration: SessionConfiguration, providers: SessionProviders, logger: Logger) {
+    /// Creates a session that keeps time by `clock`: the continuous clock in a server, a manual
+    /// clock in tests.
+    public init(
+        id: String, configuration: SessionConfiguration, providers: SessionProviders, logger: Logger,
+        clock: some Clock<Duration> = ContinuousClock()
+    ) {
+        self.clock = (clock as? SessionClock) ?? SessionClock(clock)
         self.id = id
         self.configuration = configuration
         self.providers = providers
         var logger = logger
         logger[metadataKey: "parley.session.id"] = "\(id)"
         self.logger = logger
-        self.toolWorker = providers.tools == nil ? nil : ToolWorker()
+        self.toolWorker = providers.tools == nil ? nil : ToolWorker(clock: self.clock)
     }
 
     /// What `session.ready` announces.
@@ -102,23 +109,21 @@ public struct VoiceSession: Sendable {
                                 .inputOverflow, "The server fell more than 5 s behind the audio sent; closing.", fatal: true)
                         }
                     }
-                    signalSink.yield(.inputEnded)
+                    try Self.enqueue(.inputEnded, on: signalSink, "the end of input", logger: logger)
                 }
             }
             if let windDown {
                 group.addTask {
                     _ = try await coordinatorEnded.run {
                         await windDown.wait()
-                        signalSink.yield(.windDown)
+                        try Self.enqueue(.windDown, on: signalSink, "the server's drain", logger: logger)
                     }
                 }
             }
             group.addTask {
                 do {
                     try await providers.speechToText.transcribe(speech) { event in
-                        if case .dropped = signalSink.yield(.transcript(event)) {
-                            logger.warning("transcript event dropped: session queue full")
-                        }
+                        try Self.enqueue(.transcript(event), on: signalSink, "a transcript", logger: logger)
                     }
                 } catch let error as ProviderError {
                     // The recogniser cannot go on (refused connection, lost stream): without it the
@@ -132,15 +137,18 @@ public struct VoiceSession: Sendable {
                 for await request in requests {
                     let outcome = await reply(request, output: output)
                     remember(request, text: outcome.text, interrupted: outcome.interrupted)
+                    // Newest-only by design: the summariser needs the latest conversation, not each one.
                     storedSink.yield(request.conversation)
-                    signalSink.yield(.replyFinished(turnID: request.turnID))
+                    try Self.enqueue(.replyFinished(turnID: request.turnID), on: signalSink, "the end of a reply", logger: logger)
                     if request.callEnding.isFired, !outcome.interrupted {
                         // The goodbye was said: end once the client has played it (or after the
                         // audio still buffered there could have played).
-                        signalSink.yield(.callEnding(turnID: request.turnID, samples: request.recorder.audioSamples ?? 0))
+                        try Self.enqueue(
+                            .callEnding(turnID: request.turnID, samples: request.recorder.audioSamples ?? 0), on: signalSink,
+                            "the end of the call", logger: logger)
                         let grace = configuration.outputLead + Self.goodbyeGrace
-                        if (try? await coordinatorEnded.run { try await Task.sleep(for: grace) }) == true {
-                            signalSink.yield(.callEnded)
+                        if (try? await coordinatorEnded.run { try await clock.sleep(for: grace) }) == true {
+                            try Self.enqueue(.callEnded, on: signalSink, "the end of the call", logger: logger)
                         }
                         break
                     }
@@ -167,7 +175,7 @@ public struct VoiceSession: Sendable {
                 }
                 var coordinator = Coordinator(session: self, speech: speechSink, requests: requestSink, speculations: speculationSink)
                 defer { coordinator.stop() }
-                coordinator.greet()
+                try coordinator.greet()
                 for await signal in signals {
                     guard try await coordinator.handle(signal, output: output) else { break }
                 }

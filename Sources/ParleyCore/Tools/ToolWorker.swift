@@ -20,8 +20,10 @@ final class ToolWorker: Sendable {
     static let capacity = 16
     private let jobs: AsyncStream<Job>
     private let sink: AsyncStream<Job>.Continuation
+    private let clock: SessionClock
 
-    init() {
+    init(clock: SessionClock) {
+        self.clock = clock
         (jobs, sink) = AsyncStream.makeStream(of: Job.self, bufferingPolicy: .bufferingOldest(Self.capacity))
     }
 
@@ -30,7 +32,7 @@ final class ToolWorker: Sendable {
         await withDiscardingTaskGroup { group in
             for await job in jobs {
                 group.addTask {
-                    let result = await VoiceSession.call(job.tool, job.invocation)
+                    let result = await VoiceSession.call(job.tool, job.invocation, clock: self.clock)
                     job.conversation.setToolResult(result.content, callID: job.invocation.callID, forTurn: job.turnID)
                     job.completion.resolve(result)
                 }
