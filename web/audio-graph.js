@@ -66,7 +66,7 @@ export class AudioGraph {
         const streamPromise = navigator.mediaDevices.getUserMedia({ audio: options.microphone ?? DEFAULT_MICROPHONE });
         // Chromium honours the requested rate, so capture needs no resampling. Browsers that
         // cannot connect a microphone to a context at another rate (Firefox) get a context at
-        // their own rate; the capture worklet then resamples to the server's rate.
+        // their own rate; the capture worklet then low-pass filters and resamples to the server's rate.
         /** @type {Array<number | undefined>} */
         const rates = [options.sampleRate, undefined];
         /** @type {unknown} */
