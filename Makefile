@@ -67,11 +67,18 @@ fuzz:
 test-sanitizers: setup
 	bash scripts/sanitizers-test.sh
 
+# Also: the capture worklet's resampling and anti-aliasing filter in Node (well under a second), and
+# no module of the browser client or the examples over 500 lines (kept small enough to read).
 test-web:
 	@echo "==> tsc --checkJs on web/, the React hook (web/react/) and the React example"
 	tsc -p web/tsconfig.json
 	tsc -p web/react/tsconfig.json
 	tsc -p examples/react/tsconfig.json
+	@echo "==> the capture worklet in Node: bit-exact at 16 kHz, low-pass before downsampling"
+	node tests/web/capture_worklet_test.mjs
+	@echo "==> no JavaScript module over 500 lines"
+	@find web examples \( -name dist -o -name node_modules \) -prune -o \( -name '*.js' -o -name '*.mjs' -o -name '*.jsx' \) -print \
+	  | xargs wc -l | awk '$$2 != "total" && $$1 > 500 { print $$2 ": " $$1 " lines (over 500)"; over = 1 } END { exit over }'
 
 test-e2e:
 	@echo "==> Chromium and parley talk end to end against parley serve"

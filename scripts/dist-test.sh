@@ -29,6 +29,10 @@ fail() { echo "dist test: $*" >&2; [ -f "$WORK/server.log" ] && tail -n 40 "$WOR
 for path in bin/parley web/index.html web/config.js web/client.js web/capture-worklet.js web/playback-worklet.js engines/whisper_server.py engines/supervise.py scripts/setup.sh README.md; do
   [ -e "$BUNDLE/$path" ] || fail "the bundle lacks $path"
 done
+# Every module of the browser client (client.js imports the others) and of the React hook.
+for module in web/*.js web/react/*.js; do
+  [ -e "$BUNDLE/$module" ] || fail "the bundle lacks $module"
+done
 (cd "$WORK" && env -i PATH=/usr/bin:/bin "$PARLEY" --help >"$WORK/help.txt") || fail "bin/parley --help failed in a bare environment"
 grep -q "serve" "$WORK/help.txt" || fail "--help does not list serve"
 [ "$(cd "$WORK" && env -i PATH=/usr/bin:/bin "$PARLEY" --version)" = "$VERSION" ] || fail "--version differs from the bundle's name"

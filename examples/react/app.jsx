@@ -15,8 +15,8 @@ const params = new URLSearchParams(location.search);
 
 /** @type {VoiceAgentOptions} */
 const OPTIONS = {
-    // build.sh copies the worklets beside app.js. Bundled, client.js's own default would resolve
-    // beside app.js too; naming them keeps working if the bundle moves or is split.
+    // build.sh copies the worklets beside app.js. Bundled, the client's own default (beside its
+    // modules) would resolve beside app.js too; naming them keeps working if the bundle moves or is split.
     captureWorkletUrl: new URL("./capture-worklet.js", import.meta.url),
     playbackWorkletUrl: new URL("./playback-worklet.js", import.meta.url),
     ...(params.get("mic") === "raw"

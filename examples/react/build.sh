@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the React example into a static site: app.js (app.jsx, useVoiceAgent and the web client
 # bundled by esbuild with Debian's React 18), index.html, web/style.css, and the two audio
-# worklets beside app.js (client.js loads them by URL, so they cannot be bundled).
+# worklets beside app.js (the client loads them by URL, so they cannot be bundled).
 #
 #   bash examples/react/build.sh [OUT_DIR]      # default examples/react/dist (ignored by git)
 #
