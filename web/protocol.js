@@ -40,6 +40,8 @@ export const PROTOCOL_VERSION = 1;
  * @property {number | null} [stt_final]
  * @property {number | null} [llm_request]
  * @property {number | null} [llm_first_token]
+ * @property {number | null} [tool_start] The first tool call of the reply started.
+ * @property {number | null} [tool_end] The last tool call of the reply ended.
  * @property {number | null} [first_sentence]
  * @property {number | null} [tts_first_audio]
  * @property {number | null} [first_audio_sent]
@@ -57,6 +59,8 @@ export const TIMELINE_STAGES = /** @type {const} */ ([
     "stt_final",
     "llm_request",
     "llm_first_token",
+    "tool_start",
+    "tool_end",
     "first_sentence",
     "tts_first_audio",
     "first_audio_sent",

@@ -88,7 +88,7 @@ export const WATERFALL_TURNS = 5;
  */
 export function budgetSummary() {
     const parts = Object.entries(LATENCY_BUDGET).map(([stage, ms]) => `${stage} ${ms}`);
-    return `${parts.join(" · ")} ms (voice AI guide); total ${TOTAL_BUDGET_MS} ms, target under ${TARGET_MS} ms`;
+    return `${parts.join(" · ")} ms (latency budget); total ${TOTAL_BUDGET_MS} ms, target under ${TARGET_MS} ms`;
 }
 
 /**

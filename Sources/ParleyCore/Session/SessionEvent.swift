@@ -23,7 +23,7 @@ public enum SessionEvent: Sendable, Equatable {
     case agentPaused(turnID: Int)
     /// It was not an interruption (a cough, "mm-hm"): playback continues where it paused.
     case agentResumed(turnID: Int)
-    /// The reply was cancelled by barge-in; the client must flush playback.
+    /// The reply was cancelled by barge-in, or replaced by a newer turn; the client must flush playback.
     case agentInterrupted(turnID: Int)
     /// The reply called a tool (`tool.call`).
     case toolCall(ToolCallEvent)

@@ -2,12 +2,16 @@ public import Logging
 
 /// One conversation: caller audio in, transcripts, reply text and paced reply audio out.
 ///
-/// ``run(inputs:output:)`` runs the whole session as one task tree:
-/// - the *coordinator* (the calling task) reads client messages, runs the VAD, feeds the
-///   recogniser, commits turns and keeps the conversation;
-/// - the *recogniser* child streams audio to ``SpeechToText`` and reports transcripts;
+/// ``run(inputs:output:)`` runs the whole session as one task group, every part a child:
+/// - the *input forwarder* moves client messages onto the coordinator's bounded queue;
+/// - the *coordinator* reads that queue, runs the VAD, feeds the recogniser, commits turns and
+///   keeps the conversation;
+/// - the *recogniser* streams audio to ``SpeechToText`` and reports transcripts;
 /// - the *reply* child speaks one reply at a time: LLM → sentence chunker → text-to-speech →
-///   paced 20 ms frames, the LLM and the speech synthesis running concurrently.
+///   paced 20 ms frames, the LLM and the speech synthesis running concurrently;
+/// - the *speculator* runs early LLM requests, the *summariser* condenses old turns, and the
+///   *tool worker* (agents only) runs the tool calls a barge-in must not cancel.
+/// Time comes from ``clock``: the continuous clock in a server, a manual one in tests.
 /// A reply is one cancellable unit: barge-in fires its ``CancellationSignal`` and the LLM stream,
 /// synthesis and queued audio all stop before `agent.interrupted` is sent, so no audio of that
 /// turn follows it. Every queue between the parts is bounded.

