@@ -211,6 +211,35 @@ struct DeepgramSpeechToTextTests {
         }
     }
 
+    @Test("on a manual clock: no KeepAlive before the interval passes without audio, exactly one as it passes")
+    func keepAliveOnManualClock() async throws {
+        let manual = ManualClock()
+        try await FakeDeepgramServer.run(FakeDeepgramServer.Configuration(apiKey: Support.key)) { fake in
+            let client = Support.client(fake) { $0.clock = SessionClock(manual) }
+            @Sendable func keepAlives() -> Int {
+                fake.connections.first?.textMessages.filter { JSONValue.parse($0.text)?["type"] == "KeepAlive" }.count ?? 0
+            }
+            let outcome = await Support.transcribe(client) { input in
+                try await Support.yield(Support.frames(Support.silence(.milliseconds(100))), to: input)
+                // Connected and its audio sent (two 40 ms messages; the last 20 ms is held back for
+                // the next): the tick (every 250 ms for the 4 s interval) waits on the clock.
+                while fake.connections.first?.audioBytes ?? 0 < 2560 { try await Task.sleep(for: .milliseconds(2)) }
+                #expect(await manual.waitForSleepers())
+                // The first tick sends the held-back audio: the interval counts from then.
+                await manual.advance(by: .milliseconds(250), step: .milliseconds(250))
+                while fake.connections.first?.audioBytes ?? 0 < 3200 { try await Task.sleep(for: .milliseconds(2)) }
+                await manual.advance(by: .milliseconds(3750), step: .milliseconds(250))
+                try await Task.sleep(for: .milliseconds(50))
+                #expect(keepAlives() == 0, "a KeepAlive before 4 s without audio")
+                await manual.advance(by: .milliseconds(250), step: .milliseconds(250))
+                let deadline = ContinuousClock.now + .seconds(5)
+                while keepAlives() == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+                #expect(keepAlives() == 1)
+            }
+            #expect(outcome.error == nil)
+        }
+    }
+
     @Test("the end of input sends CloseStream; the results for the last speech still arrive, then Metadata, then a clean return")
     func closeStream() async throws {
         let configuration = FakeDeepgramServer.Configuration(apiKey: Support.key, utterances: ["Goodbye for now."])

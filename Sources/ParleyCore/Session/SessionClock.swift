@@ -58,6 +58,14 @@ public struct SessionClock: Clock {
     /// The continuous clock, shared by every session of the process.
     public static let continuous = SessionClock(ContinuousClock())
 
+    /// `clock` as a session clock: itself if it is one, ``continuous`` for the continuous clock,
+    /// otherwise wrapped.
+    public static func erasing(_ clock: some Clock<Duration>) -> SessionClock {
+        if let clock = clock as? SessionClock { return clock }
+        if clock is ContinuousClock { return .continuous }
+        return SessionClock(clock)
+    }
+
     /// The current instant.
     public var now: Instant { Instant(offset: elapsed()) }
 

@@ -45,7 +45,7 @@ public struct VoiceSession: Sendable {
         id: String, configuration: SessionConfiguration, providers: SessionProviders, logger: Logger,
         clock: some Clock<Duration> = ContinuousClock()
     ) {
-        self.clock = (clock as? SessionClock) ?? SessionClock(clock)
+        self.clock = .erasing(clock)
         self.id = id
         self.configuration = configuration
         self.providers = providers

@@ -65,6 +65,8 @@ public struct DeepgramSpeechToText: SpeechToText {
     public var health: ConnectionHealth
     /// Where reconnects (warning), Deepgram's errors and message flow (debug) are logged.
     public var logger: Logger
+    /// The clock the keep-alive tick, the close timeout and the send-failure grace run on.
+    public var clock: SessionClock
 
     /// `deepgram`, for logs, errors and `/health`.
     public var name: String { "deepgram" }
@@ -77,8 +79,9 @@ public struct DeepgramSpeechToText: SpeechToText {
         smartFormat: Bool = true, noDelay: Bool = true, keyterms: [String] = [], keepAliveInterval: Duration = .seconds(4),
         connectTimeout: Duration = .seconds(10), closeTimeout: Duration = .seconds(5), maximumReconnects: Int = 3,
         maximumReplay: Duration = .seconds(30), health: ConnectionHealth = ConnectionHealth(),
-        logger: Logger = Logger(label: "parley.deepgram")
+        logger: Logger = Logger(label: "parley.deepgram"), clock: some Clock<Duration> = ContinuousClock()
     ) {
+        self.clock = .erasing(clock)
         self.apiKey = apiKey
         self.baseURL = baseURL
         self.model = model
@@ -123,7 +126,7 @@ public struct DeepgramSpeechToText: SpeechToText {
             }
             group.addTask {
                 while true {
-                    try await Task.sleep(for: tick)
+                    try await clock.sleep(for: tick)
                     await events.send(.tick)
                 }
             }

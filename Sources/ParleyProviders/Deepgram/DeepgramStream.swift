@@ -75,11 +75,11 @@ struct DeepgramStream {
     /// Per-connection state.
     private struct Connection {
         let socket: ProviderWebSocketConnection
-        var lastSent = ContinuousClock.now
+        var lastSent: SessionClock.Instant
         /// Set once `CloseStream` is sent: the time by which the last results must have come.
-        var closingDeadline: ContinuousClock.Instant?
+        var closingDeadline: SessionClock.Instant?
         /// Set when a send failed: the reader should report the close soon.
-        var brokenSince: ContinuousClock.Instant?
+        var brokenSince: SessionClock.Instant?
         var sendError = ""
         /// Whether Deepgram sent its Metadata, which comes after the last result.
         var metadataReceived = false
@@ -104,7 +104,7 @@ struct DeepgramStream {
                     await channel.send(.readFailed(generation: generation, description: "\(error)"))
                 }
             }
-            return try await loop(Connection(socket: socket), generation: generation, events: &events, onEvent: onEvent)
+            return try await loop(Connection(socket: socket, lastSent: client.clock.now), generation: generation, events: &events, onEvent: onEvent)
         }
     }
 
@@ -203,7 +203,7 @@ struct DeepgramStream {
     }
 
     private mutating func tick(_ connection: inout Connection) async -> Outcome? {
-        let now = ContinuousClock.now
+        let now = client.clock.now
         if let deadline = connection.closingDeadline {
             guard now >= deadline else { return nil }
             logger.warning("Deepgram sent no Metadata or close after CloseStream; closing")
@@ -225,7 +225,7 @@ struct DeepgramStream {
         guard connection.closingDeadline == nil, connection.brokenSince == nil else { return }
         await flushAudio(on: &connection)
         await send(text: Self.control.closeStream, on: &connection)
-        connection.closingDeadline = .now + client.closeTimeout
+        connection.closingDeadline = client.clock.now + client.closeTimeout
     }
 
     /// Sends the audio held back, if any.
@@ -241,7 +241,7 @@ struct DeepgramStream {
         let bytes = client.encoding == .mulaw ? MuLaw.encode(samples) : PCM.littleEndianBytes(samples)
         do {
             try await connection.socket.send(binary: bytes)
-            connection.lastSent = .now
+            connection.lastSent = client.clock.now
         } catch {
             broken(&connection, error)
         }
@@ -251,7 +251,7 @@ struct DeepgramStream {
         guard connection.brokenSince == nil else { return }
         do {
             try await connection.socket.send(text: text)
-            connection.lastSent = .now
+            connection.lastSent = client.clock.now
         } catch {
             broken(&connection, error)
         }
@@ -259,7 +259,7 @@ struct DeepgramStream {
 
     private func broken(_ connection: inout Connection, _ error: any Error) {
         // The audio stays in the replay buffer; the reader's close (or the tick) ends the connection.
-        connection.brokenSince = .now
+        connection.brokenSince = client.clock.now
         connection.sendError = "sending failed: \(error)"
         logger.debug("sending to Deepgram failed", metadata: ["parley.error": "\(error)"])
     }

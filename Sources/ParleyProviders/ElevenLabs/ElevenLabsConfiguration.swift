@@ -32,6 +32,8 @@ public struct ElevenLabsConfiguration: Sendable {
     public var responseTimeout: Duration
     /// Where connection attempts are recorded, for `/health`.
     public var health: ConnectionHealth
+    /// The clock the keep-alive and the stall watchdog run on.
+    public var clock: SessionClock
 
     /// Creates a configuration.
     public init(
@@ -44,8 +46,10 @@ public struct ElevenLabsConfiguration: Sendable {
         inactivityTimeout: Duration = .seconds(20),
         connectTimeout: Duration = .seconds(10),
         responseTimeout: Duration = .seconds(10),
-        health: ConnectionHealth = ConnectionHealth()
+        health: ConnectionHealth = ConnectionHealth(),
+        clock: some Clock<Duration> = ContinuousClock()
     ) {
+        self.clock = .erasing(clock)
         self.apiKey = apiKey
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.voiceID = voiceID

@@ -52,13 +52,14 @@ extension ElevenLabsTextToSpeech {
     /// Sends `{"text":" "}` whenever nothing has been sent for the keep-alive interval.
     private func keepAlive(over connection: ProviderWebSocketConnection, progress: StreamProgress) async throws {
         let interval = configuration.keepAliveInterval
+        let clock = configuration.clock
         while true {
             let due = progress.lastSent + interval
-            if ContinuousClock.now >= due {
+            if clock.now >= due {
                 try await connection.send(text: Self.keepAliveMessage)
                 progress.sent(.keepAlive)
             } else {
-                try await Task.sleep(until: due, clock: .continuous)
+                try await clock.sleep(until: due)
             }
         }
     }
@@ -68,11 +69,12 @@ extension ElevenLabsTextToSpeech {
     /// a timeout (or, after `isFinal`, with success).
     func watch(_ connection: ProviderWebSocketConnection, progress: StreamProgress) async throws {
         let timeout = configuration.responseTimeout
+        let clock = configuration.clock
         while true {
             let since = progress.awaitingSince
-            let deadline = (since ?? .now) + timeout
-            try await Task.sleep(until: deadline, clock: .continuous)
-            guard let stalled = progress.awaitingSince, ContinuousClock.now - stalled >= timeout else { continue }
+            let deadline = (since ?? clock.now) + timeout
+            try await clock.sleep(until: deadline)
+            guard let stalled = progress.awaitingSince, clock.now - stalled >= timeout else { continue }
             progress.markTimedOut()
             try await connection.close(code: 1000, reason: progress.finalReceived ? "" : "no audio in time")
             return

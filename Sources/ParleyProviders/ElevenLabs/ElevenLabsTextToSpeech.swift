@@ -22,7 +22,7 @@ public struct ElevenLabsTextToSpeech: TextToSpeech {
 
     public func synthesize(_ text: AsyncStream<String>, sampleRate: Int, onAudio: (AudioChunk) async throws -> Void) async throws {
         let outputRate = ElevenLabsConfiguration.outputSampleRate(for: sampleRate)
-        let progress = StreamProgress()
+        let progress = StreamProgress(clock: configuration.clock)
         var connected = false
         do {
             try await ProviderWebSocket.connect(

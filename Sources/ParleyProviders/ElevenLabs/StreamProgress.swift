@@ -1,3 +1,4 @@
+import ParleyCore
 import Synchronization
 
 /// What has gone each way on one `stream-input` socket, shared by the sender, the keep-alive,
@@ -9,19 +10,26 @@ final class StreamProgress: Sendable {
     }
 
     private struct State {
-        var lastSent = ContinuousClock.now
-        var awaitingSince: ContinuousClock.Instant?
+        var lastSent: SessionClock.Instant
+        var awaitingSince: SessionClock.Instant?
         var endOfStreamSent = false
         var finalReceived = false
         var timedOut = false
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
+    private let clock: SessionClock
+
+    /// Creates the record of a socket just opened, timed by `clock`.
+    init(clock: SessionClock) {
+        self.clock = clock
+        state = Mutex(State(lastSent: clock.now))
+    }
 
     /// When the last message was sent.
-    var lastSent: ContinuousClock.Instant { state.withLock { $0.lastSent } }
+    var lastSent: SessionClock.Instant { state.withLock { $0.lastSent } }
     /// Since when an answer has been due and none has come (nil when none is due).
-    var awaitingSince: ContinuousClock.Instant? { state.withLock { $0.awaitingSince } }
+    var awaitingSince: SessionClock.Instant? { state.withLock { $0.awaitingSince } }
     /// Whether ElevenLabs said `isFinal`.
     var finalReceived: Bool { state.withLock { $0.finalReceived } }
     /// Whether the watchdog gave up before `isFinal`.
@@ -29,7 +37,7 @@ final class StreamProgress: Sendable {
 
     /// Records a message sent.
     func sent(_ kind: Sent) {
-        let now = ContinuousClock.now
+        let now = clock.now
         state.withLock { state in
             state.lastSent = now
             switch kind {
@@ -47,7 +55,7 @@ final class StreamProgress: Sendable {
     /// Records a message received. Audio answers a flush; after end of stream every message
     /// shows progress towards `isFinal`, and after `isFinal` only the close is due.
     func received(audio: Bool, isFinal: Bool) {
-        let now = ContinuousClock.now
+        let now = clock.now
         state.withLock { state in
             if state.finalReceived { return }
             if isFinal {
