@@ -7,12 +7,16 @@ import Testing
 struct ToolSessionTests {
     /// A session with `tools`, fed by the test.
     struct Harness {
-        let output = RecordingSessionOutput()
+        let output: RecordingSessionOutput
         let inputs: AsyncStream<ClientMessage>
         let sink: AsyncStream<ClientMessage>.Continuation
         let session: VoiceSession
 
-        init(transcripts: [String], llm: any LanguageModel, tools: [any AgentTool], configure: (inout SessionConfiguration) -> Void = { _ in }) {
+        init(
+            transcripts: [String], llm: any LanguageModel, tools: [any AgentTool], clock: SessionClock = .continuous,
+            configure: (inout SessionConfiguration) -> Void = { _ in }
+        ) {
+            output = RecordingSessionOutput(clock: clock)
             (inputs, sink) = AsyncStream.makeStream(of: ClientMessage.self)
             var configuration = SessionConfiguration(systemPrompt: "Be brief.")
             configure(&configuration)
@@ -22,7 +26,7 @@ struct ToolSessionTests {
                     speechToText: ScriptedSpeechToText(transcripts: transcripts), languageModel: llm,
                     textToSpeech: ToneTextToSpeech(durationPerCharacter: .milliseconds(2)),
                     tools: Toolbox(sources: [StaticToolSource(tools)])),
-                logger: Logger(label: "test"))
+                logger: Logger(label: "test"), clock: clock)
         }
 
         func utterance() {
@@ -275,8 +279,10 @@ struct ToolSessionTests {
             guard !tools.isEmpty else { return .init(text: "Unexpected.") }
             return .init(text: "Goodbye, take care!", calls: [ToolCall(id: "end", name: "end_call", arguments: "")])
         }
-        let harness = Harness(transcripts: ["Bye."], llm: llm, tools: [EndCallTool()])
-        let started = ContinuousClock.now
+        // On a manual clock that never moves, the grace for a client that never reports cannot
+        // run out: only the client's report can end the session.
+        let manual = ManualClock()
+        let harness = Harness(transcripts: ["Bye."], llm: llm, tools: [EndCallTool()], clock: SessionClock(manual))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await harness.session.run(inputs: harness.inputs, output: harness.output) }
             for frame in AudioFixtures.frames(AudioFixtures.silence(.milliseconds(300))) { harness.sink.yield(.audio(frame)) }
@@ -287,8 +293,7 @@ struct ToolSessionTests {
             harness.sink.yield(.playbackProgress(turnID: 1, playedSamples: samples ?? 0))
             try await group.waitForAll()  // returns without the input ending
         }
-        // Ended by the client's report, not by the grace period for a client that never reports.
-        #expect(started.duration(to: .now) < .seconds(2))
+        #expect(manual.now == ManualClock.Instant(offset: .zero))
         harness.sink.finish()
         let events = harness.output.events
         #expect(harness.replyText[1] == "Goodbye, take care!")

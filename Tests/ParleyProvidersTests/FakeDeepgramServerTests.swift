@@ -26,9 +26,7 @@ struct FakeDeepgramServerTests {
             }
             for text in beforeClose { try await connection.send(text: text) }
             try await connection.send(text: #"{"type":"CloseStream"}"#)
-            var messages: [ProviderWebSocket.Message] = []
-            for try await message in connection.messages { messages.append(message) }
-            return messages
+            return try await connection.allMessages()
         }
     }
 

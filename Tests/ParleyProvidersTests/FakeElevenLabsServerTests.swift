@@ -19,9 +19,7 @@ struct FakeElevenLabsServerTests {
         let headers = key.map { [("xi-api-key", $0)] } ?? []
         return try await ProviderWebSocket.connect(to: "ws://127.0.0.1:\(fake.port)\(voicePath)?\(query)", headers: headers) { socket in
             for message in messages { try await socket.send(text: message) }
-            var received: [ProviderWebSocket.Message] = []
-            for try await message in socket.messages { received.append(message) }
-            return received
+            return try await socket.allMessages()
         }
     }
 

@@ -39,9 +39,7 @@ struct FakeRandomFaultsWebSocketTests {
                 guard (try? await connection.send(binary: PCM.littleEndianBytes(frame[...]))) != nil else { break }
             }
             try? await connection.send(text: #"{"type":"CloseStream"}"#)
-            var messages: [ProviderWebSocket.Message] = []
-            for try await message in connection.messages { messages.append(message) }
-            return messages
+            return try await connection.allMessages()
         }
     }
 
