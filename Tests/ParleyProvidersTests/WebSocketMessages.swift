@@ -16,3 +16,10 @@ extension ProviderWebSocketConnection {
         return received
     }
 }
+
+extension ProviderWebSocket.Message {
+    /// Whether this is the end of a connection that closed without a close frame (FIN or reset).
+    var isCloseWithoutFrame: Bool {
+        if case .closed(nil, _) = self { true } else { false }
+    }
+}
