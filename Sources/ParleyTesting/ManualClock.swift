@@ -1,3 +1,4 @@
+public import ParleyCore
 import Synchronization
 
 /// A clock that moves only when a test advances it: sessions, pacers and deadlines given this
@@ -9,28 +10,9 @@ import Synchronization
 /// until the code under test is really waiting on time (``waitForSleepers(_:timeout:)``) before
 /// it moves time on.
 public final class ManualClock: Clock, Sendable {
-    /// A point on the manual timeline: the offset from the clock's start.
-    public struct Instant: InstantProtocol, Hashable, Sendable {
-        /// Time since the clock started.
-        public var offset: Duration
-
-        /// Creates the instant `offset` after the clock's start.
-        public init(offset: Duration) {
-            self.offset = offset
-        }
-
-        public func advanced(by duration: Duration) -> Instant {
-            Instant(offset: offset + duration)
-        }
-
-        public func duration(to other: Instant) -> Duration {
-            other.offset - offset
-        }
-
-        public static func < (lhs: Instant, rhs: Instant) -> Bool {
-            lhs.offset < rhs.offset
-        }
-    }
+    /// A point on the manual timeline: the offset from the clock's start (the same offset
+    /// instant a ``SessionClock`` has).
+    public typealias Instant = SessionClock.Instant
 
     private struct Sleeper {
         let deadline: Instant
