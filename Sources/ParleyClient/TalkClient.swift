@@ -178,7 +178,7 @@ public struct TalkClient: Sendable {
             try await clock.sleep(until: start + .milliseconds(20) * framesSent)
             var buffer = ByteBuffer()
             buffer.reserveCapacity(frame.count * 2)
-            for sample in frame { buffer.writeInteger(sample, endianness: .little) }
+            PCM.withLittleEndianBytes(frame) { buffer.writeBytes($0) }
             try await outbound.write(.binary(buffer))
             framesSent += 1
             if framesSent % 12 == 0, let progress = state.playbackProgress(now: clock.now) {

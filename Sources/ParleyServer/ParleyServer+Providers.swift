@@ -217,7 +217,7 @@ extension ParleyServer {
         case .elevenlabs, .elevenlabsHTTP:
             let health = ConnectionHealth()
             let elevenLabs = ElevenLabsConfiguration(
-                apiKey: cloud.elevenLabsKey ?? "", baseURL: Self.httpScheme(cloud.elevenLabsURL), voiceID: cloud.elevenLabsVoice,
+                apiKey: cloud.elevenLabsKey ?? "", baseURL: ProviderURL.http(cloud.elevenLabsURL), voiceID: cloud.elevenLabsVoice,
                 modelID: cloud.elevenLabsModel, connectTimeout: options.timeouts.connect, health: health)
             let textToSpeech: any TextToSpeech =
                 choice == .elevenlabs
@@ -245,12 +245,5 @@ extension ParleyServer {
             try? await Task.sleep(for: .milliseconds(100))
         }
         return await tools.current().definitions
-    }
-
-    /// ElevenLabs' base URL with an HTTP scheme (its WebSocket uses the matching `ws`/`wss`).
-    static func httpScheme(_ url: String) -> String {
-        if url.hasPrefix("wss://") { return "https://" + url.dropFirst(6) }
-        if url.hasPrefix("ws://") { return "http://" + url.dropFirst(5) }
-        return url
     }
 }

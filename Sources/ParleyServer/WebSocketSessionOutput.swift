@@ -10,7 +10,7 @@ struct WebSocketSessionOutput: SessionOutput {
     func send(_ event: SessionEvent) async throws {
         if case .agentAudio(_, let samples) = event {
             var buffer = allocator.buffer(capacity: samples.count * 2)
-            for sample in samples { buffer.writeInteger(sample, endianness: .little) }
+            PCM.withLittleEndianBytes(samples) { buffer.writeBytes($0) }
             try await outbound.write(.binary(buffer))
         } else if let text = WireProtocol.encode(event) {
             try await outbound.write(.text(text))

@@ -105,7 +105,7 @@ struct BenchSoakRun {
             "DEEPGRAM_URL": fakes.deepgram.baseURL, "GROQ_BASE_URL": fakes.groq.groqBaseURL, "ELEVENLABS_URL": fakes.elevenLabs.baseURL,
         ]) { $1 }
         let logPath = FileManager.default.temporaryDirectory.path + "/parley-soak-\(getpid()).log"
-        let server = try ServerProcess(
+        let server = try await ServerProcess.start(
             arguments: [
                 "--stt", chains.stt, "--llm", chains.llm, "--tts", chains.tts,
                 "--stt-url", fakes.local.baseURL, "--llm-url", fakes.local.baseURL,

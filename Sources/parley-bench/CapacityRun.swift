@@ -50,7 +50,7 @@ struct CapacityRun {
                     let logPath =
                         FileManager.default.temporaryDirectory.path
                         + "/parley-capacity-\(getpid())-\(sessions).log"
-                    let server = try ServerProcess(
+                    let server = try await ServerProcess.start(
                         arguments: [
                             "--stt", "deepgram", "--llm", "groq", "--tts", "elevenlabs",
                             "--max-sessions", "\(max(1000, sessions + 10))", "--log-level", "info",

@@ -1,6 +1,9 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import Subprocess
+import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -9,6 +12,10 @@ import Glibc
 /// A `parley serve` child process for `parley-bench capacity` and `soak`, started from the
 /// `parley` executable beside this one and observed through `/proc`, so that its CPU time,
 /// memory and open files are measured apart from the load generator and the fake providers.
+///
+/// swift-subprocess runs it in a task of its own, which awaits the exit without holding a
+/// thread; ``stop()`` cancels that task, which sends SIGTERM (Parley's graceful shutdown) and
+/// SIGKILL 10 s later if the server is still there.
 final class ServerProcess: Sendable {
     /// CPU time and resident memory of a process at one moment.
     struct Usage: Sendable {
@@ -22,53 +29,89 @@ final class ServerProcess: Sendable {
     let port: Int
     /// Where the server's log goes.
     let logPath: String
-    private let process: Process
+    /// The child's process id.
+    let pid: Int32
+    /// How the child ended, once it has (a class: the task that runs the child records it).
+    private final class Ending: Sendable {
+        let status = Mutex<TerminationStatus?>(nil)
+    }
+    private let ended: Ending
+    /// Runs the child until it exits; cancelled by ``stop()``.
+    private let life: Task<Void, Never>
+
+    private init(port: Int, logPath: String, pid: Int32, ended: Ending, life: Task<Void, Never>) {
+        self.port = port
+        self.logPath = logPath
+        self.pid = pid
+        self.ended = ended
+        self.life = life
+    }
 
     /// Starts `parley serve` with `arguments` (after `serve`) and extra `environment`, listening
     /// on a free loopback port; returns once the process is launched (not yet ready).
-    init(arguments: [String], environment: [String: String], logPath: String) throws {
-        port = try Self.freePort()
-        self.logPath = logPath
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.serverExecutable())
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "\(port)"] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        guard FileManager.default.createFile(atPath: logPath, contents: nil) else {
-            throw BenchError("cannot create the server log \(logPath)")
+    static func start(arguments: [String], environment: [String: String], logPath: String) async throws -> ServerProcess {
+        let port = try freePort()
+        let executable = try serverExecutable()
+        let log: SystemPackage.FileDescriptor
+        do {
+            log = try SystemPackage.FileDescriptor.open(
+                FilePath(logPath), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        } catch {
+            throw BenchError("cannot create the server log \(logPath): \(error)")
         }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        var overrides: [Environment.Key: String?] = [:]
+        for (name, value) in environment {
+            if let key = Environment.Key(rawValue: name) { overrides[key] = value }
+        }
+        var options = PlatformOptions()
+        options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(10))]
+        let ended = Ending()
+        let (started, pids) = AsyncStream<Result<Int32, any Error>>.makeStream()
+        let life = Task {
+            defer { pids.finish() }
+            do {
+                let result = try await run(
+                    .path(FilePath(executable)),
+                    arguments: Arguments(["serve", "--host", "127.0.0.1", "--port", "\(port)"] + arguments),
+                    environment: .inherit.updating(overrides), platformOptions: options, input: .none,
+                    output: .fileDescriptor(log, closeAfterSpawningProcess: true), error: .combinedWithOutput
+                ) { execution in
+                    pids.yield(.success(execution.processIdentifier.value))
+                }
+                ended.status.withLock { $0 = result.terminationStatus }
+            } catch {
+                pids.yield(.failure(error))
+            }
+        }
+        var pid: Int32?
+        for await spawned in started {
+            pid = try spawned.get()
+            break
+        }
+        guard let pid else {
+            life.cancel()
+            await life.value
+            throw CancellationError()
+        }
+        return ServerProcess(port: port, logPath: logPath, pid: pid, ended: ended, life: life)
     }
 
-    /// Asks the server to stop (SIGTERM, its graceful shutdown), then kills it if it has not
-    /// exited within `grace`.
-    func stop(grace: Duration = .seconds(10)) async {
-        guard process.isRunning else { return }
-        process.terminate()
-        let deadline = ContinuousClock.now + grace
-        while process.isRunning && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+    /// Asks the server to stop (SIGTERM, its graceful shutdown), kills it if it has not exited
+    /// within 10 s, and returns once it has exited.
+    func stop() async {
+        life.cancel()
+        await life.value
     }
 
     /// The child's CPU time and memory now; nil once it has exited.
-    var usage: Usage? { Self.usage(of: process.processIdentifier) }
-
-    /// The child's process id.
-    var pid: Int32 { process.processIdentifier }
+    var usage: Usage? { Self.usage(of: pid) }
 
     /// How the child ended (`exit status 0`, `killed by signal 11`), or nil while it runs.
     var termination: String? {
-        guard !process.isRunning else { return nil }
-        switch process.terminationReason {
-        case .exit: return "exit status \(process.terminationStatus)"
-        case .uncaughtSignal: return "killed by signal \(process.terminationStatus)"
-        @unknown default: return "ended (status \(process.terminationStatus))"
+        switch ended.status.withLock({ $0 }) {
+        case nil: nil
+        case .exited(let code): "exit status \(code)"
+        case .signaled(let signal): "killed by signal \(signal)"
         }
     }
 
@@ -76,8 +119,8 @@ final class ServerProcess: Sendable {
     func waitUntilReady(httpClient: HTTPClient, timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            guard process.isRunning else {
-                throw BenchError("parley serve exited with status \(process.terminationStatus) before it was ready; see \(logPath)")
+            if let termination {
+                throw BenchError("parley serve ended (\(termination)) before it was ready; see \(logPath)")
             }
             if let response = try? await httpClient.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/health"), timeout: .seconds(2)),
                 response.status == .ok

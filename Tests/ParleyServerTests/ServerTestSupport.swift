@@ -167,7 +167,7 @@ struct RealTimeMicrophone {
     private func send(_ frame: [Int16]) async throws {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(frame.count * 2)
-        for sample in frame { buffer.writeInteger(sample, endianness: .little) }
+        PCM.withLittleEndianBytes(frame) { buffer.writeBytes($0) }
         try await outbound.write(.binary(buffer))
     }
 }

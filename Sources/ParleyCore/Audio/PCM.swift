@@ -48,6 +48,23 @@ public enum PCM {
         return bytes
     }
 
+    /// Calls `body` with the samples as little-endian bytes, for writing them into a buffer of the
+    /// caller's (a NIO `ByteBuffer`, say) in one bulk copy.
+    ///
+    /// On a little-endian machine contiguous samples are passed as they lie in memory; otherwise
+    /// they are encoded into a temporary array first. The pointer is valid only inside `body`.
+    @discardableResult
+    public static func withLittleEndianBytes<Result>(
+        _ samples: some Collection<Int16>, _ body: (UnsafeRawBufferPointer) throws -> Result
+    ) rethrows -> Result {
+        #if _endian(little)
+        if let result = try samples.withContiguousStorageIfAvailable({ try body(UnsafeRawBufferPointer($0)) }) {
+            return result
+        }
+        #endif
+        return try littleEndianBytes(samples).withUnsafeBytes(body)
+    }
+
     /// Converts one 16-bit sample to a float in −1…1 (−32768 maps to exactly −1).
     @inlinable
     public static func float(_ sample: Int16) -> Float {

@@ -26,16 +26,12 @@ extension DeepgramSpeechToText {
 
     /// Reads the configured base as `ws://` or `wss://` without a trailing slash.
     static func webSocketBase(_ baseURL: String) throws -> String {
-        let schemes = ["wss://": "wss://", "ws://": "ws://", "https://": "wss://", "http://": "ws://"]
-        var base = baseURL.trimmingWhitespace()
-        guard let (prefix, replacement) = schemes.first(where: { base.lowercased().hasPrefix($0.key) }),
-            base.count > prefix.count
-        else {
+        var base = ProviderURL.webSocket(baseURL.trimmingWhitespace())
+        guard ProviderURL.isWebSocket(base) else {
             throw ProviderError(
                 provider: "deepgram", kind: .unreachable,
                 message: "the Deepgram base URL must start with wss://, ws://, https:// or http:// (got \"\(baseURL)\")")
         }
-        base = replacement + base.dropFirst(prefix.count)
         while base.hasSuffix("/") { base.removeLast() }
         return base
     }

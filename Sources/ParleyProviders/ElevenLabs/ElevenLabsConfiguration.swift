@@ -91,15 +91,7 @@ public struct ElevenLabsConfiguration: Sendable {
 
     /// The `stream-input` WebSocket URL for PCM at `sampleRate` Hz.
     func streamInputURL(sampleRate: Int) -> String {
-        let socketBase: String
-        if baseURL.lowercased().hasPrefix("https://") {
-            socketBase = "wss://" + baseURL.dropFirst("https://".count)
-        } else if baseURL.lowercased().hasPrefix("http://") {
-            socketBase = "ws://" + baseURL.dropFirst("http://".count)
-        } else {
-            socketBase = baseURL
-        }
-        return "\(socketBase)/v1/text-to-speech/\(escapedVoiceID)/stream-input?model_id=\(queryEscaped(modelID))"
+        "\(ProviderURL.webSocket(baseURL))/v1/text-to-speech/\(escapedVoiceID)/stream-input?model_id=\(queryEscaped(modelID))"
             + "&output_format=pcm_\(sampleRate)&sync_alignment=true&inactivity_timeout=\(inactivityTimeoutSeconds)"
     }
 
@@ -109,10 +101,7 @@ public struct ElevenLabsConfiguration: Sendable {
     }
 
     /// The scheme, host and port of the base URL (no path, no credentials), for messages.
-    var host: String {
-        guard let url = URL(string: baseURL), let host = url.host else { return "the configured base URL" }
-        return "\(url.scheme ?? "https")://\(host)\(url.port.map { ":\($0)" } ?? "")"
-    }
+    var host: String { ProviderURL.origin(of: baseURL, defaultScheme: "https") ?? "the configured base URL" }
 
     private func queryEscaped(_ value: String) -> String {
         var allowed = CharacterSet.urlQueryAllowed

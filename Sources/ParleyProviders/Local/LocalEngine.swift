@@ -3,6 +3,7 @@ import Foundation
 public import Logging
 import NIOCore
 import ParleyCore
+import Subprocess
 import Synchronization
 
 #if canImport(Glibc)
@@ -91,12 +92,6 @@ public struct LocalEngine: Sendable {
         }
     }
 
-    /// The exit status, set by Foundation's termination handler (a class: an escaping closure must
-    /// not capture a local `Mutex`).
-    final class ExitStatus: Sendable {
-        let value = Mutex<Int32?>(nil)
-    }
-
     /// What an engine process inherits from Parley's environment: only what a process needs to
     /// run. llama.cpp's server reads its settings from environment variables too (`PORT`, `HOST`,
     /// `MODEL`, `API_KEY`, … case-insensitively), and would take them over its command line — a
@@ -108,60 +103,80 @@ public struct LocalEngine: Sendable {
         return environment.filter { kept.contains($0.key) || $0.key.hasPrefix("LC_") }
     }
 
+    /// What happened to one start, in the order the supervising group hears of it.
+    private enum Event: Sendable {
+        case couldNotStart(any Error)
+        case ready
+        case notReady(any Error)
+        case exited(TerminationStatus)
+    }
+
     /// Starts the process and waits until it exits or the task is cancelled; returns why it ended.
+    ///
+    /// The child runs in one task of a group and the health check in another: the first awaits
+    /// the exit without holding a thread, and cancelling it (the group is cancelled with the
+    /// caller, or when the engine never gets healthy) sends SIGTERM, then SIGKILL 5 s later, and
+    /// still waits for the exit.
     private func runOnce(logger: Logger) async -> String {
-        let exited = CancellationSignal()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: layout.python)
-        // The supervisor opens the log itself: a FileHandle passed to Process is closed by
-        // Foundation after the spawn and again when released, and that second close can hit a
-        // descriptor reused by the event loops (seen as timers that never fire).
+        // The supervisor opens the log itself (`--log`), so Parley hands it no descriptor but its
+        // own standard output and error.
         _ = FileManager.default.createFile(atPath: logFile, contents: nil)
-        process.arguments = [layout.supervisor, "--log", logFile, "--"] + command
-        process.environment = Self.engineEnvironment(ProcessInfo.processInfo.environment)
-        let exitStatus = ExitStatus()
-        process.terminationHandler = { process in
-            exitStatus.value.withLock { $0 = process.terminationStatus }
-            exited.fire()
-        }
-        do {
-            try process.run()
-        } catch {
-            return "could not start: \(error)"
-        }
-        let pid = process.processIdentifier
-        logger.info("local engine starting", metadata: ["parley.pid": "\(pid)", "parley.port": "\(port)"])
-        let result: String = await withTaskCancellationHandler {
-            do {
-                try await waitUntilHealthy(exited: exited)
-                try await warmUp?()
-                status.update {
-                    $0.ready = true
-                    $0.lastError = nil
+        let exited = CancellationSignal()
+        return await withTaskGroup(of: Event.self) { group in
+            group.addTask {
+                do {
+                    let status = try await ChildProcess.run(
+                        executable: layout.python, arguments: [layout.supervisor, "--log", logFile, "--"] + command,
+                        environment: Self.engineEnvironment(ProcessInfo.processInfo.environment), input: .none,
+                        output: .currentStandardOutput, error: .currentStandardError, grace: .seconds(5)
+                    ) { pid in
+                        logger.info("local engine starting", metadata: ["parley.pid": "\(pid)", "parley.port": "\(port)"])
+                    }
+                    exited.fire()
+                    return .exited(status)
+                } catch {
+                    exited.fire()
+                    return .couldNotStart(error)
                 }
-                logger.info("local engine ready", metadata: ["parley.url": "\(baseURL)"])
-                await exited.wait()
-                // The wait also ends when the task is cancelled; the process may still be running.
-                let status = exitStatus.value.withLock { $0 }
-                return status.map { "exited with status \($0)" } ?? "was stopped"
-            } catch {
-                return "did not become ready: \(error)"
             }
-        } onCancel: {
-            kill(pid, SIGTERM)
-        }
-        if !exited.isFired {
-            // Cancelled, or never got healthy: stop it, forcefully if it does not listen.
-            kill(pid, SIGTERM)
-            let deadline = ContinuousClock.now + .seconds(5)
-            while !exited.isFired, ContinuousClock.now < deadline {
-                try? await ContinuousClock().sleep(for: .milliseconds(20))
+            group.addTask {
+                do {
+                    try await waitUntilHealthy(exited: exited)
+                    try await warmUp?()
+                    return .ready
+                } catch {
+                    return .notReady(error)
+                }
             }
-            if !exited.isFired { kill(pid, SIGKILL) }
-            process.waitUntilExit()
-            logger.info("local engine stopped")
+            var ready = false
+            var failure: String?
+            while let event = await group.next() {
+                switch event {
+                case .couldNotStart(let error):
+                    group.cancelAll()
+                    return "could not start: \(error)"
+                case .ready:
+                    ready = true
+                    status.update {
+                        $0.ready = true
+                        $0.lastError = nil
+                    }
+                    logger.info("local engine ready", metadata: ["parley.url": "\(baseURL)"])
+                case .notReady(let error):
+                    // Cancelled, or never got healthy: stop it (the exit follows).
+                    if !exited.isFired, !Task.isCancelled { failure = "did not become ready: \(error)" }
+                    group.cancelAll()
+                case .exited(let terminationStatus):
+                    group.cancelAll()
+                    if Task.isCancelled || failure != nil {
+                        logger.info("local engine stopped")
+                        return failure ?? "was stopped"
+                    }
+                    return ready ? ChildProcess.describe(terminationStatus) : "did not become ready: it exited during start-up"
+                }
+            }
+            return failure ?? "was stopped"
         }
-        return result
     }
 
     /// Polls the health path until it answers 200, the process exits, or the start times out.

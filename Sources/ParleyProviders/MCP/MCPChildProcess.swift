@@ -2,7 +2,9 @@ import Dispatch
 import Foundation
 import Logging
 import ParleyCore
+import Subprocess
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -28,11 +30,10 @@ public struct MCPSupervisor: Sendable, Equatable {
     }
 }
 
-/// The exit of a child process, reported by Foundation's termination handler (Foundation reaps
-/// the child before calling it).
+/// The exit of a child process, recorded by the task that awaits it.
 final class ChildExit: Sendable {
     private struct State {
-        var status: Int32?
+        var status: TerminationStatus?
         var nextWaiter = 0
         var waiters: [Int: CheckedContinuation<Bool, Never>] = [:]
     }
@@ -40,11 +41,11 @@ final class ChildExit: Sendable {
     /// Fired on exit, for waits that end when their task is cancelled.
     let signal = CancellationSignal()
 
-    /// The exit status, once it has exited.
-    var status: Int32? { state.withLock { $0.status } }
+    /// How it ended, once it has exited.
+    var status: TerminationStatus? { state.withLock { $0.status } }
 
     /// Records the exit and wakes every waiter.
-    func record(_ status: Int32) {
+    func record(_ status: TerminationStatus) {
         let waiters = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
             state.status = status
             defer { state.waiters.removeAll() }
@@ -83,25 +84,25 @@ struct MCPChildProcess: Sendable {
         let description: String
     }
 
-    let process: Process
     /// Parley writes requests here (the write end of the child's stdin).
-    let input: Pipe
+    let input: FileDescriptor
     /// Parley reads answers here (the read end of the child's stdout).
-    let output: Pipe
-    /// The child's stderr.
-    let errors: Pipe
+    let output: FileDescriptor
+    /// The read end of the child's stderr.
+    let errors: FileDescriptor
     let exit: ChildExit
-
     /// The process id (the supervisor's when there is one).
-    var pid: Int32 { process.processIdentifier }
+    let pid: Int32
+    /// The task that runs the child and records its exit; cancelling it tears the child down.
+    private let life: Task<(any Error)?, Never>
 
     /// Starts `command` with Parley's basic environment plus `environment`, through `supervisor`
-    /// when given.
-    static func start(
-        command: [String], environment: [String: String], supervisor: MCPSupervisor?
-    ) throws
-        -> MCPChildProcess
-    {
+    /// when given, runs `body` with it, then stops it (``stop(logger:)``) and closes the pipes.
+    /// Returns (or throws) what `body` did, once the child has exited and been reaped.
+    static func run<Result: Sendable>(
+        command: [String], environment: [String: String], supervisor: MCPSupervisor?, logger: Logger,
+        body: (MCPChildProcess) async throws -> Result
+    ) async throws -> Result {
         guard let name = command.first, !name.isEmpty else { throw StartFailure(description: "the command is empty") }
         var merged = LocalEngine.engineEnvironment(ProcessInfo.processInfo.environment)
         merged.merge(environment) { _, configured in configured }
@@ -112,27 +113,69 @@ struct MCPChildProcess: Sendable {
         // end Parley with SIGPIPE. This is process-wide, and Parley relies on SIGPIPE nowhere
         // (SwiftNIO already avoids it per socket).
         signal(SIGPIPE, SIG_IGN)
-        let process = Process()
-        if let supervisor {
-            process.executableURL = URL(fileURLWithPath: supervisor.python)
-            process.arguments = [supervisor.script, "--"] + [executable] + command.dropFirst()
-        } else {
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = Array(command.dropFirst())
-        }
-        process.environment = merged
-        let child = MCPChildProcess(process: process, input: Pipe(), output: Pipe(), errors: Pipe(), exit: ChildExit())
-        process.standardInput = child.input
-        process.standardOutput = child.output
-        process.standardError = child.errors
-        let exit = child.exit
-        process.terminationHandler = { process in exit.record(process.terminationStatus) }
+        let launched =
+            supervisor.map { (path: $0.python, arguments: [$0.script, "--", executable] + command.dropFirst()) }
+            ?? (path: executable, arguments: Array(command.dropFirst()))
+        let stdin: (readEnd: FileDescriptor, writeEnd: FileDescriptor)
+        let stdout: (readEnd: FileDescriptor, writeEnd: FileDescriptor)
+        let stderr: (readEnd: FileDescriptor, writeEnd: FileDescriptor)
         do {
-            try process.run()
+            stdin = try FileDescriptor.pipe()
+            stdout = try FileDescriptor.pipe()
+            stderr = try FileDescriptor.pipe()
         } catch {
-            throw StartFailure(description: "could not start \(executable): \(error)")
+            throw StartFailure(description: "could not start \(executable): no pipes: \(error)")
         }
-        return child
+        let exit = ChildExit()
+        let (started, pids) = AsyncStream<Int32>.makeStream()
+        // Unstructured so that cancelling the caller does not tear the child down at once: the
+        // MCP lifecycle closes its stdin first and gives it 2 s (``stop(logger:)``), and only
+        // then cancels this task. Every path below awaits it, so the child never outlives `run`.
+        let life = Task<(any Error)?, Never> {
+            defer { pids.finish() }
+            do {
+                // The child's ends of the pipes are closed here once it is spawned.
+                let status = try await ChildProcess.run(
+                    executable: launched.path, arguments: launched.arguments, environment: merged,
+                    input: .fileDescriptor(stdin.readEnd, closeAfterSpawningProcess: true),
+                    output: .fileDescriptor(stdout.writeEnd, closeAfterSpawningProcess: true),
+                    error: .fileDescriptor(stderr.writeEnd, closeAfterSpawningProcess: true), grace: .seconds(4)
+                ) { pid in pids.yield(pid) }
+                exit.record(status)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        var pid: Int32?
+        for await spawned in started {
+            pid = spawned
+            break
+        }
+        guard let pid else {
+            // It could not be spawned, or the caller was cancelled while it was (the stream
+            // ends then too): tear down whatever was started.
+            life.cancel()
+            let failure = await life.value
+            for end in [stdin.writeEnd, stdout.readEnd, stderr.readEnd] { try? end.close() }
+            let reason = failure.map { "\($0)" } ?? "stopped while it was starting"
+            throw StartFailure(description: "could not start \(executable): \(reason)")
+        }
+        let child = MCPChildProcess(
+            input: stdin.writeEnd, output: stdout.readEnd, errors: stderr.readEnd, exit: exit, pid: pid,
+            life: life)
+        let outcome: Swift.Result<Result, any Error>
+        do {
+            outcome = .success(try await body(child))
+        } catch {
+            outcome = .failure(error)
+        }
+        await child.stop(logger: logger)
+        // The transport's read loop notices the disconnect within 10 ms; keep the descriptors it
+        // reads open a little longer so that it never reads a reused one.
+        _ = await ChildExit().wait(upTo: .milliseconds(100))
+        for end in [stdout.readEnd, stderr.readEnd] { try? end.close() }
+        return try outcome.get()
     }
 
     /// The executable `name` names: itself when it has a slash, else the first match on `path`.
@@ -145,24 +188,22 @@ struct MCPChildProcess: Sendable {
         return nil
     }
 
-    /// Stops the child as the MCP lifecycle asks: closes its stdin, waits 2 s, sends SIGTERM, waits
-    /// 4 s (the supervisor's own grace is 3 s), then SIGKILL. Works in a cancelled task.
-    func stop(logger: Logger) async {
-        try? input.fileHandleForWriting.close()
-        if await exit.wait(upTo: .seconds(2)) { return }
-        kill(pid, SIGTERM)
-        if await exit.wait(upTo: .seconds(4)) { return }
-        logger.warning("MCP server ignored SIGTERM; killing it", metadata: ["parley.pid": "\(pid)"])
-        kill(pid, SIGKILL)
-        if !(await exit.wait(upTo: .seconds(5))) {
-            logger.error("MCP server process did not exit after SIGKILL", metadata: ["parley.pid": "\(pid)"])
+    /// Stops the child as the MCP lifecycle asks: closes its stdin and waits 2 s, then cancels the
+    /// task that runs it, which sends SIGTERM and, 4 s later (the supervisor's own grace is 3 s),
+    /// SIGKILL. Returns once it has exited; works in a cancelled task.
+    private func stop(logger: Logger) async {
+        try? input.close()
+        if await !exit.wait(upTo: .seconds(2)) { life.cancel() }
+        _ = await life.value
+        if exit.status == .signaled(SIGKILL) {
+            logger.warning("MCP server ignored SIGTERM and was killed", metadata: ["parley.pid": "\(pid)"])
         }
     }
 
     /// Logs the child's stderr line by line until it closes or the task is cancelled. Lines are
     /// cut to 500 characters; the read end is non-blocking and polled, so no thread blocks.
     func logErrors(logger: Logger) async {
-        let fd = errors.fileHandleForReading.fileDescriptor
+        let fd = errors.rawValue
         let flags = fcntl(fd, F_GETFL)
         guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) >= 0 else { return }
         var pending: [UInt8] = []

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MCP
 import ParleyCore
+import Subprocess
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -15,11 +16,10 @@ enum MCPTransports {
     }
 
     /// The stdio transport over a child's pipes: Parley reads the child's stdout and writes its
-    /// stdin. The transport never closes the descriptors; the child's `Pipe`s do.
+    /// stdin. The transport never closes the descriptors; `MCPChildProcess.run` does.
     static func stdio(_ child: MCPChildProcess, logger: Logger) -> StdioTransport {
         StdioTransport(
-            input: .init(rawValue: child.output.fileHandleForReading.fileDescriptor),
-            output: .init(rawValue: child.input.fileHandleForWriting.fileDescriptor),
+            input: .init(rawValue: child.output.rawValue), output: .init(rawValue: child.input.rawValue),
             logger: logger)
     }
 
@@ -41,8 +41,8 @@ enum MCPTransports {
 
 /// A child that exited by itself.
 struct ChildExited: Error, CustomStringConvertible {
-    let status: Int32
-    var description: String { "exited with status \(status)" }
+    let status: TerminationStatus
+    var description: String { ChildProcess.describe(status) }
 }
 
 /// No answer to `initialize` and the first `tools/list` in time.

@@ -107,14 +107,12 @@ public final class MCPToolServer: ToolSource {
     }
 
     private func runChild(command: [String], env: [String: String], logger: Logger) async throws {
-        let child = try MCPChildProcess.start(command: command, environment: env, supervisor: supervisor)
-        var tagged = logger
-        tagged[metadataKey: "parley.pid"] = "\(child.pid)"
-        let logger = tagged
-        logger.info("MCP server started", metadata: ["parley.command": "\(command.joined(separator: " "))"])
-        let transport = MCPTransports.stdio(child, logger: logger)
-        var failure: (any Error)?
-        do {
+        try await MCPChildProcess.run(command: command, environment: env, supervisor: supervisor, logger: logger) { child in
+            var tagged = logger
+            tagged[metadataKey: "parley.pid"] = "\(child.pid)"
+            let logger = tagged
+            logger.info("MCP server started", metadata: ["parley.command": "\(command.joined(separator: " "))"])
+            let transport = MCPTransports.stdio(child, logger: logger)
             try await withThrowingTaskGroup(of: Bool.self) { group in
                 group.addTask {
                     await child.logErrors(logger: logger)
@@ -129,14 +127,6 @@ public final class MCPToolServer: ToolSource {
                     if served { group.cancelAll() }
                 }
             }
-        } catch {
-            failure = error
         }
-        await child.stop(logger: logger)
-        // The transport's read loop notices the disconnect within 10 ms; keep the pipes (whose
-        // descriptors it reads) open a little longer so it never reads a reused descriptor.
-        _ = await ChildExit().wait(upTo: .milliseconds(100))
-        withExtendedLifetime(child) {}
-        if let failure { throw failure }
     }
 }

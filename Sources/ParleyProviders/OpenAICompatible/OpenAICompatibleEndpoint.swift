@@ -186,10 +186,7 @@ public struct OpenAICompatibleEndpoint: Sendable {
     }
 
     /// The scheme, host and port of the base URL (no path, no credentials), for messages.
-    var host: String {
-        guard let url = URL(string: baseURL), let host = url.host else { return "the server" }
-        return "\(url.scheme ?? "http")://\(host)\(url.port.map { ":\($0)" } ?? "")"
-    }
+    var host: String { ProviderURL.origin(of: baseURL, defaultScheme: "http") ?? "the server" }
 
     /// The `error.message` of an OpenAI-style error body, or a top-level `message`.
     static func errorMessage(in body: String) -> String? {

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import ParleyCore
 
 /// `POST /twilio/voice`: answers Twilio's incoming-call webhook with TwiML that connects the call
 /// to Parley's Media Streams WebSocket, after checking `X-Twilio-Signature` when an auth token is set.
@@ -49,18 +50,11 @@ struct TwilioWebhook: Sendable {
         guard signature != nil else {
             return "Missing X-Twilio-Signature header: this endpoint only accepts Media Streams signed by Twilio."
         }
-        let url = Self.socketScheme(requestURL(request))
+        let url = ProviderURL.webSocket(requestURL(request))
         guard TwilioSignature.isValid(signature, authToken: authToken, url: url, parameters: []) else {
             return "X-Twilio-Signature does not match this stream (check TWILIO_AUTH_TOKEN and PUBLIC_URL)."
         }
         return nil
-    }
-
-    /// `url` with `https`/`http` turned into `wss`/`ws`.
-    static func socketScheme(_ url: String) -> String {
-        if url.hasPrefix("https://") { return "wss://" + url.dropFirst(8) }
-        if url.hasPrefix("http://") { return "ws://" + url.dropFirst(7) }
-        return url
     }
 
     /// The TwiML connecting a call to the stream at `streamURL`.
@@ -73,7 +67,7 @@ struct TwilioWebhook: Sendable {
     /// prefix) or else the request's Host.
     func streamURL(_ request: Request) -> String {
         guard let base = publicBase else { return "wss://\(request.head.authority ?? "localhost")\(Self.streamPath)" }
-        return Self.socketScheme(base) + Self.streamPath
+        return ProviderURL.webSocket(base) + Self.streamPath
     }
 
     /// The URL Twilio requested, as it signs it: `PUBLIC_URL`'s scheme and host (or `https://` and
