@@ -184,6 +184,15 @@ extension ParleyServer {
                     endpoint: endpoint, model: cloud.languageModel ?? OpenAICompatibleLanguageModel.defaultGroqModel,
                     maxTokens: options.maximumReplyTokens ?? 400),
                 stage: .init(stage: "llm", provider: endpoint.name, address: cloud.groqBaseURL, connection: endpoint.health))
+        case .smallest:
+            // Electron speaks OpenAI's chat API under /waves/v1 (not /v1); `electron` is its only model.
+            let baseURL = cloud.smallestURL + OpenAICompatibleLanguageModel.electronPath
+            let endpoint = OpenAICompatibleEndpoint(
+                name: "smallest", baseURL: baseURL, apiKey: cloud.smallestKey, httpClient: httpClient, keyVariable: "SMALLEST_API_KEY")
+            return Built(
+                provider: OpenAICompatibleLanguageModel(
+                    endpoint: endpoint, model: OpenAICompatibleLanguageModel.electronModel, maxTokens: options.maximumReplyTokens ?? 400),
+                stage: .init(stage: "llm", provider: endpoint.name, address: baseURL, connection: endpoint.health))
         }
     }
 

@@ -12,9 +12,9 @@ public struct ProviderPlan: Sendable, Equatable {
         case groqWhisper = "groq-whisper"
     }
 
-    /// LLM choices.
+    /// LLM choices: `smallest` is smallest.ai's Electron, never chosen automatically.
     public enum LanguageModel: String, Sendable, CaseIterable {
-        case local, groq
+        case local, groq, smallest
     }
 
     /// Text-to-speech choices: `local` is the natural local voice (hibari-tts, with espeak-ng as
@@ -58,6 +58,7 @@ public struct ProviderPlan: Sendable, Equatable {
             }
         }
         if llm.contains(.groq) { try require(cloud.groqKey, "GROQ_API_KEY", for: "--llm groq") }
+        if llm.contains(.smallest) { try require(cloud.smallestKey, "SMALLEST_API_KEY", for: "--llm smallest") }
         for choice in tts {
             switch choice {
             case .elevenlabs, .elevenlabsHTTP: try require(cloud.elevenLabsKey, "ELEVENLABS_API_KEY", for: "--tts \(choice.rawValue)")
@@ -124,6 +125,10 @@ public struct CloudSettings: Sendable, Equatable {
     public var elevenLabsVoice: String
     /// `ELEVENLABS_MODEL_ID`, default `eleven_flash_v2_5`.
     public var elevenLabsModel: String
+    /// `SMALLEST_API_KEY`, for smallest.ai (`--llm smallest`).
+    public var smallestKey: String?
+    /// `SMALLEST_URL`, default `https://api.smallest.ai`; Electron is at `<SMALLEST_URL>/waves/v1/chat/completions`.
+    public var smallestURL: String
     /// `OPENAI_API_KEY`, for `--tts openai`.
     public var openAIKey: String?
     /// `OPENAI_BASE_URL`, default `https://api.openai.com/v1`; any server with `POST /audio/speech`.
@@ -163,6 +168,8 @@ public struct CloudSettings: Sendable, Equatable {
         groqSpeechModel = value("GROQ_STT_MODEL") ?? "whisper-large-v3-turbo"
         elevenLabsVoice = value("ELEVENLABS_VOICE_ID") ?? "21m00Tcm4TlvDq8ikWAM"
         elevenLabsModel = value("ELEVENLABS_MODEL_ID") ?? "eleven_flash_v2_5"
+        smallestKey = value("SMALLEST_API_KEY")
+        smallestURL = try url("SMALLEST_URL", default: "https://api.smallest.ai", schemes: ["http", "https"])
         openAIKey = value("OPENAI_API_KEY")
         openAIBaseURL = try url("OPENAI_BASE_URL", default: Self.defaultOpenAIBaseURL, schemes: ["http", "https"])
         openAISpeechModel = value("OPENAI_TTS_MODEL") ?? "gpt-4o-mini-tts"

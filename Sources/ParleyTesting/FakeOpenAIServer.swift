@@ -6,7 +6,7 @@ import Synchronization
 /// completions, `/audio/transcriptions` with real multipart parsing, the error envelope and
 /// statuses, rate-limit headers, and switchable faults and framing chaos.
 ///
-/// Serves both the Groq paths (`/openai/v1/…`) and the generic ones (`/v1/…`).
+/// Serves the Groq paths (`/openai/v1/…`), smallest.ai Electron's (`/waves/v1/…`) and the generic ones (`/v1/…`).
 public struct FakeOpenAIServer: Sendable {
     /// How the fake behaves.
     public struct Configuration: Sendable {
@@ -167,6 +167,8 @@ public struct FakeOpenAIServer: Sendable {
     static func handle(_ request: FakeRequest, _ response: FakeResponseWriter, configuration: Configuration, log: Log) async throws {
         var path = request.path
         if path.hasPrefix("/openai/v1/") { path = String(path.dropFirst("/openai".count)) }
+        // smallest.ai's Electron serves the same chat API under /waves/v1.
+        if path.hasPrefix("/waves/v1/") { path = String(path.dropFirst("/waves".count)) }
         let authorized = configuration.apiKey.map { request.header("authorization") == "Bearer \($0)" } ?? true
         let headers = rateLimitHeaders()
         if configuration.headDelay > .zero { try await Task.sleep(for: configuration.headDelay) }

@@ -21,7 +21,10 @@ struct Serve: AsyncParsableCommand {
     )
     var stt = "auto"
 
-    @Option(help: "LLM: local, groq, a fallback chain such as groq,local, or auto (groq when GROQ_API_KEY is set, else local).")
+    @Option(
+        help:
+            "LLM: local, groq, smallest (smallest.ai's Electron, SMALLEST_API_KEY), a fallback chain such as groq,local, or auto (groq when GROQ_API_KEY is set, else local)."
+    )
     var llm = "auto"
 
     @Option(

@@ -65,6 +65,39 @@ struct CloudProvidersTests {
         return String(buffer: try await response.body.collect(upTo: 1 << 16))
     }
 
+    @Test("--llm smallest: the turn's reply comes from smallest.ai's Electron at SMALLEST_URL/waves/v1, its key never shown", .timeLimit(.minutes(2)))
+    func smallestElectron() async throws {
+        let key = "sm-secret-0004"
+        var electron = FakeOpenAIServer.Configuration(apiKey: key)
+        electron.models = [OpenAICompatibleLanguageModel.electronModel]
+        electron.reply = { _ in Self.answer }
+        try await Self.withCloudServer(
+            openAI: electron,
+            adjust: { options, fake in
+                options.languageModel = "smallest"
+                // The fake's root: its generic base URL without the `/v1`.
+                options.environment["SMALLEST_URL"] = String(fake.baseURL.dropLast("/v1".count))
+                options.environment["SMALLEST_API_KEY"] = key
+                options.environment["GROQ_API_KEY"] = nil
+            }
+        ) { port, _, electronServer, _ in
+            let result = try await Self.talk(port: port)
+            #expect(result.session.providers == ["stt": "deepgram", "llm": "smallest", "tts": "elevenlabs"])
+            let turn = try #require(result.turns.first)
+            #expect(turn.transcript == Self.question)
+            #expect(turn.reply == Self.answer)
+            let request = try #require(electronServer.requests.first)
+            #expect(request.path == "/waves/v1/chat/completions")
+            #expect(request.authorized)
+            #expect(request.json?["model"]?.stringValue == "electron")
+            #expect(request.json?["stream"]?.boolValue == true)
+            let health = try await Self.health(port: port)
+            #expect(JSONValue.parse(health)?["stages"]?["llm"]?["provider"]?.stringValue == "smallest")
+            #expect(!health.contains(key))
+            #expect(!result.events.map { "\($0)" }.joined().contains(key))
+        }
+    }
+
     @Test("a full turn runs through Deepgram, Groq and ElevenLabs", .timeLimit(.minutes(2)))
     func fullTurn() async throws {
         try await Self.withCloudServer { port, deepgram, groq, elevenLabs in

@@ -34,11 +34,29 @@ struct ProviderPlanTests {
         #expect(whisper.speechToText == .groqWhisper)
     }
 
+    @Test("smallest.ai is used only when asked for: SMALLEST_API_KEY alone leaves the LLM automatic; SMALLEST_URL is checked")
+    func smallestOnlyWhenAsked() throws {
+        let automatic = try ProviderPlan.resolve(speechToText: nil, languageModel: nil, textToSpeech: nil, environment: ["SMALLEST_API_KEY": "k"])
+        #expect(automatic.languageModel == .local)
+        #expect(automatic.cloud.smallestURL == "https://api.smallest.ai")
+        let asked = try ProviderPlan.resolve(
+            speechToText: nil, languageModel: "smallest", textToSpeech: nil,
+            environment: ["SMALLEST_API_KEY": "k", "SMALLEST_URL": "http://127.0.0.1:9/"])
+        #expect(asked.languageModel == .smallest)
+        #expect(asked.cloud.smallestURL == "http://127.0.0.1:9")
+        let error = #expect(throws: ParleyServer.ConfigurationError.self) {
+            try ProviderPlan.resolve(
+                speechToText: nil, languageModel: "smallest", textToSpeech: nil, environment: ["SMALLEST_API_KEY": "k", "SMALLEST_URL": "ftp://x"])
+        }
+        #expect(error?.description.contains("SMALLEST_URL=ftp://x is not a URL") == true)
+    }
+
     @Test("a cloud provider chosen without its key names the missing variable")
     func missingKey() {
         for (stt, llm, tts, variable) in [
             ("deepgram", nil, nil, "DEEPGRAM_API_KEY"), ("groq-whisper", nil, nil, "GROQ_API_KEY"),
             (nil, "groq", nil, "GROQ_API_KEY"), (nil, nil, "elevenlabs", "ELEVENLABS_API_KEY"),
+            (nil, "smallest", nil, "SMALLEST_API_KEY"),
         ] as [(String?, String?, String?, String)] {
             let error = #expect(throws: ParleyServer.ConfigurationError.self) {
                 try ProviderPlan.resolve(speechToText: stt, languageModel: llm, textToSpeech: tts, environment: [:])

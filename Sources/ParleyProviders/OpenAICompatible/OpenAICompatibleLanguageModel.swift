@@ -125,6 +125,11 @@ extension OpenAICompatibleLanguageModel {
     /// is its fast production model (docs/providers.md).
     public static let defaultGroqModel = "openai/gpt-oss-20b"
 
+    /// smallest.ai's Electron: its chat API's path under `SMALLEST_URL`.
+    public static let electronPath = "/waves/v1"
+    /// smallest.ai's Electron: the only model id it serves.
+    public static let electronModel = "electron"
+
     /// A client for Groq: reasoning models are asked to think briefly and to keep their reasoning
     /// out of the stream, so the voice answers quickly and never speaks its thoughts.
     public static func groq(endpoint: OpenAICompatibleEndpoint, model: String = defaultGroqModel, maxTokens: Int) -> Self {
