@@ -158,13 +158,7 @@ public enum FakeDeepgramServer {
         /// Waits until `predicate` holds, checking every 10 ms; returns whether it held in time.
         @discardableResult
         public func waitUntil(timeout: Duration = .seconds(5), _ predicate: @Sendable (Running) -> Bool) async -> Bool {
-            let deadline = ContinuousClock.now + timeout
-            while !predicate(self) {
-                guard ContinuousClock.now < deadline, (try? await Task.sleep(for: .milliseconds(10))) != nil else {
-                    return predicate(self)
-                }
-            }
-            return true
+            await poll(timeout: timeout, every: .milliseconds(10)) { predicate(self) }
         }
     }
 

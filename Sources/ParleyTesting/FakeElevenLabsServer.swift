@@ -54,11 +54,7 @@ public final class FakeElevenLabsServer: Sendable {
 
     /// Waits until `condition` holds, checking every 5 ms; false if it still does not after `timeout`.
     public func waitUntil(timeout: Duration = .seconds(5), _ condition: (FakeElevenLabsServer) -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while !condition(self) {
-            guard ContinuousClock.now < deadline, (try? await Task.sleep(for: .milliseconds(5))) != nil else { return false }
-        }
-        return true
+        await poll(timeout: timeout, every: .milliseconds(5)) { condition(self) }
     }
 
     /// Changes one connection's record.

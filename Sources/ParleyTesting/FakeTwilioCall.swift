@@ -129,12 +129,7 @@ public final class FakeTwilioCall: Sendable {
 
     /// Waits until `condition` holds (checked every 10 ms) or `timeout` passes; returns whether it held.
     public func wait(timeout: Duration = .seconds(10), until condition: (Snapshot) -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition(snapshot) { return true }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return condition(snapshot)
+        await poll(timeout: timeout, every: .milliseconds(10)) { condition(snapshot) }
     }
 
     /// Sends `connected` and `start`, then streams the microphone every 20 ms.

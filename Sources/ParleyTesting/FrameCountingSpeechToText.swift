@@ -21,11 +21,7 @@ public struct FrameCountingSpeechToText: SpeechToText {
     /// Waits (polling every millisecond of wall time) until `count` frames have arrived; false
     /// after `timeout` of wall time.
     public func waitForFrames(_ count: Int, timeout: Duration = .seconds(10)) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while framesReceived < count {
-            guard ContinuousClock.now < deadline, (try? await Task.sleep(for: .milliseconds(1))) != nil else { return false }
-        }
-        return true
+        await poll(timeout: timeout) { framesReceived >= count }
     }
 
     public func transcribe(_ input: AsyncStream<SpeechInput>, onEvent: (TranscriptEvent) async throws -> Void) async throws {

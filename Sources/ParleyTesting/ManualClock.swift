@@ -111,10 +111,6 @@ public final class ManualClock: Clock, Sendable {
     /// clock; false if `timeout` of wall time passes first.
     @discardableResult
     public func waitForSleepers(_ count: Int = 1, timeout: Duration = .seconds(10)) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while sleeperCount < count {
-            guard ContinuousClock.now < deadline, (try? await Task.sleep(for: .milliseconds(1))) != nil else { return false }
-        }
-        return true
+        await poll(timeout: timeout) { sleeperCount >= count }
     }
 }

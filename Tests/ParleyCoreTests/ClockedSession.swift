@@ -99,11 +99,7 @@ struct ClockedSession {
     /// Waits until the session is idle: a reply in flight is asleep on the clock or paused at its
     /// gate, or no reply is in flight. False after 10 s of wall time (something is stuck).
     private func settled() async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while manual.sleeperCount == 0, Self.replying(harness.output.events) {
-            guard ContinuousClock.now < deadline, (try? await Task.sleep(for: .milliseconds(1))) != nil else { return false }
-        }
-        return true
+        await poll(timeout: .seconds(10)) { manual.sleeperCount > 0 || !Self.replying(harness.output.events) }
     }
 
     /// Whether a reply is under way and not paused: a turn committed has not ended and its audio
