@@ -33,7 +33,7 @@ enum DeepgramTarget {
                     try check(text == text.trimmingWhitespace(), "final \"\(text)\"")
                 case .speechStarted:
                     try check(reception.kind == .speechStarted, "speech started from a \(reception.kind) message")
-                case .noSpeech, .failed, .tentative:
+                case .noSpeech, .failed, .tentative, .turnStarted, .likelyEndOfTurn, .turnResumed:
                     throw InvariantViolation("Deepgram's tracker produced \(event)")
                 }
             }

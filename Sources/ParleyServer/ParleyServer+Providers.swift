@@ -134,6 +134,21 @@ extension ParleyServer {
                         logger: logger)
                 },
                 stage: .init(stage: "stt", provider: "deepgram", address: cloud.deepgramURL, connection: health))
+        case .deepgramFlux:
+            let health = ConnectionHealth()
+            let logger = logger
+            return Built(
+                provider: { rate, telephony in
+                    DeepgramFluxSpeechToText(
+                        apiKey: cloud.deepgramKey ?? "", baseURL: cloud.deepgramURL, model: cloud.fluxModel,
+                        encoding: telephony ? .mulaw : .linear16, sampleRate: rate, endOfTurnThreshold: cloud.fluxEndOfTurnThreshold,
+                        eagerEndOfTurnThreshold: cloud.fluxEagerEndOfTurnThreshold,
+                        endOfTurnTimeout: cloud.fluxEndOfTurnTimeout.map { .milliseconds($0) }, connectTimeout: options.timeouts.connect,
+                        health: health, logger: logger)
+                },
+                stage: .init(stage: "stt", provider: "deepgram-flux", address: cloud.deepgramURL, connection: health))
+        case .smallest:
+            throw ConfigurationError("TEMPORARY")
         case .groqWhisper:
             let endpoint = OpenAICompatibleEndpoint(
                 name: "groq-whisper", baseURL: cloud.groqBaseURL, apiKey: cloud.groqKey, httpClient: httpClient,
@@ -223,6 +238,8 @@ extension ParleyServer {
             // Load espeak-ng's voice data now rather than on the first reply.
             _ = try await EspeakEngine.shared.synthesize("ready", voice: espeak.voice)
             return Built(provider: espeak, stage: .init(stage: "tts", provider: espeak.name))
+        case .smallest:
+            throw ConfigurationError("TEMPORARY")
         case .elevenlabs, .elevenlabsHTTP:
             let health = ConnectionHealth()
             let elevenLabs = ElevenLabsConfiguration(

@@ -6,10 +6,13 @@ import Foundation
 /// (`DEEPGRAM_API_KEY`, `GROQ_API_KEY`, `ELEVENLABS_API_KEY`) and the embedded engine otherwise;
 /// a cloud provider chosen explicitly without its key is a configuration error naming the variable.
 public struct ProviderPlan: Sendable, Equatable {
-    /// Speech-to-text choices.
+    /// Speech-to-text choices: `deepgram-flux` is Deepgram's Flux model (`/v2/listen`), which
+    /// ends turns itself; `smallest` is smallest.ai's Pulse. Neither is chosen automatically.
     public enum SpeechToText: String, Sendable, CaseIterable {
         case local, deepgram
+        case deepgramFlux = "deepgram-flux"
         case groqWhisper = "groq-whisper"
+        case smallest
     }
 
     /// LLM choices: `smallest` is smallest.ai's Electron, never chosen automatically.
@@ -18,10 +21,12 @@ public struct ProviderPlan: Sendable, Equatable {
     }
 
     /// Text-to-speech choices: `local` is the natural local voice (hibari-tts, with espeak-ng as
-    /// its fallback), `espeak` espeak-ng alone, `openai` any OpenAI-compatible speech endpoint.
+    /// its fallback), `espeak` espeak-ng alone, `openai` any OpenAI-compatible speech endpoint,
+    /// `smallest` smallest.ai's Lightning (never chosen automatically).
     public enum TextToSpeech: String, Sendable, CaseIterable {
         case local, espeak, openai, elevenlabs
         case elevenlabsHTTP = "elevenlabs-http"
+        case smallest
     }
 
     /// The speech-to-text providers, in order: the first serves, the others take over when it fails.
@@ -52,7 +57,8 @@ public struct ProviderPlan: Sendable, Equatable {
             "--tts", textToSpeech, automatic: cloud.elevenLabsKey != nil ? .elevenlabs : TextToSpeech.local)
         for choice in stt {
             switch choice {
-            case .deepgram: try require(cloud.deepgramKey, "DEEPGRAM_API_KEY", for: "--stt deepgram")
+            case .deepgram, .deepgramFlux: try require(cloud.deepgramKey, "DEEPGRAM_API_KEY", for: "--stt \(choice.rawValue)")
+            case .smallest: try require(cloud.smallestKey, "SMALLEST_API_KEY", for: "--stt smallest")
             case .groqWhisper: try require(cloud.groqKey, "GROQ_API_KEY", for: "--stt groq-whisper")
             case .local: break
             }
@@ -65,6 +71,7 @@ public struct ProviderPlan: Sendable, Equatable {
             // A self-hosted server may need no key; OpenAI's own does.
             case .openai where cloud.openAIBaseURL == CloudSettings.defaultOpenAIBaseURL:
                 try require(cloud.openAIKey, "OPENAI_API_KEY", for: "--tts openai")
+            case .smallest: try require(cloud.smallestKey, "SMALLEST_API_KEY", for: "--tts smallest")
             case .openai, .local, .espeak: break
             }
         }
@@ -125,10 +132,26 @@ public struct CloudSettings: Sendable, Equatable {
     public var elevenLabsVoice: String
     /// `ELEVENLABS_MODEL_ID`, default `eleven_flash_v2_5`.
     public var elevenLabsModel: String
-    /// `SMALLEST_API_KEY`, for smallest.ai (`--llm smallest`).
+    /// `DEEPGRAM_FLUX_MODEL`, default `flux-general-en` (`--stt deepgram-flux`).
+    public var fluxModel: String
+    /// `DEEPGRAM_EOT_THRESHOLD` (Flux's `eot_threshold`, 0.5–1.0); nil keeps Deepgram's default, 0.7.
+    public var fluxEndOfTurnThreshold: Double?
+    /// `DEEPGRAM_EAGER_EOT_THRESHOLD` (Flux's `eager_eot_threshold`, 0.3–0.9), default 0.5; `off`
+    /// (nil) turns eager end of turn off.
+    public var fluxEagerEndOfTurnThreshold: Double?
+    /// `DEEPGRAM_EOT_TIMEOUT_MS` (Flux's `eot_timeout_ms`, 500–60000); nil keeps Deepgram's default, 5000.
+    public var fluxEndOfTurnTimeout: Int?
+    /// `SMALLEST_API_KEY`, for smallest.ai (`--stt smallest`, `--tts smallest`, `--llm smallest`).
     public var smallestKey: String?
-    /// `SMALLEST_URL`, default `https://api.smallest.ai`; Electron is at `<SMALLEST_URL>/waves/v1/chat/completions`.
+    /// `SMALLEST_URL`, default `https://api.smallest.ai`: Pulse at `/waves/v1/stt/live`, Lightning
+    /// at `/waves/v1/tts/live`, Electron at `/waves/v1/chat/completions`.
     public var smallestURL: String
+    /// `SMALLEST_LANGUAGE`, default `en`: Pulse's `language` and Lightning's.
+    public var smallestLanguage: String
+    /// `SMALLEST_VOICE_ID`, default `magnus`.
+    public var smallestVoice: String
+    /// `SMALLEST_TTS_MODEL`, default `lightning_v3.1`.
+    public var smallestSpeechModel: String
     /// `OPENAI_API_KEY`, for `--tts openai`.
     public var openAIKey: String?
     /// `OPENAI_BASE_URL`, default `https://api.openai.com/v1`; any server with `POST /audio/speech`.
@@ -168,8 +191,33 @@ public struct CloudSettings: Sendable, Equatable {
         groqSpeechModel = value("GROQ_STT_MODEL") ?? "whisper-large-v3-turbo"
         elevenLabsVoice = value("ELEVENLABS_VOICE_ID") ?? "21m00Tcm4TlvDq8ikWAM"
         elevenLabsModel = value("ELEVENLABS_MODEL_ID") ?? "eleven_flash_v2_5"
+        func number(_ name: String, in range: ClosedRange<Double>) throws(ParleyServer.ConfigurationError) -> Double? {
+            guard let text = value(name) else { return nil }
+            guard let number = Double(text), range.contains(number) else {
+                func plain(_ bound: Double) -> String { bound == bound.rounded() ? "\(Int(bound))" : "\(bound)" }
+                throw ParleyServer.ConfigurationError(
+                    "\(name)=\(text.prefix(40)) must be a number from \(plain(range.lowerBound)) to \(plain(range.upperBound))")
+            }
+            return number
+        }
+        fluxModel = value("DEEPGRAM_FLUX_MODEL") ?? "flux-general-en"
+        fluxEndOfTurnThreshold = try number("DEEPGRAM_EOT_THRESHOLD", in: 0.5...1.0)
+        if value("DEEPGRAM_EAGER_EOT_THRESHOLD")?.lowercased() == "off" {
+            fluxEagerEndOfTurnThreshold = nil
+        } else {
+            fluxEagerEndOfTurnThreshold = try number("DEEPGRAM_EAGER_EOT_THRESHOLD", in: 0.3...0.9) ?? 0.5
+        }
+        if let eager = fluxEagerEndOfTurnThreshold, eager > (fluxEndOfTurnThreshold ?? 0.7) {
+            throw ParleyServer.ConfigurationError(
+                "DEEPGRAM_EAGER_EOT_THRESHOLD=\(eager) is above the end-of-turn threshold \(fluxEndOfTurnThreshold ?? 0.7): the eager end must come first (or set it to off)"
+            )
+        }
+        fluxEndOfTurnTimeout = try number("DEEPGRAM_EOT_TIMEOUT_MS", in: 500...60000).map { Int($0) }
         smallestKey = value("SMALLEST_API_KEY")
         smallestURL = try url("SMALLEST_URL", default: "https://api.smallest.ai", schemes: ["http", "https"])
+        smallestLanguage = value("SMALLEST_LANGUAGE") ?? "en"
+        smallestVoice = value("SMALLEST_VOICE_ID") ?? "magnus"
+        smallestSpeechModel = value("SMALLEST_TTS_MODEL") ?? "lightning_v3.1"
         openAIKey = value("OPENAI_API_KEY")
         openAIBaseURL = try url("OPENAI_BASE_URL", default: Self.defaultOpenAIBaseURL, schemes: ["http", "https"])
         openAISpeechModel = value("OPENAI_TTS_MODEL") ?? "gpt-4o-mini-tts"

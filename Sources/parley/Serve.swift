@@ -17,7 +17,7 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help:
-            "Speech-to-text: local, deepgram, groq-whisper, a fallback chain such as deepgram,local, or auto (deepgram when DEEPGRAM_API_KEY is set, else local)."
+            "Speech-to-text: local, deepgram, deepgram-flux (Deepgram's Flux, which ends turns itself), groq-whisper, smallest (smallest.ai's Pulse, SMALLEST_API_KEY), a fallback chain such as deepgram,local, or auto (deepgram when DEEPGRAM_API_KEY is set, else local)."
     )
     var stt = "auto"
 
@@ -29,7 +29,7 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help:
-            "Text-to-speech: local (hibari-tts, espeak-ng behind it), espeak, openai (OPENAI_API_KEY, OPENAI_BASE_URL), elevenlabs, elevenlabs-http, a fallback chain such as elevenlabs,local, or auto (elevenlabs when ELEVENLABS_API_KEY is set, else local)."
+            "Text-to-speech: local (hibari-tts, espeak-ng behind it), espeak, openai (OPENAI_API_KEY, OPENAI_BASE_URL), elevenlabs, elevenlabs-http, smallest (smallest.ai's Lightning, SMALLEST_API_KEY), a fallback chain such as elevenlabs,local, or auto (elevenlabs when ELEVENLABS_API_KEY is set, else local)."
     )
     var tts = "auto"
 

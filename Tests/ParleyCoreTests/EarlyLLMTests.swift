@@ -203,4 +203,79 @@ struct EndOfTurnTests {
         #expect(events.filter { $0 == .speechStarted }.count == 1)
         #expect(llm.calls.count == 1)
     }
+
+}
+
+/// A recogniser's own likely end of turn (Deepgram Flux's `EagerEndOfTurn`).
+extension EarlyLLMTests {
+    /// A recogniser like Deepgram Flux with eager end of turn: `StartOfTurn` when speech starts,
+    /// `EagerEndOfTurn` on `eager` once it stops, then (after `endDelay`) `TurnResumed` and the
+    /// `final` words if they differ, else `EndOfTurn` on the same words.
+    struct EagerRecogniser: SpeechToText {
+        var eager: String
+        var final: String
+        var endDelay: Duration = .milliseconds(150)
+        var name: String { "eager-stt" }
+
+        func transcribe(_ input: AsyncStream<SpeechInput>, onEvent: (TranscriptEvent) async throws -> Void) async throws {
+            for await item in input {
+                switch item {
+                case .speechStarted:
+                    try await onEvent(.turnStarted)
+                case .speechEnded:
+                    try await onEvent(.likelyEndOfTurn(eager))
+                    try await Task.sleep(for: endDelay)
+                    if final != eager {
+                        try await onEvent(.turnResumed)
+                        try await onEvent(.partial(final))
+                        try await Task.sleep(for: endDelay)
+                    }
+                    try await onEvent(.final(final, endsTurn: true))
+                case .audio, .paused, .resumed:
+                    continue
+                }
+            }
+        }
+    }
+
+    @Test("a recogniser's likely end of turn starts the LLM, without --early-llm, and the same words adopt it")
+    func likelyEndAdopted() async throws {
+        let llm = StreamingFakeLanguageModel(reply: "It is sunny.", firstTokenDelay: .milliseconds(50), tokenDelay: .milliseconds(5))
+        let harness = Harness(
+            stt: EagerRecogniser(eager: "What is the weather?", final: "What is the weather?"), llm: llm, tts: ToneTextToSpeech(),
+            configuration: Self.configuration(earlyLLM: false))
+        try await harness.run {
+            harness.utterance()
+            #expect(await harness.turnEnded(1))
+        }
+        #expect(llm.calls.count == 1, "one request, adopted")
+        let timed = harness.output.timedEvents
+        let committed = try #require(timed.firstIndex { if case .transcriptFinal = $0.event { true } else { false } })
+        let call = try #require(llm.calls.first)
+        #expect(call.started < timed[committed].at, "the request began at the likely end, before the turn ended")
+        #expect(call.cancelled == false)
+        #expect(!timed[..<committed].contains { if case .agentText = $0.event { true } else { false } }, "nothing spoken early")
+        let summary = try #require(timed.compactMap { if case .turnEnd(let s) = $0.event { s } else { nil } }.first)
+        #expect(summary.text == "It is sunny.")
+        #expect(try #require(summary.timeline[.llmRequest]) < #require(summary.timeline[.sttFinal]))
+    }
+
+    @Test("when the recogniser says the turn resumed, the early request is cancelled and the reply answers the whole turn")
+    func likelyEndResumed() async throws {
+        let llm = StreamingFakeLanguageModel(reply: "Here is a story.", firstTokenDelay: .milliseconds(400), tokenDelay: .milliseconds(5))
+        let harness = Harness(
+            stt: EagerRecogniser(eager: "Tell me", final: "Tell me a story."), llm: llm, tts: ToneTextToSpeech(),
+            configuration: Self.configuration(earlyLLM: false))
+        try await harness.run {
+            harness.utterance()
+            #expect(await harness.turnEnded(1))
+        }
+        let calls = llm.calls
+        #expect(calls.count == 2)
+        #expect(calls.first?.messages.last == .user("Tell me"))
+        #expect(calls.first?.cancelled == true)
+        #expect(calls.last?.messages.last == .user("Tell me a story."))
+        let texts = harness.output.events.compactMap { if case .agentText(_, let delta) = $0 { delta } else { nil } }
+        #expect(texts.joined() == "Here is a story.")
+    }
 }

@@ -103,8 +103,14 @@ struct DeepgramSpeechToTextTests {
             let outcome = await Self.speakThenEndSpeech(.milliseconds(820), to: fake)
             #expect(outcome.error == nil)
             let record = try #require(fake.connections.first)
-            // 41 frames of 640 bytes: 20 messages of two, then the odd one flushed by the end of speech.
-            #expect(record.audioFrames.map(\.bytes) == Array(repeating: 1280, count: 20) + [640])
+            // 41 frames of 640 bytes: 20 messages of two, then the odd one flushed by the end of
+            // speech. On a loaded machine the 250 ms tick may flush a lone frame between two, so
+            // a few more single frames are allowed; never a bigger message, never a byte lost.
+            let sizes = record.audioFrames.map(\.bytes)
+            #expect(sizes.reduce(0, +) == 41 * 640)
+            #expect(sizes.allSatisfy { $0 == 1280 || $0 == 640 })
+            #expect(sizes.filter { $0 == 1280 }.count >= 17, "\(sizes)")
+            #expect(sizes.last == 640)
             let finalize = try #require(record.textMessages.first { JSONValue.parse($0.text)?["type"] == "Finalize" })
             #expect(record.audioFrames.allSatisfy { $0.at <= finalize.at })
         }

@@ -73,7 +73,7 @@ enum DeepgramTestSupport {
     /// Runs `client` on input that `feed` produces (the input ends when `feed` returns) and
     /// returns what it reported and the error it threw, if any.
     static func transcribe(
-        _ client: DeepgramSpeechToText, recorder: Recorder = Recorder(),
+        _ client: some SpeechToText, recorder: Recorder = Recorder(),
         feed: @escaping @Sendable (AsyncStream<SpeechInput>.Continuation) async throws -> Void
     ) async -> (events: [TranscriptEvent], error: (any Error)?) {
         let (input, continuation) = AsyncStream.makeStream(of: SpeechInput.self, bufferingPolicy: .bufferingOldest(100_000))

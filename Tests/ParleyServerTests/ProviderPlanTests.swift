@@ -51,12 +51,52 @@ struct ProviderPlanTests {
         #expect(error?.description.contains("SMALLEST_URL=ftp://x is not a URL") == true)
     }
 
+    @Test("smallest.ai's Pulse and Lightning and Deepgram Flux serve only when asked for; the Flux thresholds are read and checked")
+    func newProvidersOnlyWhenAsked() throws {
+        let keys = ["SMALLEST_API_KEY": "k", "DEEPGRAM_API_KEY": "d"]
+        let automatic = try ProviderPlan.resolve(speechToText: nil, languageModel: nil, textToSpeech: nil, environment: keys)
+        #expect(automatic.speechToText == .deepgram)
+        #expect(automatic.textToSpeech == .local)
+        #expect(automatic.cloud.smallestLanguage == "en" && automatic.cloud.smallestVoice == "magnus")
+        #expect(automatic.cloud.smallestSpeechModel == "lightning_v3.1")
+        #expect(automatic.cloud.fluxModel == "flux-general-en")
+        #expect(automatic.cloud.fluxEagerEndOfTurnThreshold == 0.5, "eager end of turn is on by default")
+        #expect(automatic.cloud.fluxEndOfTurnThreshold == nil && automatic.cloud.fluxEndOfTurnTimeout == nil)
+        let asked = try ProviderPlan.resolve(
+            speechToText: "deepgram-flux,smallest", languageModel: nil, textToSpeech: "smallest",
+            environment: keys.merging([
+                "DEEPGRAM_EOT_THRESHOLD": "0.8", "DEEPGRAM_EAGER_EOT_THRESHOLD": "0.6", "DEEPGRAM_EOT_TIMEOUT_MS": "3000",
+            ]) { $1 })
+        #expect(asked.speechToTextChain == [.deepgramFlux, .smallest])
+        #expect(asked.textToSpeech == .smallest)
+        #expect(asked.cloud.fluxEndOfTurnThreshold == 0.8)
+        #expect(asked.cloud.fluxEagerEndOfTurnThreshold == 0.6)
+        #expect(asked.cloud.fluxEndOfTurnTimeout == 3000)
+        let off = try ProviderPlan.resolve(
+            speechToText: "deepgram-flux", languageModel: nil, textToSpeech: nil,
+            environment: keys.merging(["DEEPGRAM_EAGER_EOT_THRESHOLD": "off"]) { $1 })
+        #expect(off.cloud.fluxEagerEndOfTurnThreshold == nil)
+        for (variable, value, expected) in [
+            ("DEEPGRAM_EOT_THRESHOLD", "0.2", "DEEPGRAM_EOT_THRESHOLD=0.2 must be a number from 0.5 to 1"),
+            ("DEEPGRAM_EAGER_EOT_THRESHOLD", "high", "DEEPGRAM_EAGER_EOT_THRESHOLD=high must be a number from 0.3 to 0.9"),
+            ("DEEPGRAM_EAGER_EOT_THRESHOLD", "0.8", "is above the end-of-turn threshold 0.7"),
+            ("DEEPGRAM_EOT_TIMEOUT_MS", "100", "DEEPGRAM_EOT_TIMEOUT_MS=100 must be a number from 500 to 60000"),
+        ] {
+            let error = #expect(throws: ParleyServer.ConfigurationError.self) {
+                try ProviderPlan.resolve(
+                    speechToText: "deepgram-flux", languageModel: nil, textToSpeech: nil, environment: keys.merging([variable: value]) { $1 })
+            }
+            #expect(error?.description.contains(expected) == true, "\(error?.description ?? "no error")")
+        }
+    }
+
     @Test("a cloud provider chosen without its key names the missing variable")
     func missingKey() {
         for (stt, llm, tts, variable) in [
             ("deepgram", nil, nil, "DEEPGRAM_API_KEY"), ("groq-whisper", nil, nil, "GROQ_API_KEY"),
             (nil, "groq", nil, "GROQ_API_KEY"), (nil, nil, "elevenlabs", "ELEVENLABS_API_KEY"),
-            (nil, "smallest", nil, "SMALLEST_API_KEY"),
+            (nil, "smallest", nil, "SMALLEST_API_KEY"), ("smallest", nil, nil, "SMALLEST_API_KEY"),
+            (nil, nil, "smallest", "SMALLEST_API_KEY"), ("deepgram-flux", nil, nil, "DEEPGRAM_API_KEY"),
         ] as [(String?, String?, String?, String)] {
             let error = #expect(throws: ParleyServer.ConfigurationError.self) {
                 try ProviderPlan.resolve(speechToText: stt, languageModel: llm, textToSpeech: tts, environment: [:])
@@ -70,7 +110,7 @@ struct ProviderPlanTests {
         let unknown = #expect(throws: ParleyServer.ConfigurationError.self) {
             try ProviderPlan.resolve(speechToText: "whisperx", languageModel: nil, textToSpeech: nil, environment: [:])
         }
-        #expect(unknown?.description.contains("local, deepgram, groq-whisper") == true)
+        #expect(unknown?.description.contains("local, deepgram, deepgram-flux, groq-whisper, smallest, auto") == true)
         let badURL = #expect(throws: ParleyServer.ConfigurationError.self) {
             try ProviderPlan.resolve(speechToText: nil, languageModel: nil, textToSpeech: nil, environment: ["GROQ_BASE_URL": "api.groq.com"])
         }

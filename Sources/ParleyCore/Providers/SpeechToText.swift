@@ -29,6 +29,17 @@ public enum TranscriptEvent: Sendable, Equatable {
     /// The recogniser's own voice-activity detection heard speech begin (Deepgram
     /// `SpeechStarted`); an early hint, not yet words.
     case speechStarted
+    /// The recogniser's own turn detector heard a turn begin (Deepgram Flux `StartOfTurn`): it
+    /// counts as words for barge-in.
+    case turnStarted
+    /// The recogniser's own turn detector judges the turn probably over, with the whole turn's
+    /// text (Deepgram Flux `EagerEndOfTurn`): the session starts the LLM on it now, speaking
+    /// nothing until ``final(_:endsTurn:)`` ends the turn with the same words. Unlike
+    /// ``tentative(_:)`` it does not depend on Parley's own VAD having heard a pause.
+    case likelyEndOfTurn(String)
+    /// The speaker went on after ``likelyEndOfTurn(_:)`` (Deepgram Flux `TurnResumed`): the early
+    /// LLM request started on it is discarded.
+    case turnResumed
     /// An utterance was heard but held no words (noise, a cough).
     case noSpeech
     /// One utterance could not be transcribed; the session reports it and goes on.

@@ -187,6 +187,16 @@ extension VoiceSession {
                 if Self.hasWords(text), vad.isPaused || !vad.isSpeaking {
                     startEarlyReply(adding: text.trimmingWhitespace(), always: true)
                 }
+            case .likelyEndOfTurn(let text):
+                // The recogniser's turn detector is the judge here, not Parley's VAD.
+                if Self.hasWords(text) { startEarlyReply(adding: text.trimmingWhitespace(), always: true) }
+            case .turnResumed:
+                session.logger.debug("recogniser: the turn goes on")
+                discardEarlyReply()  // the user goes on talking
+            case .turnStarted:
+                session.logger.debug("recogniser heard a turn start")
+                apply(bargeIn.words())
+                discardEarlyReply()
             case .speechStarted:
                 session.logger.debug("recogniser heard speech start")
             case .noSpeech:

@@ -58,7 +58,10 @@ extension DeepgramSpeechToText {
     }
 
     /// The host (and port) the client connects to, for messages.
-    var hostDescription: String {
+    var hostDescription: String { Self.hostDescription(baseURL) }
+
+    /// The host (and port) of `baseURL`, for messages.
+    static func hostDescription(_ baseURL: String) -> String {
         guard let base = try? Self.webSocketBase(baseURL), let url = URL(string: base), let host = url.host else {
             return baseURL
         }
@@ -67,8 +70,17 @@ extension DeepgramSpeechToText {
 
     /// Explains a failed connection attempt for a person, without the key.
     func connectionError(_ error: any Error) -> ProviderError {
+        Self.connectionError(error, provider: name, apiKey: apiKey, baseURL: baseURL, connectTimeout: connectTimeout)
+    }
+
+    /// Explains a failed connection attempt to Deepgram (`/v1/listen` or Flux's `/v2/listen`, which
+    /// refuse handshakes alike) for a person, without the key.
+    static func connectionError(
+        _ error: any Error, provider: String, apiKey: String, baseURL: String, connectTimeout: Duration
+    ) -> ProviderError {
+        let hostDescription = Self.hostDescription(baseURL)
         if let rejected = error as? ProviderWebSocket.HandshakeRejected {
-            let reason = redacted(Self.rejectionReason(rejected))
+            let reason = Self.redacted(Self.rejectionReason(rejected), apiKey: apiKey)
             let detail = reason.isEmpty ? "" : ": \(reason)"
             let message: String
             switch rejected.status {
@@ -83,21 +95,22 @@ extension DeepgramSpeechToText {
             default:
                 message = "Deepgram refused the connection (HTTP \(rejected.status))\(detail)"
             }
-            return ProviderError(provider: name, kind: .rejected, message: message, status: rejected.status)
+            return ProviderError(provider: provider, kind: .rejected, message: message, status: rejected.status)
         }
         if let channelError = error as? ChannelError, case .connectTimeout = channelError {
             return ProviderError(
-                provider: name, kind: .timeout,
+                provider: provider, kind: .timeout,
                 message: "Deepgram at \(hostDescription) did not accept the connection within \(connectTimeout)")
         }
         if let violation = error as? ProviderWebSocket.ProtocolViolation {
             return ProviderError(
-                provider: name, kind: .badResponse,
-                message: "Deepgram at \(hostDescription) broke the WebSocket protocol: \(redacted(violation.description))")
+                provider: provider, kind: .badResponse,
+                message: "Deepgram at \(hostDescription) broke the WebSocket protocol: \(Self.redacted(violation.description, apiKey: apiKey))")
         }
         if let providerError = error as? ProviderError { return providerError }
         return ProviderError(
-            provider: name, kind: .unreachable, message: "could not reach Deepgram at \(hostDescription): \(redacted("\(error)"))")
+            provider: provider, kind: .unreachable,
+            message: "could not reach Deepgram at \(hostDescription): \(Self.redacted("\(error)", apiKey: apiKey))")
     }
 
     /// Deepgram's reason for a refused handshake: the `dg-error` header, else the JSON body's
@@ -116,6 +129,11 @@ extension DeepgramSpeechToText {
 
     /// Text with any copy of the API key removed, for what a server might echo back.
     func redacted(_ text: String) -> String {
+        Self.redacted(text, apiKey: apiKey)
+    }
+
+    /// `text` with any copy of `apiKey` removed.
+    static func redacted(_ text: String, apiKey: String) -> String {
         guard apiKey.count >= 4 else { return text }
         return text.replacingOccurrences(of: apiKey, with: "[redacted]")
     }

@@ -1,0 +1,176 @@
+import AsyncAlgorithms
+import Logging
+import ParleyCore
+
+/// One Flux connection's state and loop: sends the caller's audio and control messages, hands
+/// Flux's messages to the turn tracker, keeps the stream alive, watches for a stalled turn, and
+/// closes it at the end of input.
+struct DeepgramFluxStream {
+    /// What reaches the stream's task.
+    enum Event: Sendable {
+        case input(SpeechInput)
+        case inputFinished
+        case message(ProviderWebSocket.Message)
+        case readFailed(String)
+        case tick
+    }
+
+    private static let control = (forceEndTurn: #"{"type":"ForceEndTurn"}"#, closeStream: #"{"type":"CloseStream"}"#)
+
+    let client: DeepgramFluxSpeechToText
+    let socket: ProviderWebSocketConnection
+    let logger: Logger
+    private var tracker = DeepgramFluxTurnTracker()
+    /// Audio received but not sent yet, sent in messages of ``batchSamples``.
+    private var unsent: [Int16] = []
+    private let batchSamples: Int
+    /// When audio was last sent.
+    private var lastAudio: SessionClock.Instant
+    /// When Flux last sent a `TurnInfo`, or the turn opened.
+    private var lastTurnInfo: SessionClock.Instant
+    /// Set when the watchdog forced an open turn to end: the time by which Flux must answer.
+    private var forcedSince: SessionClock.Instant?
+    /// Set once `CloseStream` is sent: the time by which Flux must have closed.
+    private var closingDeadline: SessionClock.Instant?
+
+    init(client: DeepgramFluxSpeechToText, socket: ProviderWebSocketConnection, logger: Logger) {
+        self.client = client
+        self.socket = socket
+        self.logger = logger
+        batchSamples = max(1, Int(client.audioMessageDuration.seconds * Double(client.sampleRate)))
+        lastAudio = client.clock.now
+        lastTurnInfo = client.clock.now
+    }
+
+    /// Runs until Flux closes after `CloseStream` (or the close times out); throws when the stream
+    /// fails before that.
+    mutating func run(events: AsyncChannel<Event>, onEvent: (TranscriptEvent) async throws -> Void) async throws {
+        for await event in events {
+            try Task.checkCancellation()
+            switch event {
+            case .input(.audio(let samples)):
+                guard closingDeadline == nil, !samples.isEmpty else { continue }
+                unsent.append(contentsOf: samples)
+                if unsent.count >= batchSamples { try await flushAudio() }
+            case .input:
+                // Flux's model judges turns; Parley's VAD decisions are not sent.
+                continue
+            case .inputFinished:
+                try await closeStream()
+            case .tick:
+                if try await tick() { return }
+            case .message(let message):
+                if try await handle(message, onEvent: onEvent) { return }
+            case .readFailed(let description):
+                if closingDeadline != nil { return }
+                throw failure(.streamEnded, "Deepgram Flux's connection dropped (\(description))")
+            }
+        }
+        try Task.checkCancellation()
+    }
+
+    /// Handles one message; true when the stream is over.
+    private mutating func handle(_ message: ProviderWebSocket.Message, onEvent: (TranscriptEvent) async throws -> Void) async throws -> Bool {
+        switch message {
+        case .text(let text):
+            let reception = tracker.receive(text)
+            switch reception.kind {
+            case .turnInfo(let event):
+                lastTurnInfo = client.clock.now
+                if event == "EndOfTurn" { forcedSince = nil }
+                logger.trace("Deepgram Flux turn event", metadata: ["parley.flux.event": "\(event)"])
+            case .connected(let requestID):
+                logger.debug("Deepgram Flux connected", metadata: ["parley.flux.request_id": "\(requestID)"])
+            case .configureSuccess, .configureFailure:
+                logger.debug("Deepgram Flux answered a Configure", metadata: ["parley.flux.answer": "\(reception.kind)"])
+            case .warning(let description):
+                logger.warning("Deepgram Flux warned", metadata: ["parley.flux.warning": "\(client.redacted(description))"])
+            case .error(let description):
+                // Flux's errors are fatal: the server closes next.
+                throw failure(.badResponse, "Deepgram Flux reported an error: \(client.redacted(description))")
+            case .unknown(let type):
+                logger.debug("ignoring a Deepgram Flux message", metadata: ["parley.flux.type": "\(type)"])
+            case .unparseable:
+                logger.debug("ignoring a Deepgram Flux message that is not a JSON object with a type")
+            }
+            for event in reception.events { try await onEvent(event) }
+            return false
+        case .binary:
+            logger.debug("ignoring a binary message from Deepgram Flux")
+            return false
+        case .closed(let code, let reason):
+            // After CloseStream Flux closes without a status code (seen as none, or 1005).
+            if closingDeadline != nil { return true }
+            let detail = code.map { "\($0)\(reason.isEmpty ? "" : " \(reason)")" } ?? "without a close code"
+            throw failure(.streamEnded, "Deepgram Flux closed the stream before the session ended: \(detail)")
+        }
+    }
+
+    /// Keeps the stream alive and watches the turn; true when the close after `CloseStream` is overdue.
+    private mutating func tick() async throws -> Bool {
+        let now = client.clock.now
+        if let closingDeadline {
+            guard now >= closingDeadline else { return false }
+            logger.warning("Deepgram Flux did not close after CloseStream; closing")
+            return true
+        }
+        try await flushAudio()
+        if now - lastAudio >= client.keepAliveInterval {
+            // Flux has no KeepAlive message: silence keeps the stream alive.
+            try await send(audio: [Int16](repeating: 0, count: batchSamples))
+        }
+        guard tracker.turnOpen, now - lastTurnInfo >= client.effectiveTurnWatchdog else { return false }
+        if let forcedSince {
+            guard now - forcedSince >= client.effectiveTurnWatchdog else { return false }
+            throw failure(
+                .timeout,
+                "Deepgram Flux sent nothing for \(client.effectiveTurnWatchdog) inside a turn, even after ForceEndTurn; giving up the stream")
+        }
+        logger.warning("Deepgram Flux sent nothing inside an open turn; forcing its end")
+        forcedSince = now
+        try await send(text: Self.control.forceEndTurn)
+        return false
+    }
+
+    /// Ends an open turn (so its words are not lost), then asks Flux to finish and close.
+    private mutating func closeStream() async throws {
+        guard closingDeadline == nil else { return }
+        try await flushAudio()
+        if tracker.turnOpen { try await send(text: Self.control.forceEndTurn) }
+        try await send(text: Self.control.closeStream)
+        closingDeadline = client.clock.now + client.closeTimeout
+    }
+
+    private mutating func flushAudio() async throws {
+        guard !unsent.isEmpty else { return }
+        try await send(audio: unsent)
+        // After the send, so the storage is no longer shared and is reused rather than copied.
+        unsent.removeAll(keepingCapacity: true)
+    }
+
+    private mutating func send(audio samples: [Int16]) async throws {
+        let bytes = client.encoding == .mulaw ? MuLaw.encode(samples) : PCM.littleEndianBytes(samples)
+        do {
+            try await socket.send(binary: bytes)
+        } catch {
+            throw sendFailure(error)
+        }
+        lastAudio = client.clock.now
+    }
+
+    private func send(text: String) async throws {
+        do {
+            try await socket.send(text: text)
+        } catch {
+            throw sendFailure(error)
+        }
+    }
+
+    private func sendFailure(_ error: any Error) -> ProviderError {
+        failure(.streamEnded, "sending to Deepgram Flux failed: \(client.redacted("\(error)"))")
+    }
+
+    private func failure(_ kind: ProviderError.Kind, _ message: String) -> ProviderError {
+        ProviderError(provider: client.name, kind: kind, message: message)
+    }
+}
