@@ -148,7 +148,16 @@ extension ParleyServer {
                 },
                 stage: .init(stage: "stt", provider: "deepgram-flux", address: cloud.deepgramURL, connection: health))
         case .smallest:
-            throw ConfigurationError("TEMPORARY")
+            let health = ConnectionHealth()
+            let logger = logger
+            return Built(
+                provider: { rate, telephony in
+                    SmallestSpeechToText(
+                        apiKey: cloud.smallestKey ?? "", baseURL: cloud.smallestURL, language: cloud.smallestLanguage,
+                        encoding: telephony ? .mulaw : .linear16, sampleRate: rate, connectTimeout: options.timeouts.connect, health: health,
+                        logger: logger)
+                },
+                stage: .init(stage: "stt", provider: "smallest", address: cloud.smallestURL, connection: health))
         case .groqWhisper:
             let endpoint = OpenAICompatibleEndpoint(
                 name: "groq-whisper", baseURL: cloud.groqBaseURL, apiKey: cloud.groqKey, httpClient: httpClient,
@@ -239,7 +248,11 @@ extension ParleyServer {
             _ = try await EspeakEngine.shared.synthesize("ready", voice: espeak.voice)
             return Built(provider: espeak, stage: .init(stage: "tts", provider: espeak.name))
         case .smallest:
-            throw ConfigurationError("TEMPORARY")
+            let health = ConnectionHealth()
+            let lightning = SmallestTextToSpeech(
+                apiKey: cloud.smallestKey ?? "", baseURL: cloud.smallestURL, voiceID: cloud.smallestVoice, model: cloud.smallestSpeechModel,
+                language: cloud.smallestLanguage, connectTimeout: options.timeouts.connect, health: health, logger: logger)
+            return Built(provider: lightning, stage: .init(stage: "tts", provider: "smallest", address: cloud.smallestURL, connection: health))
         case .elevenlabs, .elevenlabsHTTP:
             let health = ConnectionHealth()
             let elevenLabs = ElevenLabsConfiguration(
