@@ -1,4 +1,5 @@
 import ParleyCore
+import ParleyProviders
 
 /// What the fake Flux "hears" on one connection: it keeps the audio clock, finds speech by energy
 /// in 20 ms windows, and plays Flux's turn state machine (docs/providers.md) with the script's
@@ -16,7 +17,7 @@ struct FakeDeepgramFluxTurns {
     private(set) var turnsEnded = 0
     /// Samples received so far (the audio clock).
     private(set) var position = 0
-    private var leftoverByte: UInt8?
+    private var assembler = PCM16Assembler()
     private var window: [Int16] = []
     private let windowSamples: Int
     private var words: [String] = []
@@ -154,17 +155,8 @@ struct FakeDeepgramFluxTurns {
     }
 
     private mutating func decode(_ bytes: [UInt8]) -> [Int16] {
-        switch options.encoding {
-        case .mulaw:
-            return MuLaw.decode(bytes)
-        case .linear16:
-            var data = bytes
-            if let leftover = leftoverByte { data.insert(leftover, at: 0) }
-            let even = data.count & ~1
-            // A sample split across two messages is completed by the next one.
-            leftoverByte = even < data.count ? data[even] : nil
-            return PCM.samples(fromLittleEndian: data[..<even])
-        }
+        // A sample split across two messages is completed by the next one.
+        options.encoding == .mulaw ? MuLaw.decode(bytes) : assembler.push(bytes)
     }
 }
 

@@ -1,4 +1,5 @@
 import ParleyCore
+import ParleyProviders
 
 /// One Pulse live-transcription connection of ``FakeSmallestServer``: an audio clock from the
 /// bytes, speech found by energy in 20 ms windows, and for each utterance the script's next line
@@ -64,7 +65,7 @@ struct FakeSmallestPulse: Sendable {
         let socket: FakeWebSocket
         let sessionID = "fake-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
         var position = 0
-        var leftoverByte: UInt8?
+        var assembler = PCM16Assembler()
         var window: [Int16] = []
         var words: [String]?
         var utteranceStart = 0
@@ -193,16 +194,8 @@ struct FakeSmallestPulse: Sendable {
         private func seconds(_ position: Int) -> Double { (Double(position) / Double(options.sampleRate) * 1000).rounded() / 1000 }
 
         private mutating func decode(_ bytes: [UInt8]) -> [Int16] {
-            switch options.encoding {
-            case .mulaw:
-                return MuLaw.decode(bytes)
-            case .linear16:
-                var data = bytes
-                if let leftover = leftoverByte { data.insert(leftover, at: 0) }
-                let even = data.count & ~1
-                leftoverByte = even < data.count ? data[even] : nil
-                return PCM.samples(fromLittleEndian: data[..<even])
-            }
+            // A sample split across two messages is completed by the next one.
+            options.encoding == .mulaw ? MuLaw.decode(bytes) : assembler.push(bytes)
         }
     }
 }

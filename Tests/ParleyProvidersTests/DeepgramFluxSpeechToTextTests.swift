@@ -174,18 +174,20 @@ struct DeepgramFluxSpeechToTextTests {
         }
     }
 
-    @Test("an Error from Flux ends recognition with its code and description")
+    @Test("an Error from Flux ends recognition with its code and description, the key redacted")
     func fluxError() async throws {
         var configuration = FakeDeepgramFluxServer.Configuration(apiKey: Support.key, turns: ["One.", "Two."])
-        configuration.faults = [.errorAfterTurns(1, code: "INTERNAL_SERVER_ERROR", description: "the model went away")]
+        configuration.faults = [.errorAfterTurns(1, code: "INTERNAL_SERVER_ERROR", description: "the model went away from \(Support.key)")]
         try await FakeDeepgramFluxServer.run(configuration) { fake in
-            let outcome = await Support.transcribe(Self.client(fake)) { input in
+            let store = Support.CapturingLogHandler.Store()
+            let outcome = await Support.transcribe(Self.client(fake) { $0.logger = Support.capturingLogger(store) }) { input in
                 try await Support.yield(Self.turn() + Self.turn(), to: input)
                 try await Task.sleep(for: .seconds(1))
             }
             let error = try #require(outcome.error as? ProviderError)
             #expect(error.provider == "deepgram-flux")
-            #expect(error.message.contains("INTERNAL_SERVER_ERROR") && error.message.contains("the model went away"))
+            #expect(error.message.contains("INTERNAL_SERVER_ERROR") && error.message.contains("the model went away from [redacted]"))
+            #expect(!store.entries.contains { $0.text.contains(Support.key) })
             #expect(Support.finals(outcome.events).first == .final("One.", endsTurn: true))
         }
     }

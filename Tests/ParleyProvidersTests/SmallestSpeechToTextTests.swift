@@ -126,18 +126,21 @@ struct SmallestSpeechToTextTests {
         }
     }
 
-    @Test("an error message and the close after it end recognition with the message; 1008 names the session limit")
+    @Test("an error message and the close after it end recognition with the message, the key redacted even from logs; 1008 names the session limit")
     func serverErrors() async throws {
         var configuration = FakeSmallestServer.Configuration(apiKey: Self.key, utterances: ["One two three."])
-        configuration.faults = [.errorAfterMessages(2, message: "inference backend unavailable"), .concurrencyClose]
+        configuration.faults = [.errorAfterMessages(2, message: "inference backend unavailable for key \(Self.key)"), .concurrencyClose]
         try await FakeSmallestServer.run(configuration) { fake in
             let speech = Support.frames(Support.speech(.milliseconds(1000)) + Support.silence(.milliseconds(700)))
-            let first = await Support.transcribe(Self.client(fake)) { input in
+            let store = Support.CapturingLogHandler.Store()
+            let first = await Support.transcribe(Self.client(fake) { $0.logger = Support.capturingLogger(store) }) { input in
                 try await Support.yield(speech, to: input)
                 try await Task.sleep(for: .seconds(1))
             }
             let error = try #require(first.error as? ProviderError)
-            #expect(error.kind == .streamEnded && error.message.contains("inference backend unavailable"))
+            #expect(error.kind == .streamEnded && error.message.contains("inference backend unavailable for key [redacted]"))
+            #expect(store.entries.contains { $0.text.contains("inference backend unavailable") })
+            #expect(!store.entries.contains { $0.text.contains(Self.key) })
             let second = await Support.transcribe(Self.client(fake)) { _ in try await Task.sleep(for: .seconds(1)) }
             let limit = try #require(second.error as? ProviderError)
             #expect(limit.message.contains("1008") && limit.message.contains("too many open sessions"))

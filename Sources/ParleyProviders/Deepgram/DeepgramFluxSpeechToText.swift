@@ -1,4 +1,3 @@
-import AsyncAlgorithms
 public import Logging
 public import ParleyCore
 
@@ -150,29 +149,8 @@ public struct DeepgramFluxSpeechToText: SpeechToText {
             ) { socket in
                 connected = true
                 health.succeeded()
-                // One backpressured queue carries caller input, Flux's messages and clock ticks to
-                // this task, which alone keeps the stream's state and calls `onEvent`.
-                let events = AsyncChannel<DeepgramFluxStream.Event>()
                 let tick = max(.milliseconds(10), min(keepAliveInterval / 4, .milliseconds(250)))
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    defer { group.cancelAll() }
-                    group.addTask {
-                        for await item in input { await events.send(.input(item)) }
-                        await events.send(.inputFinished)
-                    }
-                    group.addTask {
-                        while true {
-                            try await clock.sleep(for: tick)
-                            await events.send(.tick)
-                        }
-                    }
-                    group.addTask {
-                        do {
-                            for try await message in socket.messages { await events.send(.message(message)) }
-                        } catch {
-                            await events.send(.readFailed("\(error)"))
-                        }
-                    }
+                try await LiveRecognition.run(input: input, socket: socket, clock: clock, tick: tick) { events in
                     var stream = DeepgramFluxStream(client: self, socket: socket, logger: logger)
                     try await stream.run(events: events, onEvent: onEvent)
                 }

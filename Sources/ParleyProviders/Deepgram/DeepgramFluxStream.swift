@@ -6,14 +6,7 @@ import ParleyCore
 /// Flux's messages to the turn tracker, keeps the stream alive, watches for a stalled turn, and
 /// closes it at the end of input.
 struct DeepgramFluxStream {
-    /// What reaches the stream's task.
-    enum Event: Sendable {
-        case input(SpeechInput)
-        case inputFinished
-        case message(ProviderWebSocket.Message)
-        case readFailed(String)
-        case tick
-    }
+    typealias Event = LiveRecognitionEvent
 
     private static let control = (forceEndTurn: #"{"type":"ForceEndTurn"}"#, closeStream: #"{"type":"CloseStream"}"#)
 

@@ -6,14 +6,7 @@ import ParleyCore
 /// ends the speech first and `close_stream` at the end of input, and turns Pulse's messages into
 /// transcript events.
 struct SmallestPulseStream {
-    /// What reaches the stream's task.
-    enum Event: Sendable {
-        case input(SpeechInput)
-        case inputFinished
-        case message(ProviderWebSocket.Message)
-        case readFailed(String)
-        case tick
-    }
+    typealias Event = LiveRecognitionEvent
 
     private static let control = (finalize: #"{"type":"finalize"}"#, closeStream: #"{"type":"close_stream"}"#)
 

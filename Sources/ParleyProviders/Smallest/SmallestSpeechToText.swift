@@ -1,4 +1,3 @@
-import AsyncAlgorithms
 public import Logging
 public import ParleyCore
 
@@ -101,26 +100,7 @@ public struct SmallestSpeechToText: SpeechToText {
             try await ProviderWebSocket.connect(to: address, headers: api.headers, timeout: connectTimeout) { socket in
                 connected = true
                 health.succeeded()
-                let events = AsyncChannel<SmallestPulseStream.Event>()
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    defer { group.cancelAll() }
-                    group.addTask {
-                        for await item in input { await events.send(.input(item)) }
-                        await events.send(.inputFinished)
-                    }
-                    group.addTask {
-                        while true {
-                            try await clock.sleep(for: .milliseconds(100))
-                            await events.send(.tick)
-                        }
-                    }
-                    group.addTask {
-                        do {
-                            for try await message in socket.messages { await events.send(.message(message)) }
-                        } catch {
-                            await events.send(.readFailed("\(error)"))
-                        }
-                    }
+                try await LiveRecognition.run(input: input, socket: socket, clock: clock, tick: .milliseconds(100)) { events in
                     var stream = SmallestPulseStream(client: self, socket: socket, logger: logger)
                     try await stream.run(events: events, onEvent: onEvent)
                 }
