@@ -19,7 +19,7 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
-let fuzzTargets = ["json", "client-message", "server-event", "wav", "twilio", "deepgram", "elevenlabs", "sse"]
+let fuzzTargets = ["json", "client-message", "server-event", "wav", "twilio", "deepgram", "flux", "elevenlabs", "sse"]
 
 let package = Package(
     name: "parley-fuzz",

@@ -14,7 +14,7 @@ SECONDS_PER_TARGET="${1:-${FUZZ_SECONDS:-60}}"
 shift || true
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  TARGETS=(json client-message server-event wav twilio deepgram elevenlabs sse)
+  TARGETS=(json client-message server-event wav twilio deepgram flux elevenlabs sse)
 fi
 SANITIZERS=(--sanitize=fuzzer)
 SCRATCH=.build-fuzz

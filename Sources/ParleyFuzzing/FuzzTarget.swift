@@ -19,6 +19,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case twilio
     /// Deepgram's messages, one per line, through the transcript tracker and the replay buffer.
     case deepgram
+    /// Deepgram Flux's messages, one per line, through the turn tracker.
+    case flux
     /// ElevenLabs' `stream-input` messages, one per line, through the PCM assembler and `HeardText`.
     case elevenlabs
     /// A `text/event-stream` body split into chunks, and each event as a chat-completion chunk.
@@ -33,6 +35,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .wav: try WAVTarget.run(bytes)
         case .twilio: try TwilioTarget.run(bytes)
         case .deepgram: try DeepgramTarget.run(bytes)
+        case .flux: try FluxTarget.run(bytes)
         case .elevenlabs: try ElevenLabsTarget.run(bytes)
         case .sse: try ServerSentEventTarget.run(bytes)
         }

@@ -84,8 +84,9 @@ package struct DeepgramFluxTurnTracker: Sendable {
             // early reply); new words come after TurnResumed, but are reported anyway.
             return partial(transcript, hasWords: hasWords)
         case "EagerEndOfTurn":
-            state = .awaitingEnd
+            // Never empty on the wire; one that is starts nothing and awaits nothing.
             guard hasWords else { return [] }
+            state = .awaitingEnd
             reported = transcript
             return [.likelyEndOfTurn(transcript)]
         case "TurnResumed":

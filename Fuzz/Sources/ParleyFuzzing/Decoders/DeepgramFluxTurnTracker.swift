@@ -1,0 +1,1 @@
+../../../../Sources/ParleyProviders/Deepgram/DeepgramFluxTurnTracker.swift
