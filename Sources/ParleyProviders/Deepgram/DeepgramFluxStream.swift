@@ -76,6 +76,8 @@ struct DeepgramFluxStream {
                 logger.debug("Deepgram Flux connected", metadata: ["parley.flux.request_id": "\(requestID)"])
             case .configureSuccess, .configureFailure:
                 logger.debug("Deepgram Flux answered a Configure", metadata: ["parley.flux.answer": "\(reception.kind)"])
+            case .warning(let description) where closingDeadline != nil && description.hasPrefix("FORCE_END_TURN_NO_ACTIVE_TURN"):
+                logger.debug("Deepgram Flux had no turn open at the end of input")
             case .warning(let description):
                 logger.warning("Deepgram Flux warned", metadata: ["parley.flux.warning": "\(client.redacted(description))"])
             case .error(let description):
@@ -125,11 +127,14 @@ struct DeepgramFluxStream {
         return false
     }
 
-    /// Ends an open turn (so its words are not lost), then asks Flux to finish and close.
+    /// Ends any open turn (so its words are not lost), then asks Flux to finish and close.
+    ///
+    /// `ForceEndTurn` goes out whether or not this side has seen the turn open: Flux's
+    /// `StartOfTurn` may still be on its way. With no turn open Flux only answers with a warning.
     private mutating func closeStream() async throws {
         guard closingDeadline == nil else { return }
         try await flushAudio()
-        if tracker.turnOpen { try await send(text: Self.control.forceEndTurn) }
+        try await send(text: Self.control.forceEndTurn)
         try await send(text: Self.control.closeStream)
         closingDeadline = client.clock.now + client.closeTimeout
     }
