@@ -261,6 +261,24 @@ public struct FakeWebSocket: Sendable {
     public func send(binary bytes: [UInt8]) async throws { try await connection.send(binary: bytes) }
     /// Sends a close frame with `code` and `reason`.
     public func close(code: Int, reason: String = "") async throws { try await connection.close(code: code, reason: reason) }
+    /// Sends a close frame, then reads until the client's close comes back (at most `timeout`), as
+    /// a server does before ending the TCP connection (RFC 6455 §7.1.1): ending it at once can
+    /// reset the connection and lose the close frame. For handlers that are not reading already.
+    public func closeAwaitingReply(code: Int, reason: String = "", timeout: Duration = .seconds(2)) async {
+        guard (try? await close(code: code, reason: reason)) != nil else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    for try await message in messages {
+                        if case .closed = message { return }
+                    }
+                } catch {}
+            }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
     /// Drops the TCP connection without a close frame, as a crashed server or a broken network does.
     public func abort() { channel.close(promise: nil) }
     /// The client's messages, ending with `.closed`.

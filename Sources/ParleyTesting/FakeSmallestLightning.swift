@@ -25,7 +25,7 @@ struct FakeSmallestLightning: Sendable {
     func run(_ socket: FakeWebSocket) async throws {
         if fault == .concurrencyClose {
             log.update(index) { $0.serverClose = (1008, "too many concurrent sessions") }
-            try? await socket.close(code: 1008, reason: "too many concurrent sessions")
+            await socket.closeAwaitingReply(code: 1008, reason: "too many concurrent sessions")
             return
         }
         let events = AsyncChannel<Event>()

@@ -85,7 +85,11 @@ struct FakeSmallestPulse: Sendable {
         var windowSamples: Int { max(1, options.sampleRate / 50) }
 
         mutating func run() async throws {
-            if connection.fault == .concurrencyClose { return await close(1008, "too many concurrent sessions") }
+            if connection.fault == .concurrencyClose {
+                over = true
+                connection.log.update(connection.index) { $0.serverClose = (1008, "too many concurrent sessions") }
+                return await socket.closeAwaitingReply(code: 1008, reason: "too many concurrent sessions")
+            }
             for try await message in socket.messages {
                 switch message {
                 case .binary(let bytes):
