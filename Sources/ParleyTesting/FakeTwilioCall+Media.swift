@@ -31,6 +31,11 @@ extension FakeTwilioCall {
                     state.snapshot.receivedBytes += bytes.count
                     state.snapshot.audio += bytes
                     if state.snapshot.audio.count > Self.audioKept { state.snapshot.audio.removeFirst(state.snapshot.audio.count - Self.audioKept) }
+                    // Audio into an empty buffer starts playing as it arrives.
+                    if !state.playQueue.contains(where: \.isAudio) {
+                        state.playedThrough = now
+                        state.playRemainder = 0
+                    }
                     state.playQueue.append(.audio(bytes.count))
                 }
             case "mark":
@@ -43,8 +48,13 @@ extension FakeTwilioCall {
                     state.playQueue.append(.mark(name))
                 }
             case "clear":
+                // What played up to the clear's arrival was heard; the rest is dropped.
+                let played = state.withLock { Self.play(&$0, through: now) }
+                for name in played { try await echo(name) }
                 let pending = state.withLock { state in
                     state.snapshot.received.append((.clear, now))
+                    state.playedThrough = nil
+                    state.playRemainder = 0
                     let marks = state.playQueue.compactMap { item -> String? in
                         if case .mark(let name) = item { name } else { nil }
                     }
@@ -59,7 +69,7 @@ extension FakeTwilioCall {
         }
     }
 
-    /// Every 20 ms, on a drift-free schedule: sends a microphone frame and plays 160 bytes.
+    /// Every 20 ms, on a drift-free schedule: sends a microphone frame and plays what is due.
     func runClock() async throws {
         let start = ContinuousClock.now
         var tick = 0
@@ -67,7 +77,7 @@ extension FakeTwilioCall {
             tick += 1
             try await Task.sleep(until: start + .milliseconds(20 * tick), clock: .continuous)
             try await sendMicrophoneFrame()
-            for name in play(Self.frameBytes) { try await echo(name) }
+            for name in state.withLock({ Self.play(&$0, through: .now) }) { try await echo(name) }
         }
     }
 
@@ -95,26 +105,36 @@ extension FakeTwilioCall {
         ])
     }
 
-    /// Plays up to `bytes` of queued audio; returns the marks playback reached.
-    private func play(_ bytes: Int) -> [String] {
-        state.withLock { state in
-            var budget = bytes
-            var reached: [String] = []
-            while let first = state.playQueue.first {
-                switch first {
-                case .mark(let name):
-                    reached.append(name)
-                    state.playQueue.removeFirst()
-                case .audio(let count):
-                    guard budget > 0 else { return reached }
-                    let played = min(count, budget)
-                    budget -= played
-                    state.snapshot.playedBytes += played
-                    if played == count { state.playQueue.removeFirst() } else { state.playQueue[0] = .audio(count - played) }
-                }
-            }
-            return reached
+    /// Plays queued audio at 8000 bytes per second up to `now`; returns the marks playback reached.
+    static func play(_ state: inout State, through now: ContinuousClock.Instant) -> [String] {
+        var budget = 0
+        if let since = state.playedThrough {
+            let elapsed = now - since
+            let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+            let owed = max(0, nanoseconds) * 8 + state.playRemainder  // 8 bytes per ms: 8 per million ns
+            budget = Int(owed / 1_000_000)
+            state.playRemainder = owed % 1_000_000
+            state.playedThrough = now
         }
+        var reached: [String] = []
+        while let first = state.playQueue.first {
+            switch first {
+            case .mark(let name):
+                reached.append(name)
+                state.snapshot.playedAtMark[name] = state.snapshot.playedBytes
+                state.playQueue.removeFirst()
+            case .audio(let count):
+                guard budget > 0 else { return reached }
+                let played = min(count, budget)
+                budget -= played
+                state.snapshot.playedBytes += played
+                if played == count { state.playQueue.removeFirst() } else { state.playQueue[0] = .audio(count - played) }
+            }
+        }
+        // Ran dry: the time until the next audio is silence, not playing time.
+        state.playedThrough = nil
+        state.playRemainder = 0
+        return reached
     }
 
     private func echo(_ name: String) async throws {

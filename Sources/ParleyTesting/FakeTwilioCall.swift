@@ -11,8 +11,9 @@ import Synchronization
 ///
 /// Once ``start()`` is called it behaves like Twilio's media servers in real time: every 20 ms it
 /// sends 160 bytes of caller μ-law (what ``say(_:)`` queued, else silence) with string sequence
-/// numbers, chunks and timestamps, and it "plays" the media Parley sends at 8000 bytes per second,
-/// echoing each mark when playback reaches it. A `clear` drops the queued audio and returns (or
+/// numbers, chunks and timestamps, and it "plays" the media Parley sends at 8000 bytes per second
+/// from the moment it arrives (counted continuously, as a phone plays it), echoing each mark when
+/// playback reaches it. A `clear` drops the queued audio and returns (or
 /// drops) the pending marks. Everything received is logged in a ``Snapshot`` with its arrival time,
 /// and protocol faults by Parley (binary frames, a wrong `streamSid`, bad base64, WAV headers) are
 /// collected as ``Snapshot/problems``.
@@ -56,6 +57,9 @@ public final class FakeTwilioCall: Sendable {
         /// μ-law bytes received and played so far.
         public var receivedBytes = 0
         public var playedBytes = 0
+        /// ``playedBytes`` when each mark was reached in playback (marks returned by a `clear`
+        /// are not here): the audio between two marks is what the caller heard between them.
+        public var playedAtMark: [String: Int] = [:]
         /// The last μ-law bytes received (up to 10 s), for checking the audio itself.
         public var audio: [UInt8] = []
         /// Protocol faults in what Parley sent.
@@ -78,11 +82,17 @@ public final class FakeTwilioCall: Sendable {
         var sequenceNumber = 0
         var chunk = 0
         var streaming = false
+        /// The instant playback has been counted up to; nil while nothing is queued to play.
+        var playedThrough: ContinuousClock.Instant?
+        /// Bytes' worth of playing time counted but not yet whole bytes, in nanoseconds.
+        var playRemainder: Int64 = 0
     }
 
     enum PlayItem {
         case audio(Int)
         case mark(String)
+
+        var isAudio: Bool { if case .audio = self { true } else { false } }
     }
 
     /// The options this call was made with.

@@ -88,6 +88,49 @@ struct TwilioCallTests {
         }
     }
 
+    @Test("a false start over a reply clears Twilio at once; the reply resumes from its first unplayed sample")
+    func falseStartResumes() async throws {
+        try await Self.application().test(.live) { client in
+            let port = try #require(client.port)
+            try await FakeTwilioCall.run(port: port) { call in
+                try await call.start()
+                try await Task.sleep(for: Self.calibration)
+                // The first answer, heard out: its length is what the second must add up to.
+                call.say(Self.question)
+                #expect(await call.wait { $0.playedAtMark["reply-1"] != nil })
+                let whole = try #require(call.snapshot.playedAtMark["reply-1"])
+
+                let before = ContinuousClock.now
+                call.say(Self.question)
+                #expect(
+                    await call.wait { snapshot in
+                        guard let sent = snapshot.speechSentAt, sent > before else { return false }
+                        return snapshot.received.contains { $0.at > sent && Self.isMedia($0.event) }
+                    })
+                try await Task.sleep(for: .milliseconds(300))
+                // A cough: long enough for the VAD (80 ms), too short to interrupt (200 ms), no words.
+                let coughAt = ContinuousClock.now
+                call.say(AudioFixtures.tone(frequency: 300, duration: .milliseconds(120), sampleRate: 8000))
+                #expect(await call.wait { $0.received.contains { $0.event == .clear } })
+                let clearedAt = try #require(call.snapshot.received.first { $0.event == .clear }?.at)
+                print("twilio false start (caller starts → clear received): \((clearedAt - coughAt).milliseconds) ms")
+
+                // Resumed: the rest of the reply, with the audio the clear dropped sent again.
+                #expect(await call.wait { $0.playedAtMark["reply-2-end-1"] != nil })
+                let snapshot = call.snapshot
+                let heard = try #require(snapshot.playedAtMark["reply-2-end-1"]) - whole
+                print("twilio false start: the reply played \(heard - whole) samples more than it has (a repeat, in ms: \((heard - whole) / 8))")
+                #expect(heard >= whole - 16, "nothing skipped (2 ms for rounding)")
+                #expect(heard <= whole + 1600, "at most 200 ms said twice")
+                #expect(snapshot.received.filter { $0.event == .clear }.count == 1)
+                #expect(snapshot.received(after: clearedAt).contains(where: Self.isMedia))
+                #expect(!snapshot.echoedMarks.contains("reply-2"), "marks before the clear come back only as returned")
+                #expect(snapshot.problems.isEmpty)
+                try await call.stop()
+            }
+        }
+    }
+
     @Test("malformed events are skipped and the call goes on")
     func malformedEvents() async throws {
         try await Self.application().test(.live) { client in

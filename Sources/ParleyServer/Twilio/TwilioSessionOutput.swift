@@ -3,8 +3,13 @@ import Logging
 import ParleyCore
 
 /// Writes a session's events to Twilio: agent audio as μ-law `media`, a `mark` every 200 ms of a
-/// reply and at its end, and `clear` on barge-in. Twilio plays only audio, so transcripts, text
-/// and pause/resume are logged, not sent (while paused, the pacer simply sends no audio).
+/// reply and at its end, and `clear` as soon as speech over a reply pauses it. Twilio plays only
+/// audio, so transcripts and text are logged, not sent.
+///
+/// A pause clears Twilio's buffer at once, so the caller hears the agent stop within a frame of
+/// the VAD's decision; the audio not yet played is kept (``TwilioPlayback``) and sent again from
+/// its first unplayed sample if the speech was a false start (`agent.resumed`). An interruption
+/// after the pause needs no second `clear`.
 struct TwilioSessionOutput: SessionOutput {
     let outbound: WebSocketOutboundWriter
     let streamSID: String
@@ -14,16 +19,39 @@ struct TwilioSessionOutput: SessionOutput {
     let inputs: AsyncStream<ClientMessage>.Continuation
     let logger: Logger
 
+    /// Audio sent again after a resume goes out in 20 ms `media` messages, as the pacer's do.
+    static let frameBytes = 160
+
     func send(_ event: SessionEvent) async throws {
         switch event {
         case .agentAudio(let turnID, let samples):
-            try await write(.media(MuLaw.encode(samples)))
-            if let mark = playback.sent(turnID: turnID, samples: samples.count) { try await write(.mark(mark)) }
+            let bytes = MuLaw.encode(samples)
+            try await write(.media(bytes))
+            if let mark = playback.sent(turnID: turnID, bytes: bytes) { try await write(.mark(mark)) }
         case .agentAudioEnd(let turnID, _):
             try await write(.mark(playback.ended(turnID: turnID)))
-        case .agentInterrupted(let turnID):
-            let played = playback.cleared(turnID: turnID)
+        case .agentPaused(let turnID):
+            guard playback.paused(turnID: turnID) else { return }
             try await write(.clear)
+            logger.debug("speech over the reply: twilio playback cleared", metadata: ["parley.turn.id": "\(turnID)"])
+        case .agentResumed(let turnID):
+            guard let resume = playback.resumed(turnID: turnID) else { return }
+            if resume.lost > 0 {
+                logger.warning(
+                    "resumed reply skips audio no longer kept", metadata: ["parley.turn.id": "\(turnID)", "parley.lost_samples": "\(resume.lost)"])
+            }
+            guard !resume.audio.isEmpty else { return }
+            var offset = 0
+            while offset < resume.audio.count {
+                let end = min(resume.audio.count, offset + Self.frameBytes)
+                try await write(.media(Array(resume.audio[offset..<end])))
+                offset = end
+            }
+            try await write(.mark(resume.mark))
+            logger.debug("reply resumed: unplayed audio sent again", metadata: ["parley.turn.id": "\(turnID)", "parley.samples": "\(offset)"])
+        case .agentInterrupted(let turnID):
+            let (played, needsClear) = playback.interrupted(turnID: turnID)
+            if needsClear { try await write(.clear) }
             logger.debug("barge-in: twilio playback cleared", metadata: ["parley.turn.id": "\(turnID)", "parley.played_samples": "\(played)"])
             inputs.yield(.playbackCleared(turnID: turnID, playedSamples: played))
         case .error(let error):
@@ -35,7 +63,7 @@ struct TwilioSessionOutput: SessionOutput {
             logger.info("the agent ends the call", metadata: ["parley.reason": "\(reason)"])
         case .toolCall, .toolResult:
             logger.trace("not sent to twilio: \(event)")
-        case .ready, .speechStarted, .speechStopped, .agentAudioStart, .agentPaused, .agentResumed, .turnEnd, .pong:
+        case .ready, .speechStarted, .speechStopped, .agentAudioStart, .turnEnd, .pong:
             logger.debug("not sent to twilio: \(Self.name(of: event))")
         }
     }
@@ -50,8 +78,6 @@ struct TwilioSessionOutput: SessionOutput {
         case .speechStarted: "speech.started"
         case .speechStopped: "speech.stopped"
         case .agentAudioStart(let turnID, _): "agent.audio.start \(turnID)"
-        case .agentPaused(let turnID): "agent.paused \(turnID)"
-        case .agentResumed(let turnID): "agent.resumed \(turnID)"
         case .turnEnd(let summary): "turn.end \(summary.turnID)"
         default: "\(event)"
         }
