@@ -35,6 +35,9 @@ public struct ParleyServer: Sendable {
         /// The most words in a reply (`--max-reply-words`); nil means 40 when the first LLM is the
         /// local one (small models ramble) and no limit otherwise; 0 means no limit.
         public var maximumReplyWords: Int?
+        /// Words the first clause of a reply needs to go to text-to-speech on its own
+        /// (`--first-chunk-words`); 0: the first piece is a whole sentence.
+        public var firstChunkWords = SentenceChunker.defaultFirstClauseWords
         /// How long a provider in a chain may keep a session waiting before the next takes over.
         public var timeouts = Timeouts()
         /// The agent (`--agent FILE`): its tools are offered to the LLM; its prompt, greeting and
@@ -120,6 +123,7 @@ public struct ParleyServer: Sendable {
         case 0?: configuration.session.maximumReplyWords = nil
         case let words?: configuration.session.maximumReplyWords = words
         }
+        configuration.session.firstChunkWords = options.firstChunkWords == 0 ? nil : options.firstChunkWords
         configuration.session.logToolPayloads = options.logToolPayloads
         if configuration.session.voice == nil, let voice = options.agent?.voice {
             configuration.session.voice = voice.forProvider(plan.textToSpeech.rawValue)

@@ -104,6 +104,13 @@ struct Serve: AsyncParsableCommand {
     )
     var maxReplyWords: Int?
 
+    @Option(
+        name: .customLong("first-chunk-words"),
+        help:
+            "Words a reply's first clause (ending at a comma, colon, semicolon or dash) needs to go to text-to-speech before its sentence ends; 0: wait for the sentence end."
+    )
+    var firstChunkWords = SentenceChunker.defaultFirstClauseWords
+
     @Option(name: .customLong("vad-silence"), help: "Silence that ends the user's turn, in milliseconds.")
     var vadSilence = 300
 
@@ -326,6 +333,8 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--max-reply-words must be 0…1000 (0: no limit)")
         }
         options.maximumReplyWords = maxReplyWords
+        guard (0...50).contains(firstChunkWords) else { throw ValidationError("--first-chunk-words must be 0…50 (0: whole sentences)") }
+        options.firstChunkWords = firstChunkWords
         options.timeouts.languageModelFirstText = .milliseconds(llmTimeout)
         options.timeouts.textToSpeechFirstAudio = .milliseconds(ttsTimeout)
         options.timeouts.connect = .milliseconds(connectTimeout)

@@ -51,11 +51,11 @@ struct ReplyLengthTests {
 
     @Test("the first clause goes to the voice at a comma after three words; later ones wait for the sentence")
     func firstClause() {
-        var chunker = SentenceChunker(firstClause: true)
+        var chunker = SentenceChunker(firstClauseWords: 3)
         #expect(chunker.push("Yes, of").isEmpty, "one word is not a clause")
         #expect(chunker.push(" course, the capital is Paris, a big city.") == ["Yes, of course,"])
         #expect(chunker.push(" It") == ["the capital is Paris, a big city."])
-        var numbers = SentenceChunker(firstClause: true)
+        var numbers = SentenceChunker(firstClauseWords: 3)
         #expect(numbers.push("It is 8,848 metres tall at 3:30 today").isEmpty, "marks inside numbers are not clause ends")
         #expect(numbers.push(". Yes") == ["It is 8,848 metres tall at 3:30 today."])
     }

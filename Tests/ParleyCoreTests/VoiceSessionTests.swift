@@ -136,6 +136,25 @@ struct VoiceSessionTests {
         #expect(llm.calls.first?.messages == [.system("Be brief."), .user("What is the weather?")])
     }
 
+    @Test(
+        "the first clause goes to text-to-speech alone once it has firstChunkWords words; nil waits for the sentence",
+        arguments: [
+            (3, ["Well, the answer is yes,", "of course.", "Thanks, see you."]), (6, ["Well, the answer is yes, of course.", "Thanks, see you."]),
+            (nil, ["Well, the answer is yes, of course.", "Thanks, see you."]),
+        ] as [(Int?, [String])])
+    func firstChunk(words: Int?, pieces: [String]) async throws {
+        let llm = StreamingFakeLanguageModel(reply: "Well, the answer is yes, of course. Thanks, see you.", tokenDelay: .milliseconds(2))
+        let tts = ToneTextToSpeech(sampleRate: 16000, durationPerCharacter: .milliseconds(2))
+        var configuration = SessionConfiguration(systemPrompt: "Be brief.")
+        configuration.firstChunkWords = words
+        let harness = Harness(stt: ScriptedSpeechToText(transcripts: ["Is it?"]), llm: llm, tts: tts, configuration: configuration)
+        try await harness.run {
+            harness.utterance()
+            #expect(await harness.turnEnded(1))
+        }
+        #expect(tts.sentences.map(\.text) == pieces)
+    }
+
     @Test("a rambling reply ends at the sentence end past the word limit: not spoken, shown or remembered beyond it, no error")
     func wordLimit() async throws {
         let llm = StreamingFakeLanguageModel(

@@ -5,16 +5,17 @@
 /// not end a sentence. A sentence longer than ``maximumLength`` is cut at the last comma,
 /// semicolon, colon or space, so text-to-speech never waits for an endless sentence.
 ///
-/// With `firstClause`, the first piece of a reply may also end at a clause boundary — a comma,
-/// semicolon, colon or dash followed by whitespace, after at least ``minimumClauseWords`` words —
-/// so that the voice can start on "Well, …" or "The answer is yes, …" while the LLM writes on.
+/// With `firstClauseWords`, the first piece of a reply may also end at a clause boundary — a
+/// comma, semicolon, colon or dash followed by whitespace, after at least that many words — so that
+/// the voice can start on "Well, …" or "The answer is yes, …" while the LLM writes on.
 public struct SentenceChunker: Sendable {
     /// The longest piece, in characters, handed out before a forced cut.
     public let maximumLength: Int
-    /// Whether the first piece may end at a clause boundary.
-    public let firstClause: Bool
-    /// Words a first clause needs (a lone "Yes," waits for more).
-    public static let minimumClauseWords = 3
+    /// Words a first piece ending at a clause boundary needs (with 3, a lone "Yes," waits for
+    /// more); nil: the first piece ends at a sentence end, as the others do.
+    public let firstClauseWords: Int?
+    /// The server's default for ``firstClauseWords`` (`--first-chunk-words`).
+    public static let defaultFirstClauseWords = 3
     private var buffer = ""
     private var handedOut = false
 
@@ -25,9 +26,9 @@ public struct SentenceChunker: Sendable {
     private static let closers: Set<Character> = ["\"", "'", "”", "’", ")", "]"]
 
     /// Creates a chunker.
-    public init(maximumLength: Int = 300, firstClause: Bool = false) {
+    public init(maximumLength: Int = 300, firstClauseWords: Int? = nil) {
         self.maximumLength = maximumLength
-        self.firstClause = firstClause
+        self.firstClauseWords = firstClauseWords.map { max(1, $0) }
     }
 
     /// Adds streamed text and returns the sentences it completed, trimmed, in order.
@@ -64,7 +65,7 @@ public struct SentenceChunker: Sendable {
             if character == "\n" {
                 return buffer.index(after: index)
             }
-            if firstClause, !handedOut, Self.clauseMarks.contains(character), isClauseEnd(at: index) {
+            if let firstClauseWords, !handedOut, Self.clauseMarks.contains(character), isClauseEnd(at: index, words: firstClauseWords) {
                 return buffer.index(after: index)
             }
             if Self.terminators.contains(character) {
@@ -88,12 +89,11 @@ public struct SentenceChunker: Sendable {
     private static let clauseMarks: Set<Character> = [",", ";", ":", "—", "–"]
 
     /// Whether the mark at `index` ends a first clause: whitespace follows (so "8,848" and "3:30"
-    /// are not cut) and enough words precede it.
-    private func isClauseEnd(at index: String.Index) -> Bool {
+    /// are not cut) and at least `words` words precede it.
+    private func isClauseEnd(at index: String.Index, words: Int) -> Bool {
         let next = buffer.index(after: index)
         guard next < buffer.endIndex, buffer[next].isWhitespace else { return false }
-        let words = buffer[..<index].split(whereSeparator: \.isWhitespace).count
-        return words >= Self.minimumClauseWords
+        return buffer[..<index].split(whereSeparator: \.isWhitespace).count >= words
     }
 
     private func isAbbreviationOrNumber(endingAt dot: String.Index) -> Bool {

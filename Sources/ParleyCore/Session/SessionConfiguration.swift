@@ -23,6 +23,10 @@ public struct SessionConfiguration: Sendable {
     /// The most words a reply may have; past 60 % of it the reply ends at the next sentence end
     /// (``ReplyLength``). Nil: no limit.
     public var maximumReplyWords: Int?
+    /// Words the first piece of a reply sent to text-to-speech needs when it ends at a clause
+    /// boundary (a comma, colon, semicolon or dash), so the voice starts before the first sentence
+    /// is written; later pieces are whole sentences. Nil: the first piece is a whole sentence too.
+    public var firstChunkWords: Int? = SentenceChunker.defaultFirstClauseWords
     /// Spoken as turn 0 when the session starts, if set.
     public var greeting: String?
     /// The text-to-speech voice for this session, in place of the provider's configured one

@@ -120,7 +120,7 @@ extension VoiceSession {
             defer { group.cancelAll() }
             group.addTask {
                 defer { sentenceSink.finish() }
-                var chunker = SentenceChunker(firstClause: true)
+                var chunker = SentenceChunker(firstClauseWords: configuration.firstChunkWords)
                 // Scripted turns (greetings, re-asks) are said in full.
                 var length = request.script == nil ? configuration.maximumReplyWords.map { ReplyLength(limit: $0) } : nil
                 func queue(_ sentence: String) throws {
