@@ -150,6 +150,10 @@ public struct FakeOpenAIServer: Sendable {
         }
     }
 
+    /// The pieces a reply is streamed in, one per `delta.content` chunk (a word with the space
+    /// before it), ``Configuration/tokenDelay`` apart.
+    public static func contentPieces(_ reply: String) -> [String] { FakeChatCompletion.pieces(reply) }
+
     /// Runs the fake on a free loopback port for the length of `body`.
     public static func run<Result: Sendable>(
         _ configuration: Configuration, _ body: @Sendable (Running) async throws -> Result

@@ -27,7 +27,7 @@ extension FakeTwilioCall {
                 }
                 if bytes.starts(with: Array("RIFF".utf8)) { problem("media payload has a WAV header") }
                 state.withLock { state in
-                    state.snapshot.received.append((.media(bytes: bytes.count), now))
+                    record(.media(bytes: bytes.count), at: now, in: &state)
                     state.snapshot.receivedBytes += bytes.count
                     state.snapshot.audio += bytes
                     if state.snapshot.audio.count > Self.audioKept { state.snapshot.audio.removeFirst(state.snapshot.audio.count - Self.audioKept) }
@@ -44,7 +44,7 @@ extension FakeTwilioCall {
                     continue
                 }
                 state.withLock { state in
-                    state.snapshot.received.append((.mark(name), now))
+                    record(.mark(name), at: now, in: &state)
                     state.playQueue.append(.mark(name))
                 }
             case "clear":
@@ -52,7 +52,7 @@ extension FakeTwilioCall {
                 let played = state.withLock { Self.play(&$0, through: now) }
                 for name in played { try await echo(name) }
                 let pending = state.withLock { state in
-                    state.snapshot.received.append((.clear, now))
+                    record(.clear, at: now, in: &state)
                     state.playedThrough = nil
                     state.playRemainder = 0
                     let marks = state.playQueue.compactMap { item -> String? in
@@ -66,6 +66,14 @@ extension FakeTwilioCall {
             default:
                 problem("unknown event \(event)")
             }
+        }
+    }
+
+    /// Logs an event from Parley, keeping at most twice ``Options/eventsKept``.
+    private func record(_ event: Received, at instant: ContinuousClock.Instant, in state: inout State) {
+        state.snapshot.received.append((event, instant))
+        if let kept = options.eventsKept, state.snapshot.received.count > 2 * max(1, kept) {
+            state.snapshot.received.removeFirst(state.snapshot.received.count - max(1, kept))
         }
     }
 

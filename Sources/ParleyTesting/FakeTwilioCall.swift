@@ -32,6 +32,9 @@ public final class FakeTwilioCall: Sendable {
         public var sampleRate = 8000
         /// On `clear`, echo the marks still queued (true) or drop them.
         public var returnMarksOnClear = true
+        /// Events kept in ``Snapshot/received`` (the latest; at least this many, at most twice);
+        /// nil keeps them all. A long call in a load test keeps its snapshots small with this.
+        public var eventsKept: Int?
         /// Creates the default options: a well-formed call.
         public init() {}
     }

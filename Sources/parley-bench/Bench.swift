@@ -8,5 +8,5 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley-bench",
         abstract: "Measure Parley's orchestration overhead, its capacity, the embedded engines and its endurance under faults.",
-        subcommands: [BenchOverhead.self, BenchCapacity.self, BenchEngines.self, BenchSoak.self])
+        subcommands: [BenchOverhead.self, BenchCapacity.self, BenchCalls.self, BenchEngines.self, BenchSoak.self])
 }

@@ -45,7 +45,7 @@ struct BenchCapacity: AsyncParsableCommand {
 
     func run() async throws {
         ParleyLogging.bootstrap(.error)
-        try raiseFileLimit(to: 4 * max(sessions, ramp ? rampLimit : 0) + 256)
+        try Self.raiseFileLimit(to: 4 * max(sessions, ramp ? rampLimit : 0) + 256)
         let measured = Duration.seconds(duration ?? (ramp ? 30 : 60))
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
@@ -117,7 +117,7 @@ struct BenchCapacity: AsyncParsableCommand {
     }
 
     /// Each session holds a client socket here and a caller and provider sockets in the server.
-    private func raiseFileLimit(to wanted: Int) throws {
+    static func raiseFileLimit(to wanted: Int) throws {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
         guard limit.rlim_cur < rlim_t(wanted) else { return }

@@ -133,12 +133,12 @@ struct CapacityRun {
 extension ServerProcess {
     /// Waits for `/health`, then a moment for start-up work (the first allocations, the provider
     /// health checks) to finish before the baseline is read.
-    fileprivate func waitUntilSettled(httpClient: HTTPClient) async throws {
+    func waitUntilSettled(httpClient: HTTPClient) async throws {
         try await waitUntilReady(httpClient: httpClient)
         try await Task.sleep(for: .seconds(2))
     }
 
-    fileprivate func requireUsage() throws -> Usage {
+    func requireUsage() throws -> Usage {
         guard let usage else { throw BenchError("parley serve exited during the run; see \(logPath)") }
         return usage
     }
