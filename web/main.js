@@ -58,7 +58,7 @@ const STAGE_LABELS = {
     stt_final: "stt",
     llm_request: "llm req",
     llm_first_token: "1st token",
-    first_sentence: "1st sentence",
+    first_sentence: "1st chunk",
     tts_first_audio: "tts",
     first_audio_sent: "1st audio",
     playback_start: "playing",
@@ -385,5 +385,6 @@ function formatTimeline(end) {
         const value = end.timeline[stage];
         if (typeof value === "number") parts.push(`${STAGE_LABELS[stage] ?? stage} ${Math.round(value)}`);
     }
+    if (typeof end.voice_to_voice === "number") parts.push(`voice to voice ${Math.round(end.voice_to_voice)}`);
     return parts.length > 0 ? `${parts.join(" · ")} ms` : "no timeline";
 }

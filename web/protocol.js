@@ -155,7 +155,28 @@ export const TIMELINE_STAGES = /** @type {const} */ ([
  * @property {string} text
  * @property {boolean} interrupted
  * @property {Timeline} timeline
+ * @property {TurnSegments} [segments] Contiguous stretches from the end of speech, ms; they sum to `voice_to_voice`.
+ * @property {number | null} [voice_to_voice] End of speech → the client's playback start, ms; null when no playback was reported.
  */
+
+/**
+ * A turn's contiguous segments in ms (each from the previous one's end; zero where a stage came
+ * early); segments whose stage did not happen are absent.
+ * @typedef {object} TurnSegmentValues
+ * @property {number} [endpointing] From the end of speech until the turn was over (`vad_end`).
+ * @property {number} [stt] Until the final transcript.
+ * @property {number} [tools] Until the agent's last tool call ended.
+ * @property {number} [llm] Until the LLM's first token.
+ * @property {number} [first_chunk] Until the first piece for text-to-speech was complete.
+ * @property {number} [tts] Until text-to-speech's first audio.
+ * @property {number} [send] Until the first audio frame sent.
+ * @property {number} [playback] Until the client's speaker playing it.
+ */
+
+/** @typedef {TurnSegmentValues & Record<string, number>} TurnSegments */
+
+/** The turn segments, in pipeline order. */
+export const TURN_SEGMENTS = /** @type {const} */ (["endpointing", "stt", "tools", "llm", "first_chunk", "tts", "send", "playback"]);
 
 /**
  * The reply called a tool; `arguments` only when the server runs with `--log-tool-payloads`.
@@ -350,7 +371,10 @@ export function parseServerEvent(text) {
             return isCount(m.turn_id) ? /** @type {AgentInterruptedEvent} */ (m) : null;
         case "turn.end":
             return isCount(m.turn_id) && isString(m.text) && typeof m.interrupted === "boolean"
-                && isTimeline(m.timeline) ? /** @type {TurnEndEvent} */ (m) : null;
+                && isTimeline(m.timeline)
+                && (m.segments === undefined || (isObject(m.segments) && Object.values(m.segments).every(isNumber)))
+                && (m.voice_to_voice === undefined || m.voice_to_voice === null || isNumber(m.voice_to_voice))
+                ? /** @type {TurnEndEvent} */ (m) : null;
         case "tool.call":
             return isCount(m.turn_id) && isString(m.call_id) && isString(m.name)
                 && (m.arguments === undefined || isString(m.arguments)) ? /** @type {ToolCallEvent} */ (m) : null;

@@ -27,6 +27,7 @@
  * @property {number | null} vad_end
  * @property {number | null} stt_final
  * @property {number | null} llm_request
+ * @property {number | null} tool_end
  * @property {number | null} llm_first_token
  * @property {number | null} first_sentence
  * @property {number | null} tts_first_audio
@@ -57,6 +58,8 @@
  * @property {WaterfallSegment[]} segments The bars, in pipeline order; stages that did not happen have none.
  * @property {number | null} totalMs Voice to voice: `mic_speech_end` → `playback_start`; null if playback never started.
  * @property {number | null} oneWayMs Estimated one-way network delay (half the ping round trip); null if unknown (taken as 0).
+ * @property {number | null} serverTotalMs The server's voice to voice (`turn.end` `voice_to_voice`: end of speech → the
+ *   playback start the client reported, the sum of the server's segments); null when the server has none.
  * @property {boolean} interrupted
  */
 
@@ -102,8 +105,9 @@ const SEGMENTS = [
     { key: "upstream", label: "network ↑", to: "speech_end", budget: "upstream", estimated: true },
     { key: "endpointing", label: "end of turn", to: "vad_end", budget: null },
     { key: "stt", label: "STT final", to: "stt_final", budget: "stt" },
+    { key: "tools", label: "tools", to: "tool_end", budget: null },
     { key: "llm", label: "LLM 1st token", to: "llm_first_token", budget: "llm" },
-    { key: "sentence", label: "1st sentence", to: "first_sentence", budget: null },
+    { key: "sentence", label: "1st chunk", to: "first_sentence", budget: null },
     { key: "tts", label: "TTS 1st audio", to: "tts_first_audio", budget: "tts" },
     { key: "send", label: "server send", to: "first_audio_sent", budget: null },
     { key: "downstream", label: "network ↓", to: "first_audio_received", budget: "downstream", estimated: true },
@@ -148,6 +152,7 @@ export function waterfallRow(end, timing) {
         vad_end: numberOrNull(server.vad_end),
         stt_final: sttFinal,
         llm_request: numberOrNull(server.llm_request),
+        tool_end: numberOrNull(server.tool_end),
         llm_first_token: numberOrNull(server.llm_first_token),
         first_sentence: numberOrNull(server.first_sentence),
         tts_first_audio: numberOrNull(server.tts_first_audio),
@@ -185,6 +190,7 @@ export function waterfallRow(end, timing) {
         segments,
         totalMs: playbackStart === null ? null : round(playbackStart - stages.mic_speech_end),
         oneWayMs: oneWay === null ? null : round(oneWay),
+        serverTotalMs: typeof end.voice_to_voice === "number" ? round(end.voice_to_voice) : null,
         interrupted: end.interrupted,
     };
 }
@@ -266,6 +272,11 @@ function turnBlock(row, axisStart, at, width) {
     }
     heading.append(total);
     if (row.interrupted) heading.append(node("span", "wf-interrupted", "interrupted"));
+    if (row.serverTotalMs !== null) {
+        const server = node("span", "wf-note", `server: ${Math.round(row.serverTotalMs)} ms from end of speech`);
+        server.title = "turn.end voice_to_voice: the sum of the server's segments, to the playback start this client reported";
+        heading.append(server);
+    }
     if (row.oneWayMs === null) heading.append(node("span", "wf-note", "network not measured"));
     block.append(heading);
 

@@ -91,6 +91,15 @@ struct MetricsTests {
             #expect((metrics.value(#"parley_turn_stage_seconds_sum{stage="first_audio_sent"}"#) ?? 0) > 0)
             #expect(metrics.value("parley_turn_overhead_seconds_count") == 1)
             #expect(metrics.text.contains("# TYPE parley_turn_stage_seconds histogram"))
+            for segment in ["endpointing", "stt"] {
+                #expect(metrics.value(#"parley_turn_segment_seconds_count{segment="\#(segment)"}"#) == 2, "\(segment)")
+            }
+            for segment in ["llm", "first_chunk", "tts", "send"] {
+                #expect(metrics.value(#"parley_turn_segment_seconds_count{segment="\#(segment)"}"#) == 1, "\(segment)")
+            }
+            // This client reports no playback, so no turn has a voice-to-voice time.
+            #expect(metrics.value(#"parley_turn_segment_seconds_count{segment="playback"}"#) == 0)
+            #expect(metrics.value("parley_voice_to_voice_seconds_count") == 0)
             for secret in ["Hello there", "Again", "Nice to hear", "overloaded", Self.authToken] {
                 #expect(!metrics.text.contains(secret), "\(secret)")
             }
@@ -99,7 +108,12 @@ struct MetricsTests {
 
     @Test("a phone call over /twilio counts as a session, and its turn as a turn")
     func twilioCall() async throws {
-        let providers = fakeProviders(transcripts: ["What time is it?"])
+        // A reply long enough (630 ms) for Twilio to echo a progress mark before it ends: playback
+        // start is known when the turn ends.
+        let providers = SessionProviders(
+            speechToText: ScriptedSpeechToText(transcripts: ["What time is it?"]),
+            languageModel: StreamingFakeLanguageModel(reply: "Hi! Nice to hear you.", tokenDelay: .milliseconds(5)),
+            textToSpeech: ToneTextToSpeech(durationPerCharacter: .milliseconds(30)))
         try await Self.application(providers: providers).test(.live) { client in
             let port = try #require(client.port)
             // With TWILIO_AUTH_TOKEN set the upgrade must carry Twilio's signature of its wss:// URL.
@@ -121,6 +135,15 @@ struct MetricsTests {
             #expect(metrics.value("parley_sessions_active") == 0)
             #expect(metrics.value("parley_turns_total") == 1)
             #expect(metrics.value(#"parley_turn_stage_seconds_count{stage="first_audio_sent"}"#) == 1)
+            // Twilio's echoed marks say when playback started: the segments sum to voice to voice.
+            #expect(metrics.value("parley_voice_to_voice_seconds_count") == 1)
+            let total = try #require(metrics.value("parley_voice_to_voice_seconds_sum"))
+            let segments = ["endpointing", "stt", "tools", "llm", "first_chunk", "tts", "send", "playback"].compactMap {
+                metrics.value(#"parley_turn_segment_seconds_sum{segment="\#($0)"}"#)
+            }
+            #expect(segments.count == 8)
+            #expect(abs(segments.reduce(0, +) - total) < 1e-6, "\(segments) vs \(total)")
+            #expect(total > 0.3, "at least the VAD's 300 ms of silence")
         }
     }
 

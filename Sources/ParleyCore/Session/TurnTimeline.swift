@@ -40,6 +40,72 @@ public struct TurnTimeline: Sendable, Equatable {
         set { offsets[stage] = newValue }
     }
 
+    /// A stretch of the time from the end of the user's speech to the reply's first sound: the
+    /// segments of a turn are contiguous and, when playback started, sum exactly to
+    /// ``voiceToVoice``.
+    public enum Segment: String, Sendable, CaseIterable {
+        /// Waiting to decide the turn is over: the VAD's silence timeout or the recogniser's
+        /// endpointing (to `vad_end`).
+        case endpointing
+        /// The final transcript after that (to `stt_final`).
+        case stt
+        /// The agent's tools, when it called any (to `tool_end`).
+        case tools
+        /// The LLM's first token (to `llm_first_token`).
+        case llm
+        /// The LLM writing the first piece for text-to-speech (to `first_sentence`).
+        case firstChunk = "first_chunk"
+        /// Text-to-speech's first audio (to `tts_first_audio`).
+        case tts
+        /// Pacing and writing the first audio frame (to `first_audio_sent`).
+        case send
+        /// The network and the client's buffer until its speaker played it (to `playback_start`).
+        case playback
+
+        /// The stage this segment ends at.
+        public var end: Stage {
+            switch self {
+            case .endpointing: .vadEnd
+            case .stt: .sttFinal
+            case .tools: .toolEnd
+            case .llm: .llmFirstToken
+            case .firstChunk: .firstSentence
+            case .tts: .ttsFirstAudio
+            case .send: .firstAudioSent
+            case .playback: .playbackStart
+            }
+        }
+    }
+
+    /// The segments of this turn in pipeline order: each runs from where the previous one ended
+    /// (the end of speech for the first) to its stage, and is zero where its stage came earlier
+    /// (an LLM request started before the final transcript, on a tentative one). Stages that did
+    /// not happen have no segment, so the segments always add up to the last one's end.
+    public var segments: [(segment: Segment, duration: Duration)] {
+        var reached = Duration.zero
+        var segments: [(segment: Segment, duration: Duration)] = []
+        for segment in Segment.allCases {
+            guard let offset = offsets[segment.end] else { continue }
+            let end = max(offset, reached)
+            segments.append((segment, end - reached))
+            reached = end
+        }
+        return segments
+    }
+
+    /// End of speech → the client's speaker playing the reply: the sum of ``segments``, when
+    /// playback started (nil before the client reported it, or for a reply never heard).
+    public var voiceToVoice: Duration? {
+        guard offsets[.playbackStart] != nil else { return nil }
+        return segments.reduce(.zero) { $0 + $1.duration }
+    }
+
+    /// The timeline with every offset rounded to 0.1 ms, as `turn.end` carries it: its segments'
+    /// sums stay exact in the rounded figures.
+    public var roundedToTenthMillisecond: TurnTimeline {
+        TurnTimeline(offsets: offsets.mapValues { .nanoseconds(Int64(($0.milliseconds * 10).rounded()) * 100_000) })
+    }
+
     /// Builds a timeline from absolute instants, measured from `origin`.
     public init<Instant: InstantProtocol>(origin: Instant, instants: [Stage: Instant]) where Instant.Duration == Duration {
         var offsets: [Stage: Duration] = [:]

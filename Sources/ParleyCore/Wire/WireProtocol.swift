@@ -138,17 +138,18 @@ public enum WireProtocol {
         case .agentInterrupted(let turnID):
             return ["type": "agent.interrupted", "turn_id": .number(Double(turnID))]
         case .turnEnd(let summary):
+            let rounded = summary.timeline.roundedToTenthMillisecond
+            func milliseconds(_ duration: Duration) -> JSONValue { .number((duration.milliseconds * 10).rounded() / 10) }
             var timeline: [String: JSONValue] = [:]
             for stage in TurnTimeline.Stage.allCases {
-                if let offset = summary.timeline[stage] {
-                    timeline[stage.rawValue] = .number((offset.milliseconds * 10).rounded() / 10)
-                } else {
-                    timeline[stage.rawValue] = .null
-                }
+                timeline[stage.rawValue] = rounded[stage].map(milliseconds) ?? .null
             }
+            var segments: [String: JSONValue] = [:]
+            for (segment, duration) in rounded.segments { segments[segment.rawValue] = milliseconds(duration) }
             return [
                 "type": "turn.end", "turn_id": .number(Double(summary.turnID)), "text": .string(summary.text),
-                "interrupted": .bool(summary.interrupted), "timeline": .object(timeline),
+                "interrupted": .bool(summary.interrupted), "timeline": .object(timeline), "segments": .object(segments),
+                "voice_to_voice": rounded.voiceToVoice.map(milliseconds) ?? .null,
             ]
         case .toolCall(let call):
             var object: [String: JSONValue] = [

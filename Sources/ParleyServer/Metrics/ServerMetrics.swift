@@ -16,6 +16,9 @@ final class ServerMetrics: Sendable {
     /// Stage histograms by timeline stage (all but `speech_end`, their origin).
     private let stages: [TurnTimeline.Stage: DurationHistogram]
     private let overhead: DurationHistogram
+    /// Segment histograms (``TurnTimeline/Segment``): contiguous, summing to voice to voice.
+    private let segments: [TurnTimeline.Segment: DurationHistogram]
+    private let voiceToVoice: DurationHistogram
     private let sessionsActive: Gauge
     private let sessionsTotal: Counter
     private let turnsTotal: Counter
@@ -46,6 +49,24 @@ final class ServerMetrics: Sendable {
                 descriptor: stageName, labels: [("stage", stage.rawValue)], buckets: Self.latencyBuckets)
         }
         self.stages = stages
+        let segmentName = MetricNameDescriptor(
+            metricName: "parley_turn_segment", unitName: "seconds",
+            helpText:
+                "Contiguous segments of a turn from the end of the user's speech to the reply's playback start; they sum to parley_voice_to_voice_seconds."
+        )
+        var segments: [TurnTimeline.Segment: DurationHistogram] = [:]
+        for segment in TurnTimeline.Segment.allCases {
+            segments[segment] = registry.makeDurationHistogram(
+                descriptor: segmentName, labels: [("segment", segment.rawValue)], buckets: Self.latencyBuckets)
+        }
+        self.segments = segments
+        voiceToVoice = registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                metricName: "parley_voice_to_voice", unitName: "seconds",
+                helpText:
+                    "From the end of the user's speech to the client playing the reply (playback_start), for turns whose playback the client reported."
+            ),
+            buckets: Self.latencyBuckets)
         overhead = registry.makeDurationHistogram(
             descriptor: MetricNameDescriptor(
                 metricName: "parley_turn_overhead", unitName: "seconds",
@@ -116,6 +137,8 @@ final class ServerMetrics: Sendable {
             // Clamped: an early LLM request may have been sent just before the speech's end.
             stages[stage]?.record(max(offset, .zero))
         }
+        for (segment, duration) in timeline.segments { segments[segment]?.record(duration) }
+        if let total = timeline.voiceToVoice { voiceToVoice.record(total) }
         if let final = timeline[.sttFinal], let sent = timeline[.firstAudioSent] {
             overhead.record(max(sent - final, .zero))
         }
