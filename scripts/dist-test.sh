@@ -87,8 +87,16 @@ PORT="$(free_port)"
 SERVER_PID=$!
 wait_ready "$PORT"
 curl -fsS "http://127.0.0.1:$PORT/health" | grep -q 'local-llama' || fail "/health does not show the local engines"
+# A spoken turn on the optimised binary: release builds have failed where debug ones did not (a
+# task-local bound in a reply crashed every release reply, 2026-12-04).
+espeak-ng -w "$WORK/question.wav" "What is the capital of France?"
+"$PARLEY" talk --url "ws://127.0.0.1:$PORT/ws" --wav "$WORK/question.wav" --timeout 120 >"$WORK/talk.json" \
+  || { tail -n 20 "$WORK/server.log"; fail "a spoken turn against the bundle's parley serve failed"; }
+python3 -c 'import json,sys; t=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]; assert t and t[0]["reply"].strip(), t' "$WORK/talk.json" \
+  || fail "the spoken turn got no reply: $(cat "$WORK/talk.json")"
+kill -0 "$SERVER_PID" 2>/dev/null || fail "parley serve exited during the spoken turn"
 stop_server
-echo "scripts/setup.sh --engines-only in the bundle, then serve with the engines found beside the executable: ok"
+echo "scripts/setup.sh --engines-only in the bundle, then serve with the engines found beside the executable, and a spoken turn: ok"
 
 # 3. The graceful drain, on the bundle's binary.
 "$ROOT/.venv/bin/python" tests/lifecycle/drain_test.py --parley "$PARLEY"

@@ -37,6 +37,9 @@ struct BenchCalls: AsyncParsableCommand {
     @Option(name: .customLong("first-chunk-words"), help: "Passed to `parley serve` (0: whole sentences to text-to-speech).")
     var firstChunkWords: Int?
 
+    @Option(name: .customLong("serve-arg"), help: "An argument for `parley serve` (repeat for each: --serve-arg=--output-batch=0).")
+    var serveArguments: [String] = []
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -51,7 +54,8 @@ struct BenchCalls: AsyncParsableCommand {
         try BenchCapacity.raiseFileLimit(to: 4 * calls + 256)
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
         let run = CallsRun(
-            calls: calls, duration: .seconds(duration), tokenDelay: .milliseconds(tokenMilliseconds), firstChunkWords: firstChunkWords)
+            calls: calls, duration: .seconds(duration), tokenDelay: .milliseconds(tokenMilliseconds), firstChunkWords: firstChunkWords,
+            serveArguments: serveArguments)
         let measurement: CallsMeasurement
         do {
             measurement = try await run.measure(httpClient: httpClient)
@@ -79,6 +83,7 @@ struct CallsRun {
     let duration: Duration
     let tokenDelay: Duration
     let firstChunkWords: Int?
+    let serveArguments: [String]
 
     /// The providers' own time from the end of the question to the first reply audio: the
     /// endpointing silence, the LLM's first token and the words until the first piece for
@@ -123,6 +128,7 @@ struct CallsRun {
                         "--max-sessions", "\(max(1000, calls + 10))", "--max-connections-per-address", "\(max(1000, calls + 10))",
                     ]
                     if let firstChunkWords { arguments += ["--first-chunk-words", "\(firstChunkWords)"] }
+                    arguments += serveArguments
                     let server = try await ServerProcess.start(arguments: arguments, environment: environment, logPath: logPath)
                     do {
                         try await server.waitUntilSettled(httpClient: httpClient)

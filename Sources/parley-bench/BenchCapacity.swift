@@ -32,6 +32,9 @@ struct BenchCapacity: AsyncParsableCommand {
     @Option(help: "Times the callers connect, talk and hang up against the same server, to show memory comes back each time.")
     var rounds = 1
 
+    @Option(name: .customLong("serve-arg"), help: "An argument for `parley serve` (repeat for each: --serve-arg=--output-batch=0).")
+    var serveArguments: [String] = []
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -59,7 +62,8 @@ struct BenchCapacity: AsyncParsableCommand {
 
     private func measure(for measured: Duration, httpClient: HTTPClient) async throws {
         guard ramp else {
-            let measurements = try await CapacityRun(sessions: sessions, duration: measured, rounds: rounds).measure(httpClient: httpClient)
+            let measurements = try await CapacityRun(sessions: sessions, duration: measured, rounds: rounds, serveArguments: serveArguments).measure(
+                httpClient: httpClient)
             if json {
                 print(measurements.count == 1 ? measurements[0].json.serialized : JSONValue.array(measurements.map(\.json)).serialized)
             } else {
@@ -77,7 +81,8 @@ struct BenchCapacity: AsyncParsableCommand {
                 print("… \(count) sessions")
                 fflush(nil)  // every output stream: progress shows even when stdout is a file
             }
-            let measurement = try await CapacityRun(sessions: count, duration: measured).measure(httpClient: httpClient)[0]
+            let measurement = try await CapacityRun(sessions: count, duration: measured, serveArguments: serveArguments).measure(
+                httpClient: httpClient)[0]
             steps.append(measurement)
             if !json {
                 print(measurement.table + "\n")

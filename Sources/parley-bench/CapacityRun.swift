@@ -23,6 +23,8 @@ struct CapacityRun {
     /// Times the callers connect, talk and hang up against the same server (memory must come
     /// back to the same level after each).
     var rounds = 1
+    /// More arguments for `parley serve` (`--serve-arg`).
+    var serveArguments: [String] = []
 
     /// One measurement per round.
     func measure(httpClient: HTTPClient) async throws -> [CapacityMeasurement] {
@@ -56,7 +58,7 @@ struct CapacityRun {
                             "--max-sessions", "\(max(1000, sessions + 10))", "--log-level", "info",
                             // Every simulated caller comes from 127.0.0.1.
                             "--max-connections-per-address", "\(max(1000, sessions + 10))",
-                        ],
+                        ] + serveArguments,
                         environment: environment, logPath: logPath)
                     do {
                         try await server.waitUntilSettled(httpClient: httpClient)

@@ -111,6 +111,13 @@ struct Serve: AsyncParsableCommand {
     )
     var firstChunkWords = SentenceChunker.defaultFirstClauseWords
 
+    @Option(
+        name: .customLong("output-batch"),
+        help:
+            "Reply audio due this many milliseconds after a frame being sent goes out with it, in one wake and one write: less CPU, up to this much more audio buffered at the client (0: every frame on its own deadline)."
+    )
+    var outputBatch = 40
+
     @Option(name: .customLong("vad-silence"), help: "Silence that ends the user's turn, in milliseconds.")
     var vadSilence = 300
 
@@ -306,6 +313,8 @@ struct Serve: AsyncParsableCommand {
         }
         session.fillerAfter = fillerAfter > 0 ? .milliseconds(fillerAfter) : nil
         session.vad.silenceTimeout = .milliseconds(vadSilence)
+        guard (0...200).contains(outputBatch) else { throw ValidationError("--output-batch must be 0…200 ms") }
+        session.outputBatch = .milliseconds(outputBatch)
         guard (0..<vadSilence).contains(vadPause) else {
             throw ValidationError("--vad-pause must be 0 (off) or less than --vad-silence (\(vadSilence) ms)")
         }

@@ -41,7 +41,9 @@ struct BargeInSessionTests {
             noise = session.now
             #expect(
                 await session.sayAtOnce(AudioFixtures.tone(frequency: 300, duration: .milliseconds(120)) + AudioFixtures.silence(.milliseconds(400))))
-            #expect(await session.advance { $0.contains(.agentPaused(turnID: 1)) })
+            // The pacer's sleep ends when the gate closes: the pause is announced without the
+            // clock moving (waited for in wall time, so the clock cannot step past it).
+            #expect(await harness.output.wait { $0.contains(.agentPaused(turnID: 1)) })
             // The client's audio keeps coming every 20 ms; the resume is judged on its frames.
             #expect(await session.sayInRealTime(AudioFixtures.silence(.milliseconds(1600))))
             #expect(await session.advance(until: Self.turnEnded(1)))
@@ -55,9 +57,9 @@ struct BargeInSessionTests {
         #expect(paused < resumed)
         #expect(Self.audioFrames(of: 1, in: events[paused..<resumed]) == 0, "audio sent while paused")
         #expect(Self.audioFrames(of: 1, in: events[resumed...]) > 0, "the reply went on after resuming")
-        // On the manual clock these are exact to a 20 ms step: paused at the next frame's
-        // deadline, resumed on the first client frame 1.5 s after the noise was heard.
-        #expect(timed[paused].at - noise <= .milliseconds(20))
+        // On the manual clock these are exact: paused the moment the VAD heard the noise (the
+        // pacer's sleep ends when the gate closes), resumed on the first client frame 1.5 s after.
+        #expect(timed[paused].at == noise)
         #expect(timed[resumed].at - noise >= .milliseconds(1500) && timed[resumed].at - noise <= .milliseconds(1520))
         #expect(!events.contains(.agentInterrupted(turnID: 1)))
         let summary = try #require(events.compactMap { if case .turnEnd(let s) = $0, s.turnID == 1 { s } else { nil } }.first)

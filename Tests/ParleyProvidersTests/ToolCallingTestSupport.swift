@@ -36,7 +36,9 @@ enum ToolCalling {
                 let announced = Mutex<[String]>([])
                 let result: Result<ToolRun, any Error>
                 do {
-                    let calls = try await ProviderContext.$toolCallStarted.withValue({ name in announced.withLock { $0.append(name) } }) {
+                    let calls = try await ProviderContext.$toolCallStarted.withValue(
+                        ToolCallAnnouncer { name in announced.withLock { $0.append(name) } }
+                    ) {
                         try await model.complete(messages, tools: tools) { piece in pieces.withLock { $0.append(piece) } }
                     }
                     result = .success(ToolRun(pieces: pieces.withLock { $0 }, calls: calls, announced: announced.withLock { $0 }))

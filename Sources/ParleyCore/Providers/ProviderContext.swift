@@ -11,5 +11,25 @@ public enum ProviderContext {
     /// Told by an LLM client as soon as the model starts calling the tool `name` — before the
     /// call's arguments are complete — so the session can say a filler instead of leaving the
     /// caller in silence while the call is written and run. Set only around a reply's requests.
-    @TaskLocal public static var toolCallStarted: (@Sendable (_ name: String) async -> Void)?
+    @TaskLocal public static var toolCallStarted: ToolCallAnnouncer?
+}
+
+/// What ``ProviderContext/toolCallStarted`` holds: a function told the name of a tool the model
+/// started calling.
+///
+/// A struct rather than the bare optional closure: binding a task-local of optional
+/// `@Sendable (String) async -> Void` type crashed optimised (release) builds with Swift 6.3.1 in
+/// `swift_task_localValuePush` (a null type metadata), on the first reply; a nominal type does not.
+public struct ToolCallAnnouncer: Sendable {
+    private let announce: @Sendable (_ name: String) async -> Void
+
+    /// Wraps `announce`.
+    public init(_ announce: @escaping @Sendable (_ name: String) async -> Void) {
+        self.announce = announce
+    }
+
+    /// Tells of the tool `name`.
+    public func callAsFunction(_ name: String) async {
+        await announce(name)
+    }
 }

@@ -47,7 +47,8 @@ final class EarlyReply: Sendable {
         do {
             let completed = try await discarded.run { [sink, messages, self] in
                 self.made.withLock { $0.tools = tools }
-                let calls = try await ProviderContext.$toolCallStarted.withValue({ name in Self.buffer(.toolCallStarted(name), in: sink) }) {
+                let announce = ToolCallAnnouncer { name in Self.buffer(.toolCallStarted(name), in: sink) }
+                let calls = try await ProviderContext.$toolCallStarted.withValue(announce) {
                     try await model.complete(messages, tools: tools?.definitions ?? []) { delta in
                         guard Self.buffer(.text(delta), in: sink) else { throw Self.overflow }
                     }

@@ -12,6 +12,8 @@ public final class PlaybackGate: Sendable {
         var pausedTotal: Duration = .zero
         /// Fired when the current pause ends; a new one per pause.
         var reopened: CancellationSignal?
+        /// Fired when the gate next pauses; a new one each time it opens.
+        var closing = CancellationSignal()
     }
     private let state = Mutex(State())
 
@@ -40,12 +42,14 @@ public final class PlaybackGate: Sendable {
     @discardableResult
     public func pause(at instant: SessionClock.Instant? = nil) -> Bool {
         let instant = instant ?? clock.now
-        return state.withLock { state in
-            guard state.pausedSince == nil else { return false }
+        let (paused, closing) = state.withLock { state -> (Bool, CancellationSignal) in
+            guard state.pausedSince == nil else { return (false, state.closing) }
             state.pausedSince = instant
             state.reopened = CancellationSignal()
-            return true
+            return (true, state.closing)
         }
+        if paused { closing.fire() }
+        return paused
     }
 
     /// Resumes at `instant` (now, by default), waking the waiter; returns false if not paused.
@@ -56,11 +60,26 @@ public final class PlaybackGate: Sendable {
             guard let since = state.pausedSince else { return nil }
             state.pausedSince = nil
             state.pausedTotal += max(.zero, instant - since)
+            state.closing = CancellationSignal()
             defer { state.reopened = nil }
             return state.reopened
         }
         reopened?.fire()
         return reopened != nil
+    }
+
+    /// Sleeps on `clock` until `deadline`, or until the gate pauses if that is sooner (at once if
+    /// it is paused), so a pacer sleeping between bursts of frames hears a pause at once.
+    public func sleep(until deadline: SessionClock.Instant, clock: SessionClock) async throws {
+        let closing = state.withLock { $0.pausedSince == nil ? $0.closing : nil }
+        guard let closing, !closing.isFired else { return }
+        // Whichever ends first wins; the other is cancelled before this returns.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await clock.sleep(until: deadline) }
+            group.addTask { await closing.wait() }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
     }
 
     /// Returns once the gate is open (at once if it is), or when the task is cancelled.

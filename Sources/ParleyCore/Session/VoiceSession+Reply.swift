@@ -71,7 +71,9 @@ extension VoiceSession {
         let (text, sink) = AsyncStream.makeStream(of: String.self)
         sink.yield(configuration.apology)
         sink.finish()
-        var pacer = AudioPacer(outputRate: configuration.outputSampleRate, lead: configuration.outputLead, gate: request.gate, clock: clock)
+        var pacer = AudioPacer(
+            outputRate: configuration.outputSampleRate, lead: configuration.outputLead, batch: configuration.outputBatch, gate: request.gate,
+            clock: clock)
         let send = audioSender(request, output: output)
         try await ProviderContext.$voice.withValue(nil) {
             try await voice.synthesize(text, sampleRate: configuration.outputSampleRate) { chunk in
@@ -188,7 +190,7 @@ extension VoiceSession {
                                 offered = tools?.definitions ?? []
                             } else {
                                 recorder.mark(.llmRequest)
-                                let announce: @Sendable (String) async -> Void = { name in try? await filler?.callStarted(name) }
+                                let announce = ToolCallAnnouncer { name in try? await filler?.callStarted(name) }
                                 calls = try await ProviderContext.$toolCallStarted.withValue(offered.isEmpty ? nil : announce) {
                                     try await providers.languageModel.complete(messages, tools: offered) { try await say($0) }
                                 }
@@ -228,7 +230,8 @@ extension VoiceSession {
             }
             group.addTask {
                 var pacer = AudioPacer(
-                    outputRate: configuration.outputSampleRate, lead: configuration.outputLead, gate: request.gate, clock: clock)
+                    outputRate: configuration.outputSampleRate, lead: configuration.outputLead, batch: configuration.outputBatch,
+                    gate: request.gate, clock: clock)
                 let outputRate = configuration.outputSampleRate
                 let send = audioSender(request, output: output)
                 do {
