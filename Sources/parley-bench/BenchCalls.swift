@@ -71,11 +71,7 @@ struct BenchCalls: AsyncParsableCommand {
 
 /// One `parley-bench calls` run: fakes in this process, `parley serve` as a child, the calls.
 struct CallsRun {
-    static let keys = ["DEEPGRAM_API_KEY": "bench-dg", "GROQ_API_KEY": "bench-groq", "ELEVENLABS_API_KEY": "bench-xi"]
     static let endpointing: Duration = .milliseconds(300)
-    static let llmFirstToken: Duration = .milliseconds(150)
-    static let ttsFirstByte: Duration = .milliseconds(150)
-    static let question = "What is the weather like today?"
     /// A spoken answer that opens with a clause (5 words), as voice replies often do.
     static let reply = "Right now in the city, it is sunny and warm. There is a light breeze from the west, so enjoy your afternoon."
 
@@ -97,49 +93,27 @@ struct CallsRun {
             if !chunker.push(piece).isEmpty { break }
         }
         // The piece after the boundary shows it ends there (a space), so count up to it.
-        return Self.endpointing + Self.llmFirstToken + tokenDelay * (words - 1) + Self.ttsFirstByte
+        return Self.endpointing + CapacityRun.llmFirstToken + tokenDelay * (words - 1) + CapacityRun.ttsFirstByte
     }
 
     func measure(httpClient: HTTPClient) async throws -> CallsMeasurement {
-        var recogniser = FakeDeepgramServer.Configuration(apiKey: Self.keys["DEEPGRAM_API_KEY"]!, utterances: [Self.question])
-        recogniser.repeatsUtterances = true
-        recogniser.recordsTraffic = false
-        recogniser.emptyFinalsEvery = .seconds(3)
-        let deepgram = recogniser
-        var chat = FakeOpenAIServer.Configuration(apiKey: Self.keys["GROQ_API_KEY"]!)
-        chat.reply = { _ in Self.reply }
-        chat.firstTokenDelay = Self.llmFirstToken
-        chat.tokenDelay = tokenDelay
-        chat.recordsRequests = false
-        let groq = chat
-        var speech = FakeElevenLabsServer.Configuration(
-            apiKey: Self.keys["ELEVENLABS_API_KEY"]!, durationPerCharacter: .milliseconds(30), firstByteDelay: Self.ttsFirstByte)
-        speech.recordsAudio = false
-        let elevenLabs = speech
-        return try await FakeDeepgramServer.run(deepgram) { deepgram in
-            try await FakeOpenAIServer.run(groq) { groq in
-                try await FakeElevenLabsServer.run(elevenLabs) { elevenLabs in
-                    let environment = Self.keys.merging([
-                        "DEEPGRAM_URL": deepgram.baseURL, "GROQ_BASE_URL": groq.groqBaseURL, "ELEVENLABS_URL": elevenLabs.baseURL,
-                    ]) { $1 }
-                    let logPath = FileManager.default.temporaryDirectory.path + "/parley-calls-\(getpid())-\(calls).log"
-                    var arguments = [
-                        "--stt", "deepgram", "--llm", "groq", "--tts", "elevenlabs", "--log-level", "info",
-                        "--max-sessions", "\(max(1000, calls + 10))", "--max-connections-per-address", "\(max(1000, calls + 10))",
-                    ]
-                    if let firstChunkWords { arguments += ["--first-chunk-words", "\(firstChunkWords)"] }
-                    arguments += serveArguments
-                    let server = try await ServerProcess.start(arguments: arguments, environment: environment, logPath: logPath)
-                    do {
-                        try await server.waitUntilSettled(httpClient: httpClient)
-                        let measurement = try await drive(server, httpClient: httpClient)
-                        await server.stop()
-                        return measurement
-                    } catch {
-                        await server.stop()
-                        throw error
-                    }
-                }
+        try await BenchFakes.run(reply: Self.reply, tokenDelay: tokenDelay) { environment in
+            let logPath = FileManager.default.temporaryDirectory.path + "/parley-calls-\(getpid())-\(calls).log"
+            var arguments = [
+                "--stt", "deepgram", "--llm", "groq", "--tts", "elevenlabs", "--log-level", "info",
+                "--max-sessions", "\(max(1000, calls + 10))", "--max-connections-per-address", "\(max(1000, calls + 10))",
+            ]
+            if let firstChunkWords { arguments += ["--first-chunk-words", "\(firstChunkWords)"] }
+            arguments += serveArguments
+            let server = try await ServerProcess.start(arguments: arguments, environment: environment, logPath: logPath)
+            do {
+                try await server.waitUntilSettled(httpClient: httpClient)
+                let measurement = try await drive(server, httpClient: httpClient)
+                await server.stop()
+                return measurement
+            } catch {
+                await server.stop()
+                throw error
             }
         }
     }

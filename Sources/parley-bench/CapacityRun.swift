@@ -28,52 +28,30 @@ struct CapacityRun {
 
     /// One measurement per round.
     func measure(httpClient: HTTPClient) async throws -> [CapacityMeasurement] {
-        var recogniser = FakeDeepgramServer.Configuration(apiKey: Self.keys["DEEPGRAM_API_KEY"]!, utterances: [Self.question])
-        recogniser.repeatsUtterances = true
-        recogniser.recordsTraffic = false
-        // As Deepgram does (docs/providers.md: empty finals are normal during silence); they let
-        // the client drop the audio it keeps for a replay after a reconnect.
-        recogniser.emptyFinalsEvery = .seconds(3)
-        let deepgram = recogniser
-        var chat = FakeOpenAIServer.Configuration(apiKey: Self.keys["GROQ_API_KEY"]!)
-        chat.reply = { _ in Self.reply }
-        chat.firstTokenDelay = Self.llmFirstToken
-        let groq = chat
-        var speech = FakeElevenLabsServer.Configuration(
-            apiKey: Self.keys["ELEVENLABS_API_KEY"]!, durationPerCharacter: .milliseconds(30), firstByteDelay: Self.ttsFirstByte)
-        speech.recordsAudio = false
-        let elevenLabs = speech
-        return try await FakeDeepgramServer.run(deepgram) { deepgram in
-            try await FakeOpenAIServer.run(groq) { groq in
-                try await FakeElevenLabsServer.run(elevenLabs) { elevenLabs in
-                    let environment = Self.keys.merging([
-                        "DEEPGRAM_URL": deepgram.baseURL, "GROQ_BASE_URL": groq.groqBaseURL, "ELEVENLABS_URL": elevenLabs.baseURL,
-                    ]) { $1 }
-                    let logPath =
-                        FileManager.default.temporaryDirectory.path
-                        + "/parley-capacity-\(getpid())-\(sessions).log"
-                    let server = try await ServerProcess.start(
-                        arguments: [
-                            "--stt", "deepgram", "--llm", "groq", "--tts", "elevenlabs",
-                            "--max-sessions", "\(max(1000, sessions + 10))", "--log-level", "info",
-                            // Every simulated caller comes from 127.0.0.1.
-                            "--max-connections-per-address", "\(max(1000, sessions + 10))",
-                        ] + serveArguments,
-                        environment: environment, logPath: logPath)
-                    do {
-                        try await server.waitUntilSettled(httpClient: httpClient)
-                        let baseline = try server.requireUsage()
-                        var measurements: [CapacityMeasurement] = []
-                        for _ in 0..<rounds {
-                            measurements.append(try await drive(server, baseline: baseline, httpClient: httpClient))
-                        }
-                        await server.stop()
-                        return measurements
-                    } catch {
-                        await server.stop()
-                        throw error
-                    }
+        try await BenchFakes.run(reply: Self.reply) { environment in
+            let logPath =
+                FileManager.default.temporaryDirectory.path
+                + "/parley-capacity-\(getpid())-\(sessions).log"
+            let server = try await ServerProcess.start(
+                arguments: [
+                    "--stt", "deepgram", "--llm", "groq", "--tts", "elevenlabs",
+                    "--max-sessions", "\(max(1000, sessions + 10))", "--log-level", "info",
+                    // Every simulated caller comes from 127.0.0.1.
+                    "--max-connections-per-address", "\(max(1000, sessions + 10))",
+                ] + serveArguments,
+                environment: environment, logPath: logPath)
+            do {
+                try await server.waitUntilSettled(httpClient: httpClient)
+                let baseline = try server.requireUsage()
+                var measurements: [CapacityMeasurement] = []
+                for _ in 0..<rounds {
+                    measurements.append(try await drive(server, baseline: baseline, httpClient: httpClient))
                 }
+                await server.stop()
+                return measurements
+            } catch {
+                await server.stop()
+                throw error
             }
         }
     }
