@@ -85,8 +85,8 @@ struct CallsRun {
     /// endpointing silence, the LLM's first token and the words until the first piece for
     /// text-to-speech is complete, and the TTS's first audio.
     var floor: Duration {
-        var chunker = SentenceChunker(
-            firstClauseWords: (firstChunkWords ?? SentenceChunker.defaultFirstClauseWords) == 0 ? nil : firstChunkWords ?? 3)
+        let clauseWords = firstChunkWords ?? SentenceChunker.defaultFirstClauseWords
+        var chunker = SentenceChunker(firstClauseWords: clauseWords == 0 ? nil : clauseWords)
         var words = 0
         for piece in FakeOpenAIServer.contentPieces(Self.reply) + [" "] {
             words += 1

@@ -8,16 +8,8 @@ import Synchronization
 /// `media`, 1 s of the reply, speech over it (which must `clear` Twilio and becomes the next
 /// question), that reply heard out to its end mark, a pause.
 struct CallClient {
-    struct Plan: Sendable {
-        let port: Int
-        /// When the cycles start (the call is quiet before, after its stagger).
-        let activeStart: ContinuousClock.Instant
-        /// Moments before this are not counted.
-        let measureStart: ContinuousClock.Instant
-        let stop: ContinuousClock.Instant
-        /// Starts are staggered over this.
-        let spread: Duration
-    }
+    /// The same schedule as the browser callers' (`CapacityClient.Plan`).
+    typealias Plan = CapacityClient.Plan
 
     static let question = AudioFixtures.tone(frequency: 220, duration: .seconds(1), amplitude: 0.4, sampleRate: 8000)
     static let bargeIn = AudioFixtures.tone(frequency: 330, duration: .milliseconds(800), amplitude: 0.4, sampleRate: 8000)
