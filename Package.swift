@@ -44,6 +44,7 @@ let package = Package(
             providers: [.apt(["libespeak-ng-dev"])]
         ),
         .systemLibrary(name: "CMalloc"),
+        .systemLibrary(name: "CRandom"),
         .target(
             name: "ParleyCore",
             dependencies: [
@@ -57,6 +58,7 @@ let package = Package(
             dependencies: [
                 "ParleyCore",
                 "CEspeakNG",
+                "CRandom",
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

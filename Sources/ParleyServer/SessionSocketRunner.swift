@@ -2,7 +2,7 @@ import Logging
 import ParleyCore
 
 /// What the browser (`/ws`) and Twilio (`/twilio`) socket handlers share: admission (readiness,
-/// drain, session limit), the bounded input queue, the session and frame-reader tasks, the wind-down
+/// drain, session limit), the session's inbox, the session and frame-reader tasks, the wind-down
 /// after the client leaves, the connection's limits (``ConnectionLimits``) and the closes they and
 /// the drain cause.
 struct SessionSocketRunner: Sendable {
@@ -11,17 +11,14 @@ struct SessionSocketRunner: Sendable {
     let metrics: ServerMetrics
     let limits: ConnectionLimits
 
-    /// Client messages waiting for the session (about 5 s of 20 ms frames).
-    static let inputCapacity = 256
     /// How long a session whose client left may take to finish before it is cancelled.
     static let windDown: Duration = .seconds(6)
 
     /// What a transport's session task gets.
     struct SessionInputs: Sendable {
-        /// The decoded client messages, in order.
-        let messages: AsyncStream<ClientMessage>
-        /// The queue's writer, for transports that turn their own events into messages.
-        let sink: AsyncStream<ClientMessage>.Continuation
+        /// Where the reader puts the decoded client messages, in order, and transports their
+        /// own events turned into messages.
+        let inbox: SessionInbox
         /// Fires when the server starts draining: the session ends after the reply in flight.
         let windDown: CancellationSignal
     }
@@ -54,7 +51,7 @@ struct SessionSocketRunner: Sendable {
         refuse: @Sendable (SessionError) async -> Void,
         close: @Sendable (LimitClosure) async -> Void,
         session: @escaping @Sendable (SessionInputs) async -> Void,
-        read: @escaping @Sendable (AsyncStream<ClientMessage>.Continuation, ConnectionGuard) async -> Ending
+        read: @escaping @Sendable (SessionInbox, ConnectionGuard) async -> Ending
     ) async -> Outcome<Ending> {
         if let refusal = lifecycle.refusal(health: health) {
             logger.warning("session refused", metadata: ["parley.reason": "\(refusal.code)", "parley.sessions": "\(lifecycle.activeSessions)"])
@@ -71,8 +68,8 @@ struct SessionSocketRunner: Sendable {
             metrics.sessionClosed()
             lifecycle.release()
         }
-        let (messages, sink) = AsyncStream.makeStream(of: ClientMessage.self, bufferingPolicy: .bufferingOldest(Self.inputCapacity))
-        let inputs = SessionInputs(messages: messages, sink: sink, windDown: lifecycle.windDown)
+        let inbox = SessionInbox()
+        let inputs = SessionInputs(inbox: inbox, windDown: lifecycle.windDown)
         let hardStop = lifecycle.hardStop
         let guarding = ConnectionGuard(limits: limits)
         let outcome = await withTaskGroup(of: Outcome<Ending>?.self) { group -> Outcome<Ending> in
@@ -86,11 +83,11 @@ struct SessionSocketRunner: Sendable {
                 return .sessionEnded
             }
             group.addTask {
-                let ending = await read(sink, guarding)
+                let ending = await read(inbox, guarding)
                 // A limit ends the session by cancellation, not by ending its input (which would
                 // let it finish first and look like a session that ended on its own).
                 if let limit = guarding.trippedLimit { return .limited(limit) }
-                sink.finish()
+                inbox.finish()
                 return .clientLeft(ending)
             }
             group.addTask {
@@ -124,7 +121,7 @@ struct SessionSocketRunner: Sendable {
             }
             return first ?? .sessionEnded
         }
-        sink.finish()
+        inbox.finish()
         if case .limited(let limit) = outcome {
             logger.notice("session closed by a limit", metadata: ["parley.limit": "\(limit.limit)"])
             metrics.recordLimitClosure(limit.limit)

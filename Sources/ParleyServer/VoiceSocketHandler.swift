@@ -24,7 +24,7 @@ struct VoiceSocketHandler: Sendable {
             },
             session: { inputs in
                 do {
-                    try await session.run(inputs: inputs.messages, output: output, windDown: inputs.windDown)
+                    try await session.run(inbox: inputs.inbox, output: output, windDown: inputs.windDown)
                 } catch let error as SessionError {
                     session.logger.warning("session failed", metadata: ["parley.error": "\(error)"])
                     try? await output.send(.error(error))
@@ -34,12 +34,12 @@ struct VoiceSocketHandler: Sendable {
                     try? await output.send(.error(SessionError(.internal, "Session failed: \(error)", fatal: true)))
                 }
             },
-            read: { sink, guarding in await readFrames(inbound: inbound, into: sink, guarding: guarding, output: output, logger: session.logger) })
+            read: { inbox, guarding in await readFrames(inbound: inbound, into: inbox, guarding: guarding, output: output, logger: session.logger) })
     }
 
     /// Decodes client frames into session input until the socket closes.
     private func readFrames(
-        inbound: WebSocketInboundStream, into sink: AsyncStream<ClientMessage>.Continuation, guarding: ConnectionGuard,
+        inbound: WebSocketInboundStream, into inbox: SessionInbox, guarding: ConnectionGuard,
         output: WebSocketSessionOutput, logger: Logger
     ) async {
         do {
@@ -67,11 +67,8 @@ struct VoiceSocketHandler: Sendable {
                     try await output.send(.error(error))
                     continue
                 }
-                if case .dropped = sink.yield(decoded) {
-                    let error = SessionError(.inputOverflow, "The server fell more than 5 s behind the audio sent; closing.", fatal: true)
-                    try? await output.send(.error(error))
-                    return
-                }
+                // Refused when the session fell behind (it ends, saying so) or is over.
+                guard inbox.send(decoded) else { return }
             }
         } catch {
             logger.debug("socket closed", metadata: ["parley.error": "\(error)"])

@@ -3,7 +3,8 @@ public import Logging
 /// One conversation: caller audio in, transcripts, reply text and paced reply audio out.
 ///
 /// ``run(inputs:output:)`` runs the whole session as one task group, every part a child:
-/// - the *input forwarder* moves client messages onto the coordinator's bounded queue;
+/// - the transport puts client messages straight onto the coordinator's bounded queue (a
+///   ``SessionInbox``);
 /// - the *coordinator* reads that queue, runs the VAD, feeds the recogniser, commits turns and
 ///   keeps the conversation;
 /// - the *recogniser* streams audio to ``SpeechToText`` and reports transcripts;
@@ -70,18 +71,35 @@ public struct VoiceSession: Sendable {
     /// overflow, a recogniser that cannot go on); per-turn failures are reported to the client as
     /// non-fatal errors.
     public func run(inputs: AsyncStream<ClientMessage>, output: some SessionOutput, windDown: CancellationSignal? = nil) async throws {
+        let inbox = SessionInbox()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            defer { group.cancelAll() }
+            group.addTask {
+                for await message in inputs {
+                    guard inbox.send(message) else { return }
+                }
+                inbox.finish()
+            }
+            try await run(inbox: inbox, output: output, windDown: windDown)
+        }
+    }
+
+    /// Runs the session on the messages a transport puts in `inbox`, until the inbox finishes (the
+    /// client left), `windDown` has fired and no reply is in flight, or the task is cancelled; as
+    /// ``run(inputs:output:windDown:)`` otherwise. A socket reader sending to the inbox saves a
+    /// hand-off per frame.
+    public func run(inbox: SessionInbox, output: some SessionOutput, windDown: CancellationSignal? = nil) async throws {
         try await ProviderContext.$sessionID.withValue(id) {
             try await ProviderContext.$voice.withValue(configuration.voice) {
                 try await ProviderContext.$observer.withValue(configuration.observer) {
-                    try await runSession(inputs: inputs, output: output, windDown: windDown)
+                    try await runSession(inbox: inbox, output: output, windDown: windDown)
                 }
             }
         }
     }
 
-    private func runSession(inputs: AsyncStream<ClientMessage>, output: some SessionOutput, windDown: CancellationSignal?) async throws {
-        let (signals, signalSink) = AsyncStream.makeStream(
-            of: Signal.self, bufferingPolicy: .bufferingOldest(Self.signalCapacity))
+    private func runSession(inbox: SessionInbox, output: some SessionOutput, windDown: CancellationSignal?) async throws {
+        let (signals, signalSink) = (inbox.signals, inbox.sink)
         let (speech, speechSink) = AsyncStream.makeStream(
             of: SpeechInput.self, bufferingPolicy: .bufferingOldest(Self.speechCapacity))
         let (requests, requestSink) = AsyncStream.makeStream(of: ReplyRequest.self, bufferingPolicy: .bufferingOldest(8))
@@ -105,17 +123,6 @@ public struct VoiceSession: Sendable {
             // A part that fails takes the others with it; a normal end (the client left) lets the
             // recogniser say goodbye to its provider (Deepgram's CloseStream) before the group ends.
             defer { group.cancelAll() }
-            group.addTask {
-                _ = try await coordinatorEnded.run {
-                    for await message in inputs {
-                        if case .dropped = signalSink.yield(.input(message)) {
-                            throw SessionError(
-                                .inputOverflow, "The server fell more than 5 s behind the audio sent; closing.", fatal: true)
-                        }
-                    }
-                    try Self.enqueue(.inputEnded, on: signalSink, "the end of input", logger: logger)
-                }
-            }
             if let windDown {
                 group.addTask {
                     _ = try await coordinatorEnded.run {
@@ -180,8 +187,15 @@ public struct VoiceSession: Sendable {
                 var coordinator = Coordinator(session: self, speech: speechSink, requests: requestSink, speculations: speculationSink)
                 defer { coordinator.stop() }
                 try coordinator.greet()
+                var ended = false
                 for await signal in signals {
-                    guard try await coordinator.handle(signal, output: output) else { break }
+                    guard try await coordinator.handle(signal, output: output) else {
+                        ended = true
+                        break
+                    }
+                }
+                if !ended, inbox.overflowed {
+                    throw SessionError(.inputOverflow, "The server fell more than 5 s behind the audio sent; closing.", fatal: true)
                 }
                 logger.info("session ended", metadata: ["parley.turns": "\(coordinator.turnCount)"])
             }

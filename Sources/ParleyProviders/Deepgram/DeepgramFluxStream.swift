@@ -1,4 +1,3 @@
-import AsyncAlgorithms
 import Logging
 import ParleyCore
 
@@ -37,8 +36,9 @@ struct DeepgramFluxStream {
 
     /// Runs until Flux closes after `CloseStream` (or the close times out); throws when the stream
     /// fails before that.
-    mutating func run(events: AsyncChannel<Event>, onEvent: (TranscriptEvent) async throws -> Void) async throws {
-        for await event in events {
+    mutating func run(events queue: RecognitionQueue<Event>, onEvent: (TranscriptEvent) async throws -> Void) async throws {
+        var events = queue.makeIterator()
+        while let event = await events.next() {
             try Task.checkCancellation()
             switch event {
             case .input(.audio(let samples)):
@@ -60,6 +60,9 @@ struct DeepgramFluxStream {
             }
         }
         try Task.checkCancellation()
+        if queue.overflowed {
+            throw failure(.engine, "Parley fell behind Deepgram Flux's stream: \(RecognitionQueue<Event>.capacity) events were waiting")
+        }
     }
 
     /// Handles one message; true when the stream is over.

@@ -1,4 +1,3 @@
-import AsyncAlgorithms
 public import Logging
 public import ParleyCore
 
@@ -112,26 +111,17 @@ public struct DeepgramSpeechToText: SpeechToText {
         let address = try listenAddress(tag: ProviderContext.sessionID)
         var logger = logger
         logger[metadataKey: "parley.provider"] = "deepgram"
-        // One backpressured queue carries caller input, server messages and clock ticks to this
-        // task, which alone keeps the stream's state and calls `onEvent`.
-        let events = AsyncChannel<DeepgramStream.Event>()
+        // One queue carries caller input, server messages and clock ticks to this task, which
+        // alone keeps the stream's state and calls `onEvent`.
         let tick = max(.milliseconds(10), min(keepAliveInterval / 4, .milliseconds(250)))
+        let queue = RecognitionQueue<DeepgramStream.Event>(clock: clock, tick: tick, tickEvent: .tick)
         try await withThrowingTaskGroup(of: Void.self) { group in
             defer { group.cancelAll() }
             // The input is read by one task for the whole session: cancelling a reader of an
             // AsyncStream ends the stream, so it must outlive every connection.
-            group.addTask {
-                for await item in input { await events.send(.input(item)) }
-                await events.send(.inputFinished)
-            }
-            group.addTask {
-                while true {
-                    try await clock.sleep(for: tick)
-                    await events.send(.tick)
-                }
-            }
-            var stream = DeepgramStream(client: self, logger: logger, channel: events)
-            var iterator = events.makeAsyncIterator()
+            group.addTask { try await queue.feed(input, wrap: { .input($0) }, ended: .inputFinished) }
+            var stream = DeepgramStream(client: self, logger: logger, queue: queue)
+            var iterator = queue.makeIterator()
             try await run(address: address, stream: &stream, events: &iterator, logger: logger, onEvent: onEvent)
         }
     }
@@ -141,7 +131,7 @@ public struct DeepgramSpeechToText: SpeechToText {
     /// A drop after the input ended (while Deepgram finishes the last results) that cannot be
     /// recovered is logged, not thrown: recognition is over and the session is ending anyway.
     private func run(
-        address: String, stream: inout DeepgramStream, events: inout AsyncChannel<DeepgramStream.Event>.Iterator,
+        address: String, stream: inout DeepgramStream, events: inout RecognitionQueue<DeepgramStream.Event>.Iterator,
         logger: Logger, onEvent: (TranscriptEvent) async throws -> Void
     ) async throws {
         var reconnects = 0

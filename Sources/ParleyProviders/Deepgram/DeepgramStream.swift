@@ -1,4 +1,3 @@
-import AsyncAlgorithms
 import Logging
 import ParleyCore
 
@@ -49,7 +48,7 @@ struct DeepgramStream {
     let client: DeepgramSpeechToText
     let logger: Logger
     /// The queue the stream's task reads; each connection's reader sends into it.
-    let channel: AsyncChannel<Event>
+    let queue: RecognitionQueue<Event>
     private var tracker = DeepgramTranscriptTracker()
     private var replay: DeepgramReplayBuffer
     /// Whether the caller's input has ended (`CloseStream` is due on every connection from now on).
@@ -60,10 +59,10 @@ struct DeepgramStream {
     private var unsent: [Int16] = []
     private let batchSamples: Int
 
-    init(client: DeepgramSpeechToText, logger: Logger, channel: AsyncChannel<Event>) {
+    init(client: DeepgramSpeechToText, logger: Logger, queue: RecognitionQueue<Event>) {
         self.client = client
         self.logger = logger
-        self.channel = channel
+        self.queue = queue
         let capacity = max(1, Int(client.maximumReplay.seconds * Double(client.sampleRate)))
         replay = DeepgramReplayBuffer(capacity: capacity, sampleRate: client.sampleRate)
         batchSamples = max(1, Int(client.audioMessageDuration.seconds * Double(client.sampleRate)))
@@ -87,21 +86,21 @@ struct DeepgramStream {
 
     /// Runs one connection until the stream finishes or the connection drops.
     mutating func serve(
-        _ socket: ProviderWebSocketConnection, events: inout AsyncChannel<Event>.Iterator,
+        _ socket: ProviderWebSocketConnection, events: inout RecognitionQueue<Event>.Iterator,
         onEvent: (TranscriptEvent) async throws -> Void
     ) async throws -> Outcome {
         generation += 1
         let generation = generation
-        let channel = channel
+        let queue = queue
         return try await withThrowingTaskGroup(of: Void.self) { group in
             defer { group.cancelAll() }
             group.addTask {
                 do {
                     for try await message in socket.messages {
-                        await channel.send(.message(generation: generation, message))
+                        queue.send(.message(generation: generation, message))
                     }
                 } catch {
-                    await channel.send(.readFailed(generation: generation, description: "\(error)"))
+                    queue.send(.readFailed(generation: generation, description: "\(error)"))
                 }
             }
             return try await loop(Connection(socket: socket, lastSent: client.clock.now), generation: generation, events: &events, onEvent: onEvent)
@@ -109,7 +108,7 @@ struct DeepgramStream {
     }
 
     private mutating func loop(
-        _ initial: Connection, generation: Int, events: inout AsyncChannel<Event>.Iterator,
+        _ initial: Connection, generation: Int, events: inout RecognitionQueue<Event>.Iterator,
         onEvent: (TranscriptEvent) async throws -> Void
     ) async throws -> Outcome {
         var connection = initial
@@ -157,9 +156,11 @@ struct DeepgramStream {
                 continue  // from an earlier connection
             }
         }
-        // The queue only ends when this task is cancelled.
+        // The queue ends when this task is cancelled or it overflowed.
         try Task.checkCancellation()
-        return .finished
+        throw ProviderError(
+            provider: client.name, kind: .engine,
+            message: "Parley fell behind Deepgram's stream: \(RecognitionQueue<Event>.capacity) events were waiting")
     }
 
     private mutating func handle(

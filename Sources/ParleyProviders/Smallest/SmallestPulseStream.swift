@@ -1,4 +1,3 @@
-import AsyncAlgorithms
 import Logging
 import ParleyCore
 
@@ -39,8 +38,9 @@ struct SmallestPulseStream {
     }
 
     /// Runs until Pulse closes after `close_stream` (or the close times out).
-    mutating func run(events: AsyncChannel<Event>, onEvent: (TranscriptEvent) async throws -> Void) async throws {
-        for await event in events {
+    mutating func run(events queue: RecognitionQueue<Event>, onEvent: (TranscriptEvent) async throws -> Void) async throws {
+        var events = queue.makeIterator()
+        while let event = await events.next() {
             try Task.checkCancellation()
             switch event {
             case .input(.audio(let samples)):
@@ -77,6 +77,9 @@ struct SmallestPulseStream {
             }
         }
         try Task.checkCancellation()
+        if queue.overflowed {
+            throw api.error(.engine, "Parley fell behind smallest.ai Pulse's stream: \(RecognitionQueue<Event>.capacity) events were waiting")
+        }
     }
 
     /// Handles one message; true when the stream is over.

@@ -1,8 +1,7 @@
-import AsyncAlgorithms
 import ParleyCore
 
 /// What reaches a live recogniser's task (Deepgram Flux, smallest.ai Pulse): the caller's input,
-/// the provider's messages and clock ticks, through one backpressured queue, so that one task
+/// the provider's messages and clock ticks, through one ``RecognitionQueue``, so that one task
 /// alone keeps the stream's state and calls `onEvent`.
 enum LiveRecognitionEvent: Sendable {
     case input(SpeechInput)
@@ -18,29 +17,20 @@ enum LiveRecognition {
     /// `clock`; the feeding tasks end when `body` returns or throws.
     static func run(
         input: AsyncStream<SpeechInput>, socket: ProviderWebSocketConnection, clock: SessionClock, tick: Duration,
-        _ body: (AsyncChannel<LiveRecognitionEvent>) async throws -> Void
+        _ body: (RecognitionQueue<LiveRecognitionEvent>) async throws -> Void
     ) async throws {
-        let events = AsyncChannel<LiveRecognitionEvent>()
+        let queue = RecognitionQueue<LiveRecognitionEvent>(clock: clock, tick: tick, tickEvent: .tick)
         try await withThrowingTaskGroup(of: Void.self) { group in
             defer { group.cancelAll() }
-            group.addTask {
-                for await item in input { await events.send(.input(item)) }
-                await events.send(.inputFinished)
-            }
-            group.addTask {
-                while true {
-                    try await clock.sleep(for: tick)
-                    await events.send(.tick)
-                }
-            }
+            group.addTask { try await queue.feed(input, wrap: { .input($0) }, ended: .inputFinished) }
             group.addTask {
                 do {
-                    for try await message in socket.messages { await events.send(.message(message)) }
+                    for try await message in socket.messages { queue.send(.message(message)) }
                 } catch {
-                    await events.send(.readFailed("\(error)"))
+                    queue.send(.readFailed("\(error)"))
                 }
             }
-            try await body(events)
+            try await body(queue)
         }
     }
 }

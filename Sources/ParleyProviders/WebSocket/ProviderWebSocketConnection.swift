@@ -10,7 +10,8 @@ public struct ProviderWebSocketConnection: Sendable {
     private let inbound: NIOAsyncChannelInboundStream<WebSocketFrame>
     private let outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>
     private let maximumMessageSize: Int
-    private let masksFrames: Bool
+    /// The frames' masking keys; nil on the server side, which does not mask.
+    private let maskingKeys: MaskingKeySource?
 
     /// Wraps an upgraded channel; `masksFrames` is true for clients (RFC 6455 §5.3) and false for
     /// the server side used by the test fakes.
@@ -21,7 +22,7 @@ public struct ProviderWebSocketConnection: Sendable {
         self.inbound = inbound
         self.outbound = outbound
         self.maximumMessageSize = maximumMessageSize
-        self.masksFrames = masksFrames
+        self.maskingKeys = masksFrames ? MaskingKeySource() : nil
     }
 
     /// Sends a text message.
@@ -119,7 +120,7 @@ public struct ProviderWebSocketConnection: Sendable {
     }
 
     func frame(_ opcode: WebSocketOpcode, _ data: ByteBuffer) -> WebSocketFrame {
-        WebSocketFrame(fin: true, opcode: opcode, maskKey: masksFrames ? .random() : nil, data: data)
+        WebSocketFrame(fin: true, opcode: opcode, maskKey: maskingKeys?.next(), data: data)
     }
 
     func closeFrame(code: WebSocketErrorCode, reason: String) -> WebSocketFrame {

@@ -16,7 +16,7 @@ struct TwilioSessionOutput: SessionOutput {
     let playback: TwilioPlayback
     /// The session's input: a `clear` is reported back as `playbackCleared`, with what the echoed
     /// marks say was heard, so memory keeps only the words the caller heard.
-    let inputs: AsyncStream<ClientMessage>.Continuation
+    let inputs: SessionInbox
     let logger: Logger
 
     /// Audio sent again after a resume goes out in 20 ms `media` messages, as the pacer's do.
@@ -53,7 +53,7 @@ struct TwilioSessionOutput: SessionOutput {
             let (played, needsClear) = playback.interrupted(turnID: turnID)
             if needsClear { try await write(.clear) }
             logger.debug("barge-in: twilio playback cleared", metadata: ["parley.turn.id": "\(turnID)", "parley.played_samples": "\(played)"])
-            inputs.yield(.playbackCleared(turnID: turnID, playedSamples: played))
+            inputs.send(.playbackCleared(turnID: turnID, playedSamples: played))
         case .error(let error):
             logger.log(level: error.fatal ? .warning : .debug, "session error (not sent to twilio)", metadata: ["parley.error": "\(error)"])
         case .transcriptPartial, .transcriptFinal, .agentText:

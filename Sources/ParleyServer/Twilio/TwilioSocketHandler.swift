@@ -41,9 +41,9 @@ struct TwilioSocketHandler: Sendable {
                     break
                 }
             },
-            read: { sink, guarding in
+            read: { inbox, guarding in
                 let ending = await readFrames(
-                    inbound: inbound, starts: startSink, inputs: sink, guarding: guarding, playback: playback, logger: logger)
+                    inbound: inbound, starts: startSink, inputs: inbox, guarding: guarding, playback: playback, logger: logger)
                 startSink.finish()
                 return ending
             })
@@ -62,9 +62,9 @@ struct TwilioSocketHandler: Sendable {
         let session = VoiceSession(id: start.streamSID, configuration: session, providers: providers, logger: logger)
         session.logger.info("twilio call started", metadata: ["parley.twilio.parameters": "\(start.customParameters.count)"])
         let output = TwilioSessionOutput(
-            outbound: outbound, streamSID: start.streamSID, playback: playback, inputs: inputs.sink, logger: session.logger)
+            outbound: outbound, streamSID: start.streamSID, playback: playback, inputs: inputs.inbox, logger: session.logger)
         do {
-            try await session.run(inputs: inputs.messages, output: output, windDown: inputs.windDown)
+            try await session.run(inbox: inputs.inbox, output: output, windDown: inputs.windDown)
         } catch is CancellationError {
         } catch {
             session.logger.warning("twilio call's session failed", metadata: ["parley.error": "\(error)"])
@@ -74,7 +74,7 @@ struct TwilioSocketHandler: Sendable {
     /// Decodes Twilio's messages until `stop`, the socket's close, or a stream Parley cannot take.
     private func readFrames(
         inbound: WebSocketInboundStream, starts: AsyncStream<TwilioStreamStart>.Continuation,
-        inputs: AsyncStream<ClientMessage>.Continuation, guarding: ConnectionGuard, playback: TwilioPlayback, logger: Logger
+        inputs: SessionInbox, guarding: ConnectionGuard, playback: TwilioPlayback, logger: Logger
     ) async -> Ending {
         var streamSID: String?
         do {
@@ -116,7 +116,7 @@ struct TwilioSocketHandler: Sendable {
                         logger.debug("twilio media before start or of another stream skipped")
                         continue
                     }
-                    if case .dropped = inputs.yield(.audio(samples)) {
+                    if !inputs.send(.audio(samples)), inputs.overflowed {
                         logger.warning("twilio call closed: the session fell more than 5 s behind the caller's audio")
                         return .refused("Parley fell behind the call's audio")
                     }
@@ -125,7 +125,7 @@ struct TwilioSocketHandler: Sendable {
                         logger.debug("twilio mark not Parley's or of a cleared reply", metadata: ["parley.twilio.mark": "\(name.prefix(40))"])
                         continue
                     }
-                    inputs.yield(.playbackProgress(turnID: heard.turnID, playedSamples: heard.playedSamples))
+                    inputs.send(.playbackProgress(turnID: heard.turnID, playedSamples: heard.playedSamples))
                 case .dtmf(let digit):
                     logger.debug("twilio dtmf", metadata: ["parley.twilio.digit": "\(digit.prefix(4))"])
                 case .stop:
