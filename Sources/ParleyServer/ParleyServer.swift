@@ -47,11 +47,26 @@ public struct ParleyServer: Sendable {
         public var logToolPayloads = false
         /// Where `make setup` recorded the engines.
         public var engineLayoutPath = LocalEngineLayout.defaultPath
+        /// Which voice activity detector judges the caller's audio (`--vad`).
+        public var voiceActivity = VoiceActivityChoice.auto
+        /// Silero's speech probability that starts speech (`--vad-threshold`); inside speech a
+        /// frame stays voiced down to 0.15 below it.
+        public var vadThreshold: Float = 0.5
         /// Directory for the engines' logs.
         public var logDirectory = FileManager.default.temporaryDirectory.path + "/parley-\(ProcessInfo.processInfo.processIdentifier)"
 
         /// Default options: everything local.
         public init() {}
+    }
+
+    /// The voice activity detector (`--vad`).
+    public enum VoiceActivityChoice: String, Sendable, CaseIterable {
+        /// Silero VAD when `make setup` installed it and ONNX Runtime loads, else energy.
+        case auto
+        /// Silero VAD, or the server does not start.
+        case silero
+        /// The energy detector alone (no model).
+        case energy
     }
 
     /// The deadlines of provider chains (`--llm-timeout`, `--tts-timeout`).
@@ -124,12 +139,13 @@ public struct ParleyServer: Sendable {
         case let words?: configuration.session.maximumReplyWords = words
         }
         configuration.session.firstChunkWords = options.firstChunkWords == 0 ? nil : options.firstChunkWords
+        configuration.session.speechClassifier = try speechClassifier()
         configuration.session.logToolPayloads = options.logToolPayloads
         if configuration.session.voice == nil, let voice = options.agent?.voice {
             configuration.session.voice = voice.forProvider(plan.textToSpeech.rawValue)
         }
         let providers = setup.providers
-        let stages = setup.stages
+        let stages = setup.stages + [HealthMonitor.Stage(stage: "vad", provider: configuration.session.speechClassifier?.name ?? "energy")]
         let engines = setup.engines
         logger.info(
             "providers chosen",
@@ -159,6 +175,32 @@ public struct ParleyServer: Sendable {
                 logger: logger))
         try await group.run()
         logger.notice("Parley stopped")
+    }
+}
+
+extension ParleyServer {
+    /// The speech model for the sessions' VAD that `--vad` asks for: Silero from the engine
+    /// layout, or nil for the energy detector. `auto` falls back to energy (with a notice) when
+    /// the model or ONNX Runtime is absent, as in a slim image; `silero` then fails to start.
+    func speechClassifier() throws -> SpeechClassifierFactory? {
+        guard options.voiceActivity != .energy else { return nil }
+        do {
+            let layout = try LocalEngineLayout.load(from: options.engineLayoutPath)
+            guard let library = layout.onnxRuntimeLibrary, let model = layout.sileroVADModel else {
+                throw ConfigurationError("\(options.engineLayoutPath) names no Silero model; run `make setup` again")
+            }
+            let runtime = try OnnxRuntime(libraryPath: library)
+            let factory = try SileroSpeechClassifier.factory(
+                runtime: runtime, modelPath: model, threshold: options.vadThreshold, silenceThreshold: max(0.01, options.vadThreshold - 0.15))
+            logger.info("voice activity: Silero VAD", metadata: ["parley.onnxruntime": "\(runtime.version)", "parley.model": "\(model)"])
+            return factory
+        } catch {
+            guard options.voiceActivity == .auto else {
+                throw ConfigurationError("--vad silero: \(error)")
+            }
+            logger.notice("voice activity: energy detector (Silero VAD unavailable: \(error))")
+            return nil
+        }
     }
 }
 

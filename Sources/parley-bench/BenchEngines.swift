@@ -7,8 +7,8 @@ import ParleyProviders
 import ParleyServer
 
 /// `parley-bench engines`: espeak-ng's and the local voice's first audio and real-time factor,
-/// local Whisper's time per utterance, and the local LLM's first token, first sentence and tokens
-/// per second.
+/// Silero VAD's time per window, local Whisper's time per utterance, and the local LLM's first
+/// token, first sentence and tokens per second.
 struct BenchEngines: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "engines", abstract: "Measure the embedded engines (run `make setup` first).")
@@ -39,6 +39,7 @@ struct BenchEngines: AsyncParsableCommand {
         ParleyLogging.bootstrap(.warning)
         let layout = try LocalEngineLayout.load(from: engineLayout)
         var results: [String: JSONValue] = ["espeak": try await espeak()]
+        if let silero = try await silero(layout: layout) { results["silero"] = silero }
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
             let logDirectory = FileManager.default.temporaryDirectory.path + "/parley-bench-\(ProcessInfo.processInfo.processIdentifier)"
@@ -87,6 +88,32 @@ struct BenchEngines: AsyncParsableCommand {
     func espeak() async throws -> JSONValue {
         _ = try await EspeakEngine.shared.synthesize("warm up")
         return try await measureSpeech(EspeakTextToSpeech())
+    }
+
+    /// Silero VAD in process: time per window (32 ms of audio at 16 kHz, 32 ms at 8 kHz) over
+    /// espeak-ng speech fed in 20 ms frames as a session feeds it; nil when setup installed no model.
+    func silero(layout: LocalEngineLayout) async throws -> JSONValue? {
+        guard let library = layout.onnxRuntimeLibrary, let path = layout.sileroVADModel else { return nil }
+        let runtime = try OnnxRuntime(libraryPath: library)
+        let spoken = try await EspeakEngine.shared.synthesize(Self.sentences.joined(separator: " "))
+        var results: [String: JSONValue] = ["onnxruntime": .string(runtime.version)]
+        for rate in [16000, 8000] {
+            let model = try SileroVoiceModel(runtime: runtime, modelPath: path, sampleRate: rate)
+            var resampler = Resampler(from: spoken.sampleRate, to: rate)
+            let audio = resampler.process(spoken.samples) + resampler.finishInt16()
+            var perWindow: [Double] = []
+            for _ in 0..<max(1, runs) {
+                var stream = model.makeStream()
+                var windows = 0
+                let start = ContinuousClock.now
+                for frame in stride(from: 0, to: audio.count, by: rate / 50) {
+                    windows += try model.process(audio[frame..<min(audio.count, frame + rate / 50)], stream: &stream).count
+                }
+                perWindow.append((ContinuousClock.now - start).milliseconds / Double(max(1, windows)))
+            }
+            results[rate == 16000 ? "window_ms_16k" : "window_ms_8k"] = Self.summary(perWindow)
+        }
+        return .object(results)
     }
 
     /// The natural local voice through the OpenAI speech client, as sessions use it.
@@ -208,12 +235,15 @@ struct BenchEngines: AsyncParsableCommand {
             guard let value, let median = value["median"]?.doubleValue else { return "  \(label): n/a" }
             let low = value["min"]?.doubleValue ?? median
             let high = value["max"]?.doubleValue ?? median
+            let format = median < 1 ? "%.2f" : "%.1f"
             return
-                "  \(label): median \(String(format: "%.1f", median)) \(unit) (min \(String(format: "%.1f", low)), max \(String(format: "%.1f", high)))"
+                "  \(label): median \(String(format: format, median)) \(unit) (min \(String(format: format, low)), max \(String(format: format, high)))"
         }
         return [
             "embedded engines on this machine",
             row("espeak-ng first audio", results["espeak"]?["first_audio_ms"], "ms"),
+            row("Silero VAD per 32 ms window at 16 kHz (in process)", results["silero"]?["window_ms_16k"], "ms"),
+            row("Silero VAD per 32 ms window at 8 kHz", results["silero"]?["window_ms_8k"], "ms"),
             row("espeak-ng synthesis time per second of speech", results["espeak"]?["real_time_factor"].map(Self.perMille), "ms"),
             row("local Whisper, end of utterance → transcript", results["whisper"]?["utterance_ms"], "ms"),
             row("local voice (hibari-tts over HTTP) first audio", results["voice"]?["first_audio_ms"], "ms"),

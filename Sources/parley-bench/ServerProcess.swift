@@ -72,7 +72,9 @@ final class ServerProcess: Sendable {
             do {
                 let result = try await run(
                     .path(FilePath(executable)),
-                    arguments: Arguments(["serve", "--host", "127.0.0.1", "--port", "\(port)"] + arguments),
+                    // The benches' callers speak tones and noise, which the Silero VAD rightly hears
+                    // as no voice: the energy VAD, unless `--serve-arg=--vad=silero` says otherwise.
+                    arguments: Arguments(["serve", "--host", "127.0.0.1", "--port", "\(port)", "--vad", "energy"] + arguments),
                     environment: .inherit.updating(overrides), platformOptions: options, input: .none,
                     output: .fileDescriptor(log, closeAfterSpawningProcess: true), error: .combinedWithOutput
                 ) { execution in

@@ -118,6 +118,17 @@ struct Serve: AsyncParsableCommand {
     )
     var outputBatch = 40
 
+    @Option(
+        name: .customLong("vad"),
+        help:
+            "Voice activity detector: silero (the Silero VAD model, in process), energy (loudness above the noise floor), or auto (silero when installed, else energy)."
+    )
+    var vad = ParleyServer.VoiceActivityChoice.auto.rawValue
+
+    @Option(
+        name: .customLong("vad-threshold"), help: "Silero's speech probability that starts speech (0.1–0.95); speech goes on down to 0.15 below it.")
+    var vadThreshold: Float = 0.5
+
     @Option(name: .customLong("vad-silence"), help: "Silence that ends the user's turn, in milliseconds.")
     var vadSilence = 300
 
@@ -344,6 +355,12 @@ struct Serve: AsyncParsableCommand {
         options.maximumReplyWords = maxReplyWords
         guard (0...50).contains(firstChunkWords) else { throw ValidationError("--first-chunk-words must be 0…50 (0: whole sentences)") }
         options.firstChunkWords = firstChunkWords
+        guard (0.1...0.95).contains(vadThreshold) else { throw ValidationError("--vad-threshold must be 0.1…0.95") }
+        guard let voiceActivity = ParleyServer.VoiceActivityChoice(rawValue: vad) else {
+            throw ValidationError("--vad \(vad.prefix(40)): choose auto, silero or energy")
+        }
+        options.voiceActivity = voiceActivity
+        options.vadThreshold = vadThreshold
         options.timeouts.languageModelFirstText = .milliseconds(llmTimeout)
         options.timeouts.textToSpeechFirstAudio = .milliseconds(ttsTimeout)
         options.timeouts.connect = .milliseconds(connectTimeout)

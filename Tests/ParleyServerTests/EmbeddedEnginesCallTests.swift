@@ -38,14 +38,17 @@ struct EmbeddedEnginesCallTests {
                     return snapshot.received.filter { $0.at > sent && Self.isMedia($0.event) }.count > 25
                 }
                 #expect(replying, "the reply to the question started")
-                // … and the caller talks over it.
-                call.say(AudioFixtures.tone(frequency: 300, duration: .milliseconds(800), amplitude: 0.4, sampleRate: 8000))
+                // … and the caller talks over it (speech: the Silero VAD hears no voice in a tone).
+                let stop = try await EspeakEngine.shared.synthesize("Stop.")
+                var stopResampler = Resampler(from: stop.sampleRate, to: 8000)
+                call.say(stopResampler.process(stop.samples) + stopResampler.finishInt16())
                 let cleared = await call.wait(timeout: .seconds(10)) { $0.received.contains { $0.event == .clear } }
                 #expect(cleared, "barge-in cleared Twilio's buffer")
                 let clearedAt = try #require(call.snapshot.received.first { $0.event == .clear }?.at)
                 try await Task.sleep(for: .milliseconds(800))
                 let snapshot = call.snapshot
-                // No media of the old reply after the clear (the noise itself holds no words, so no new reply).
+                // No media of the old reply after the clear (the reply to "Stop." needs its words
+                // transcribed and an LLM's first words: well over the 800 ms looked at).
                 #expect(!snapshot.received(after: clearedAt).contains(where: Self.isMedia))
                 #expect(!snapshot.echoedMarks.contains("reply-1"))
                 #expect(snapshot.problems.isEmpty, "\(snapshot.problems)")

@@ -44,9 +44,12 @@ struct EmbeddedEnginesTests {
         }
     }
 
-    @Test("a cough over the spoken reply pauses it, and it resumes without being interrupted", .timeLimit(.minutes(4)))
-    func coughOverReply() async throws {
+    @Test(
+        "a cough over the spoken reply: the energy VAD pauses the reply and it resumes; Silero does not even pause it; neither interrupts",
+        .timeLimit(.minutes(4)), arguments: [ParleyServer.VoiceActivityChoice.energy, .silero])
+    func coughOverReply(vad: ParleyServer.VoiceActivityChoice) async throws {
         var options = ParleyServer.Options()
+        options.voiceActivity = vad
         options.environment = [:]
         options.engineLayoutPath = Self.packageRoot + "/" + LocalEngineLayout.defaultPath
         _ = try LocalEngineLayout.load(from: options.engineLayoutPath)
@@ -67,22 +70,64 @@ struct EmbeddedEnginesTests {
                 // The cough: loud enough for the VAD, far short of the 200 ms of voice that interrupts.
                 try await microphone.say(AudioFixtures.noise(duration: .milliseconds(120), amplitude: 0.5))
                 // The resume deadline is checked as frames arrive, so the microphone keeps sending.
-                let judged = try await microphone.silence(upTo: .seconds(15), in: received) {
-                    $0.contains(.agentResumed(turnID: 1)) || $0.contains(.agentInterrupted(turnID: 1))
+                if vad == .energy {
+                    let judged = try await microphone.silence(upTo: .seconds(15), in: received) {
+                        $0.contains(.agentResumed(turnID: 1)) || $0.contains(.agentInterrupted(turnID: 1))
+                    }
+                    #expect(judged, "neither agent.resumed nor agent.interrupted for turn 1 within 15 s of the cough")
                 }
-                #expect(judged, "neither agent.resumed nor agent.interrupted for turn 1 within 15 s of the cough")
                 _ = try await microphone.silence(upTo: .seconds(60), in: received) {
                     $0.contains { if case .turnEnd(let summary) = $0 { summary.turnID == 1 } else { false } }
                 }
             }
 
-            let paused = try #require(events.firstIndex(of: .agentPaused(turnID: 1)), "no agent.paused: \(events)")
-            let resumed = try #require(events.firstIndex(of: .agentResumed(turnID: 1)), "no agent.resumed: \(events)")
-            #expect(paused < resumed)
+            if vad == .energy {
+                let paused = try #require(events.firstIndex(of: .agentPaused(turnID: 1)), "no agent.paused: \(events)")
+                let resumed = try #require(events.firstIndex(of: .agentResumed(turnID: 1)), "no agent.resumed: \(events)")
+                #expect(paused < resumed)
+            } else {
+                // Silero hears no voice in the noise: no speech start, no pause.
+                #expect(!events.contains(.agentPaused(turnID: 1)), "\(events)")
+            }
             #expect(!events.contains(.agentInterrupted(turnID: 1)))
             let end = events.compactMap { if case .turnEnd(let summary) = $0, summary.turnID == 1 { summary } else { nil } }.first
             #expect(end?.interrupted == false, "turn 1: \(String(describing: end))")
             #expect(!events.contains { if case .transcriptFinal(turnID: 2, _) = $0 { true } else { false } }, "the cough became a turn")
+        }
+    }
+
+    @Test("seconds of loud noise before a spoken question make exactly one turn, with the question's words (Silero VAD)", .timeLimit(.minutes(4)))
+    func noiseBeforeQuestion() async throws {
+        var options = ParleyServer.Options()
+        options.environment = [:]
+        options.engineLayoutPath = Self.packageRoot + "/" + LocalEngineLayout.defaultPath
+        _ = try LocalEngineLayout.load(from: options.engineLayoutPath)
+        try await withParleyServer(options: options) { port in
+            try await Self.waitUntilHealthy(port: port)
+            let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/health"), timeout: .seconds(5))
+            let body = String(buffer: try await health.body.collect(upTo: 1 << 20))
+            #expect(JSONValue.parse(body)?["stages"]?["vad"]?["provider"] == "silero", "\(body)")
+            let question = try await EspeakEngine.shared.synthesize("My name is John and I live in Paris.")
+            var resampler = Resampler(from: question.sampleRate, to: 16000)
+            let speech = resampler.process(question.samples) + resampler.finishInt16()
+            let events = try await RawSocket.converse(port: port) { outbound, received in
+                #expect(await received.wait(timeout: .seconds(30)) { $0.contains { if case .ready = $0 { true } else { false } } })
+                let microphone = RealTimeMicrophone(outbound: outbound)
+                try await microphone.say(
+                    AudioFixtures.silence(.milliseconds(300)) + AudioFixtures.noise(duration: .seconds(3), amplitude: 0.3, seed: 9)
+                        + AudioFixtures.silence(.milliseconds(500)) + speech)
+                _ = try await microphone.silence(upTo: .seconds(60), in: received) {
+                    $0.contains { if case .turnEnd(let summary) = $0 { summary.turnID == 1 } else { false } }
+                }
+                // Time for a second turn, should the noise have made one.
+                _ = try await microphone.silence(upTo: .seconds(2), in: received) { _ in false }
+            }
+            let finals = events.compactMap { if case .transcriptFinal(let turnID, let text) = $0 { (turnID, text) } else { nil } }
+            #expect(finals.count == 1, "\(finals)")
+            let text = finals.first?.1.lowercased() ?? ""
+            #expect(finals.first?.0 == 1 && text.contains("john") && text.contains("paris"), "\(finals)")
+            let starts = events.filter { $0 == .speechStarted }.count
+            #expect(starts == 1, "speech started \(starts) times: \(events)")
         }
     }
 

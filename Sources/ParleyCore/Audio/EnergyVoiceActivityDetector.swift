@@ -13,6 +13,13 @@ import Darwin
 /// ``Configuration/silenceTimeout`` without a voiced frame. The noise floor follows the quietest
 /// recent frames: it falls quickly, rises slowly, and barely moves during speech. Time is counted
 /// in samples, so the detector is deterministic and needs no clock.
+///
+/// With a ``SpeechClassifier`` (Silero VAD), a frame is voiced when the model's latest window
+/// says speech (at least ``SpeechClassifierFactory/threshold``, or inside speech at least
+/// ``SpeechClassifierFactory/silenceThreshold``) and it is above ``Configuration/minimumLevel``;
+/// the same start and end rules then apply. Quiet windows (below ``Configuration/minimumLevel``)
+/// are not given to the model: they are silence, and it starts from a fresh state after them.
+/// Should the model fail, the detector goes on by energy alone.
 public struct EnergyVoiceActivityDetector: Sendable {
     /// Tuning of the detector.
     public struct Configuration: Sendable, Equatable {
@@ -107,6 +114,23 @@ public struct EnergyVoiceActivityDetector: Sendable {
     private let pauseFrames: Int?
 
     /// Creates a detector.
+    /// The speech model, when one judges the frames (nil: energy alone).
+    public private(set) var classifier: (any SpeechClassifier)?
+    private var thresholds: (speech: Float, silence: Float) = (0.5, 0.35)
+    /// The model's latest speech probability.
+    public private(set) var lastProbability: Float = 0
+    /// Whether the model was last given a quiet frame (it was then reset).
+    private var modelResting = true
+
+    /// A detector that judges frames by `classifier`'s speech probability when one is given.
+    public init(configuration: Configuration = Configuration(), classifier factory: SpeechClassifierFactory?) {
+        self.init(configuration: configuration)
+        if let factory, let classifier = factory.classifier(sampleRate: configuration.sampleRate) {
+            self.classifier = classifier
+            thresholds = (factory.threshold, factory.silenceThreshold)
+        }
+    }
+
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         self.recent = Array(repeating: false, count: max(1, configuration.startWindow))
@@ -139,7 +163,13 @@ public struct EnergyVoiceActivityDetector: Sendable {
             noiseFloor = processedFrames == 1 ? level : min(noiseFloor, level)
             return
         }
-        let voiced = level >= configuration.minimumLevel && level >= noiseFloor + configuration.margin
+        let voiced: Bool
+        if classifier != nil {
+            let probability = classify(level: level)
+            voiced = level >= configuration.minimumLevel && probability >= (isSpeaking ? thresholds.silence : thresholds.speech)
+        } else {
+            voiced = level >= configuration.minimumLevel && level >= noiseFloor + configuration.margin
+        }
         adaptFloor(level: level, voiced: voiced)
         recent[recentIndex] = voiced
         recentIndex = (recentIndex + 1) % recent.count
@@ -177,6 +207,32 @@ public struct EnergyVoiceActivityDetector: Sendable {
                 result.events.append(.speechStarted(offset: max(0, windowStart)))
             }
         }
+    }
+
+    /// Runs the model on the frame in `pending` and returns its latest probability.
+    private mutating func classify(level: Float) -> Float {
+        guard var model = classifier else { return 0 }
+        do {
+            // A quiet frame is silence; the model's state would only learn the quiet.
+            if level < configuration.minimumLevel {
+                if !modelResting {
+                    model.reset()
+                    classifier = model
+                    modelResting = true
+                }
+                lastProbability = 0
+                return 0
+            }
+            modelResting = false
+            classifier = nil  // not shared while the model runs on its copy
+            let probabilities = try model.probabilities(pending[...])
+            classifier = model
+            if let latest = probabilities.last { lastProbability = latest }
+        } catch {
+            // The model failed: energy alone from here on (`classifier` stays nil).
+            lastProbability = 0
+        }
+        return lastProbability
     }
 
     private mutating func adaptFloor(level: Float, voiced: Bool) {

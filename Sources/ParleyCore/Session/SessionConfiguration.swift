@@ -8,6 +8,8 @@ public struct SessionConfiguration: Sendable {
     public var systemPrompt: String
     /// Voice activity detection tuning.
     public var vad: EnergyVoiceActivityDetector.Configuration
+    /// The speech model that judges the VAD's frames (Silero VAD), or nil for energy alone.
+    public var speechClassifier: SpeechClassifierFactory?
     /// The most conversation turns sent to the LLM.
     public var maximumTurns: Int
     /// How far ahead of real time agent audio is sent (the client's jitter buffer).

@@ -32,7 +32,7 @@ extension VoiceSession {
             self.speech = speech
             self.requests = requests
             self.speculations = speculations
-            self.vad = EnergyVoiceActivityDetector(configuration: session.configuration.vad)
+            self.vad = EnergyVoiceActivityDetector(configuration: session.configuration.vad, classifier: session.configuration.speechClassifier)
             self.bargeIn = BargeInPolicy(configuration: session.configuration.bargeIn)
             self.conversation = ConversationStore(
                 Conversation(

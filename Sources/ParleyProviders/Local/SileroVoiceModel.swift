@@ -1,3 +1,5 @@
+public import ParleyCore
+
 /// Silero VAD v6 (`silero-vad==6.2.3`'s `silero_vad/data/silero_vad.onnx`, MIT): the probability
 /// that a window of audio is speech, at 16 or 8 kHz.
 ///
@@ -19,6 +21,13 @@ public struct SileroVoiceModel: Sendable {
             throw OnnxRuntime.Failure(description: "Silero VAD runs at 16000 or 8000 Hz, not \(sampleRate)")
         }
         self.model = try runtime.model(at: path)
+        self.sampleRate = sampleRate
+    }
+
+    /// The same loaded model for audio at another rate (the model takes both).
+    public init(sharing other: SileroVoiceModel, sampleRate: Int) {
+        precondition(sampleRate == 16000 || sampleRate == 8000, "Silero VAD runs at 16000 or 8000 Hz")
+        self.model = other.model
         self.sampleRate = sampleRate
     }
 
@@ -78,5 +87,42 @@ public struct SileroVoiceModel: Sendable {
         stream.state = outputs[1]
         stream.context = Array(input.suffix(contextSize))
         return outputs[0][0]
+    }
+}
+
+/// Silero VAD as the session VAD's ``SpeechClassifier``: one stream per session on a shared model.
+public struct SileroSpeechClassifier: SpeechClassifier {
+    let model: SileroVoiceModel
+    var stream: SileroVoiceModel.Stream
+
+    /// A classifier on `model`, from silence.
+    public init(model: SileroVoiceModel) {
+        self.model = model
+        stream = model.makeStream()
+    }
+
+    public var name: String { "silero" }
+
+    public mutating func probabilities(_ samples: ArraySlice<Int16>) throws -> [Float] {
+        try model.process(samples, stream: &stream)
+    }
+
+    public mutating func reset() {
+        stream = model.makeStream()
+    }
+
+    /// A factory for the session VAD with the models for 16 and 8 kHz input, loaded from `layout`.
+    public static func factory(
+        runtime: OnnxRuntime, modelPath: String, threshold: Float = 0.5, silenceThreshold: Float = 0.35
+    ) throws(OnnxRuntime.Failure) -> SpeechClassifierFactory {
+        let wide = try SileroVoiceModel(runtime: runtime, modelPath: modelPath, sampleRate: 16000)
+        let narrow = SileroVoiceModel(sharing: wide, sampleRate: 8000)
+        return SpeechClassifierFactory(name: "silero", threshold: threshold, silenceThreshold: silenceThreshold) { rate in
+            switch rate {
+            case 16000: SileroSpeechClassifier(model: wide)
+            case 8000: SileroSpeechClassifier(model: narrow)
+            default: nil
+            }
+        }
     }
 }
