@@ -103,8 +103,9 @@ public struct TalkClient: Sendable {
         self.logger = logger
     }
 
-    /// Speaks `speech` (mono floats at `sampleRate` Hz) `options.turns` times and returns what happened;
-    /// `onTurn` is called as each turn ends.
+    /// Speaks `speech` (mono floats at `sampleRate` Hz) `options.turns` times, each time waiting for
+    /// the reply to the last thing it says (speech in it that talks over a reply makes turns of its
+    /// own), and returns what happened; `onTurn` is called as each turn ends.
     public func run(speech: [Float], sampleRate: Int, onTurn: @escaping @Sendable (Turn) -> Void = { _ in }) async throws -> Result {
         let state = TalkState()
         let options = self.options
@@ -138,8 +139,8 @@ public struct TalkClient: Sendable {
             throw Failure("\(options.url) closed the connection before the session was ready")
         }
         let endedByAgent = snapshot.events.contains { if case .sessionEnd = $0 { true } else { false } }
-        guard snapshot.turns.count >= options.turns || endedByAgent else {
-            throw Failure("the server closed the connection after \(snapshot.turns.count) of \(options.turns) turns")
+        guard snapshot.passesAnswered >= options.turns || endedByAgent else {
+            throw Failure("the server closed the connection after answering \(snapshot.passesAnswered) of \(options.turns) turns")
         }
         return Result(
             session: session, turns: snapshot.turns, audio: snapshot.audio, sampleRate: session.outputSampleRate,
@@ -198,7 +199,8 @@ public struct TalkClient: Sendable {
                 frameIndex += 1
             }
             let deadline = clock.now + options.replyTimeout
-            while state.finishedTurns < turn {
+            // Until the last thing said is answered: earlier words may have made turns of their own.
+            while state.passesAnswered < turn {
                 guard clock.now < deadline else {
                     let heard =
                         state.heardSpeech
@@ -213,7 +215,7 @@ public struct TalkClient: Sendable {
         try await sendFrame(silence[...])
     }
 
-    /// Reads server events until every turn has ended.
+    /// Reads server events until the last words of every pass have been answered.
     private static func receive(
         inbound: WebSocketInboundStream, state: TalkState, options: Options, onTurn: @Sendable (Turn) -> Void
     ) async throws {
@@ -235,7 +237,7 @@ public struct TalkClient: Sendable {
                 }
                 if let turn = state.received(event, at: now) {
                     onTurn(turn)
-                    if state.finishedTurns >= options.turns { return }
+                    if state.passesAnswered >= options.turns { return }
                 }
                 // The agent ended the call: there are no more turns to wait for.
                 if case .sessionEnd = event { return }
@@ -272,12 +274,21 @@ final class TalkState: Sendable {
         var marks: [String: ContinuousClock.Instant] = [:]
         var turnAudio = 0
         var audioStart: ContinuousClock.Instant?
+        /// Times through the speech that have been answered: each pass waits for the reply to the
+        /// last thing it said, whatever turns its earlier words made (a reply the speech in the
+        /// file talked over ends interrupted, and does not count).
+        var passesAnswered = 0
+        /// The latest pass whose last voiced frame has been sent.
+        var passSpoken = 0
+        /// The turn that answers the pass spoken: the latest committed after its speech ended.
+        var awaitedTurn: Int?
     }
     private let state = Mutex(Snapshot())
     private let ready = CancellationSignal()
 
     var snapshot: Snapshot { state.withLock { $0 } }
-    var finishedTurns: Int { state.withLock { $0.turns.count } }
+    /// Passes through the speech whose last words have been answered.
+    var passesAnswered: Int { state.withLock { $0.passesAnswered } }
     var heardSpeech: Bool { state.withLock { $0.heardSpeech } }
 
     func waitForSession(timeout: Duration, url: String) async throws -> SessionDescription {
@@ -294,8 +305,11 @@ final class TalkState: Sendable {
         return session
     }
 
-    func speechEnded(turn: Int, at instant: ContinuousClock.Instant) {
-        state.withLock { $0.speechEnd[turn] = instant }
+    func speechEnded(turn pass: Int, at instant: ContinuousClock.Instant) {
+        state.withLock { state in
+            state.speechEnd[pass] = instant
+            state.passSpoken = pass
+        }
     }
 
     func receivedAudio(_ samples: [Int16], at instant: ContinuousClock.Instant) {
@@ -328,13 +342,17 @@ final class TalkState: Sendable {
             case .speechStarted:
                 state.heardSpeech = true
             case .transcriptFinal(let turnID, let text):
+                // A turn committed after the pass's last words were sent holds them (or their end).
+                if state.passSpoken > state.passesAnswered, let end = state.speechEnd[state.passSpoken], instant >= end {
+                    state.awaitedTurn = turnID
+                }
                 state.currentTurnID = turnID
                 state.currentTranscript = text
                 state.marks["final_transcript"] = instant
             case .agentText:
                 if state.marks["first_token"] == nil { state.marks["first_token"] = instant }
             case .turnEnd(let summary):
-                let origin = state.speechEnd[state.turns.count + 1]
+                let origin = state.speechEnd[state.passesAnswered + 1]
                 var timeline: [String: Double] = [:]
                 if let origin {
                     for (key, mark) in state.marks { timeline[key] = origin.duration(to: mark).milliseconds }
@@ -344,6 +362,10 @@ final class TalkState: Sendable {
                     interrupted: summary.interrupted, timeline: timeline, serverTimeline: summary.timeline,
                     audioSamples: state.turnAudio)
                 state.turns.append(turn)
+                if summary.turnID == state.awaitedTurn {
+                    state.passesAnswered += 1
+                    state.awaitedTurn = nil
+                }
                 state.marks.removeAll()
                 state.turnAudio = 0
                 state.audioStart = nil

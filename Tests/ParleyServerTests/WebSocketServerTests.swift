@@ -127,3 +127,33 @@ struct WebSocketServerTests {
         }
     }
 }
+
+@Suite("parley talk with speech that talks over a reply")
+struct TalkOverReplyTests {
+    @Test("talk waits for the reply to the last thing said, not for the reply it interrupted")
+    func answersTheLastWords() async throws {
+        let providers = SessionProviders(
+            speechToText: ScriptedSpeechToText(transcripts: ["Hello there.", "Tell me about Rome instead."]),
+            languageModel: StreamingFakeLanguageModel(reply: "Hi! Nice to hear you.", tokenDelay: .milliseconds(5)),
+            // About a second of reply audio: long enough to be talked over.
+            textToSpeech: ToneTextToSpeech(durationPerCharacter: .milliseconds(50)))
+        let app = makeApplication(providers: providers)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let talk = TalkClient(
+                options: .init(url: "ws://127.0.0.1:\(port)/ws", leadingSilence: .milliseconds(300), replyTimeout: .seconds(10)),
+                logger: Logger(label: "talk"))
+            // A question, a pause in which the reply starts, then more words over the reply.
+            let speech =
+                AudioFixtures.tone(frequency: 200, duration: .milliseconds(700)) + AudioFixtures.silence(.milliseconds(900))
+                + AudioFixtures.tone(frequency: 250, duration: .milliseconds(700)) + AudioFixtures.silence(.milliseconds(100))
+            let result = try await talk.run(speech: PCM.floats(speech), sampleRate: 16000)
+            #expect(result.turns.count == 2, "\(result.turns.map { ($0.turnID, $0.transcript, $0.interrupted) })")
+            #expect(result.turns.first?.interrupted == true)
+            let last = try #require(result.turns.last)
+            #expect(last.transcript == "Tell me about Rome instead.")
+            #expect(!last.interrupted)
+            #expect(last.reply == "Hi! Nice to hear you.")
+        }
+    }
+}
