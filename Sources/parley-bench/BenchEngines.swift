@@ -7,7 +7,7 @@ import ParleyProviders
 import ParleyServer
 
 /// `parley-bench engines`: espeak-ng's and the local voice's first audio and real-time factor,
-/// Silero VAD's time per window, local Whisper's time per utterance, and the local LLM's first
+/// Silero VAD's time per window, smart-turn's time per decision, local Whisper's time per utterance, and the local LLM's first
 /// token, first sentence and tokens per second.
 struct BenchEngines: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,6 +40,7 @@ struct BenchEngines: AsyncParsableCommand {
         let layout = try LocalEngineLayout.load(from: engineLayout)
         var results: [String: JSONValue] = ["espeak": try await espeak()]
         if let silero = try await silero(layout: layout) { results["silero"] = silero }
+        if let smartTurn = try await smartTurn(layout: layout) { results["smart_turn"] = smartTurn }
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
             let logDirectory = FileManager.default.temporaryDirectory.path + "/parley-bench-\(ProcessInfo.processInfo.processIdentifier)"
@@ -114,6 +115,27 @@ struct BenchEngines: AsyncParsableCommand {
             results[rate == 16000 ? "window_ms_16k" : "window_ms_8k"] = Self.summary(perWindow)
         }
         return .object(results)
+    }
+
+    /// smart-turn v3.2 in process: the Whisper features and the model's run for one decision on
+    /// 8 s of audio; nil when setup installed no model.
+    func smartTurn(layout: LocalEngineLayout) async throws -> JSONValue? {
+        guard let library = layout.onnxRuntimeLibrary, let path = layout.smartTurnModel else { return nil }
+        let model = try SmartTurnModel(runtime: OnnxRuntime(libraryPath: library), modelPath: path)
+        let spoken = try await EspeakEngine.shared.synthesize(Self.sentences.joined(separator: " "))
+        var resampler = Resampler(from: spoken.sampleRate, to: WhisperFeatures.sampleRate)
+        let audio = PCM.floats(resampler.process(spoken.samples) + resampler.finishInt16())
+        var featureTimes: [Double] = []
+        var decisionTimes: [Double] = []
+        for _ in 0..<max(1, runs) {
+            let start = ContinuousClock.now
+            _ = model.input(audio)
+            featureTimes.append((ContinuousClock.now - start).milliseconds)
+            let decision = ContinuousClock.now
+            _ = try model.probability(audio)
+            decisionTimes.append((ContinuousClock.now - decision).milliseconds)
+        }
+        return ["features_ms": Self.summary(featureTimes), "decision_ms": Self.summary(decisionTimes)]
     }
 
     /// The natural local voice through the OpenAI speech client, as sessions use it.
@@ -244,6 +266,8 @@ struct BenchEngines: AsyncParsableCommand {
             row("espeak-ng first audio", results["espeak"]?["first_audio_ms"], "ms"),
             row("Silero VAD per 32 ms window at 16 kHz (in process)", results["silero"]?["window_ms_16k"], "ms"),
             row("Silero VAD per 32 ms window at 8 kHz", results["silero"]?["window_ms_8k"], "ms"),
+            row("smart-turn features of 8 s (in process)", results["smart_turn"]?["features_ms"], "ms"),
+            row("smart-turn decision, features and model", results["smart_turn"]?["decision_ms"], "ms"),
             row("espeak-ng synthesis time per second of speech", results["espeak"]?["real_time_factor"].map(Self.perMille), "ms"),
             row("local Whisper, end of utterance → transcript", results["whisper"]?["utterance_ms"], "ms"),
             row("local voice (hibari-tts over HTTP) first audio", results["voice"]?["first_audio_ms"], "ms"),
