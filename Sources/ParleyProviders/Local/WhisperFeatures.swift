@@ -19,6 +19,9 @@ public struct WhisperFeatures: Sendable {
 
     /// The mel filterbank, `[bin][band]` for the 201 FFT bins.
     let filters: [[Double]]
+    /// Each band's non-zero weights: its first bin and the weights from there (a band spans a
+    /// few bins, so this is a fortieth of the full product's work).
+    let bands: [(first: Int, weights: [Double])]
     /// The periodic Hann window.
     let window: [Double]
     let fft: MixedRadixFFT
@@ -27,6 +30,11 @@ public struct WhisperFeatures: Sendable {
         window = (0..<Self.fftSize).map { 0.5 - 0.5 * cos(2 * Double.pi * Double($0) / Double(Self.fftSize)) }
         filters = Self.melFilters()
         fft = MixedRadixFFT(size: Self.fftSize)
+        bands = (0..<Self.melBands).map { [filters] band in
+            let used = filters.indices.filter { filters[$0][band] != 0 }
+            guard let first = used.first, let last = used.last else { return (0, []) }
+            return (first, (first...last).map { filters[$0][band] })
+        }
     }
 
     /// The features of `audio` (samples in [-1, 1]): `melBands` rows of `audio.count / hop`
@@ -63,7 +71,8 @@ public struct WhisperFeatures: Sendable {
             for bin in 0..<bins { power[bin] = real[bin] * real[bin] + imaginary[bin] * imaginary[bin] }
             for band in 0..<Self.melBands {
                 var energy = 0.0
-                for bin in 0..<bins where filters[bin][band] != 0 { energy += power[bin] * filters[bin][band] }
+                let (first, weights) = bands[band]
+                for (offset, weight) in weights.enumerated() { energy += power[first + offset] * weight }
                 let value = log10(max(energy, 1e-10))
                 logMel[band * (frames - 1) + frame] = value
                 highest = max(highest, value)
@@ -167,26 +176,28 @@ struct MixedRadixFFT: Sendable {
         }
         // Butterflies: X[k + part·q] = Σ_p W_count^(p·(k + part·q)) · Y_p[k].
         let twiddleStep = size / count
-        var sumReal = [Double](repeating: 0, count: radix)
-        var sumImaginary = [Double](repeating: 0, count: radix)
-        for k in 0..<part {
-            for q in 0..<radix {
-                var accumulatedReal = 0.0
-                var accumulatedImaginary = 0.0
-                for p in 0..<radix {
-                    let angle = (p * (k + part * q) * twiddleStep) % size
-                    let (c, s) = (cosines[angle], sines[angle])
-                    let yReal = outReal[p * part + k]
-                    let yImaginary = outImaginary[p * part + k]
-                    accumulatedReal += yReal * c - yImaginary * s
-                    accumulatedImaginary += yReal * s + yImaginary * c
+        // At most radix 5 (or a larger prime factor): the sums of one k, on the stack for the usual radices.
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * radix) { sums in
+            for k in 0..<part {
+                for q in 0..<radix {
+                    var accumulatedReal = 0.0
+                    var accumulatedImaginary = 0.0
+                    let base = (k + part * q) * twiddleStep
+                    for p in 0..<radix {
+                        let angle = (p * base) % size
+                        let (c, s) = (cosines[angle], sines[angle])
+                        let yReal = outReal[p * part + k]
+                        let yImaginary = outImaginary[p * part + k]
+                        accumulatedReal += yReal * c - yImaginary * s
+                        accumulatedImaginary += yReal * s + yImaginary * c
+                    }
+                    sums[q] = accumulatedReal
+                    sums[radix + q] = accumulatedImaginary
                 }
-                sumReal[q] = accumulatedReal
-                sumImaginary[q] = accumulatedImaginary
-            }
-            for q in 0..<radix {
-                outReal[k + part * q] = sumReal[q]
-                outImaginary[k + part * q] = sumImaginary[q]
+                for q in 0..<radix {
+                    outReal[k + part * q] = sums[q]
+                    outImaginary[k + part * q] = sums[radix + q]
+                }
             }
         }
     }
