@@ -48,16 +48,10 @@ struct EmbeddedEnginesTests {
         "a cough over the spoken reply: the energy VAD pauses the reply and it resumes; Silero does not even pause it; neither interrupts",
         .timeLimit(.minutes(4)), arguments: [ParleyServer.VoiceActivityChoice.energy, .silero])
     func coughOverReply(vad: ParleyServer.VoiceActivityChoice) async throws {
-        var options = ParleyServer.Options()
-        options.voiceActivity = vad
-        options.environment = [:]
-        options.engineLayoutPath = Self.packageRoot + "/" + LocalEngineLayout.defaultPath
-        _ = try LocalEngineLayout.load(from: options.engineLayoutPath)
+        let options = try Self.embeddedOptions(vad: vad)
         try await withParleyServer(options: options) { port in
             try await Self.waitUntilHealthy(port: port)
-            let question = try await EspeakEngine.shared.synthesize("My name is John and I live in Paris.")
-            var resampler = Resampler(from: question.sampleRate, to: 16000)
-            let speech = resampler.process(question.samples) + resampler.finishInt16()
+            let speech = try await Self.question()
             let events = try await RawSocket.converse(port: port) { outbound, received in
                 #expect(await received.wait(timeout: .seconds(30)) { $0.contains { if case .ready = $0 { true } else { false } } })
                 let microphone = RealTimeMicrophone(outbound: outbound)
@@ -98,18 +92,13 @@ struct EmbeddedEnginesTests {
 
     @Test("seconds of loud noise before a spoken question make exactly one turn, with the question's words (Silero VAD)", .timeLimit(.minutes(4)))
     func noiseBeforeQuestion() async throws {
-        var options = ParleyServer.Options()
-        options.environment = [:]
-        options.engineLayoutPath = Self.packageRoot + "/" + LocalEngineLayout.defaultPath
-        _ = try LocalEngineLayout.load(from: options.engineLayoutPath)
+        let options = try Self.embeddedOptions(vad: .auto)
         try await withParleyServer(options: options) { port in
             try await Self.waitUntilHealthy(port: port)
             let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/health"), timeout: .seconds(5))
             let body = String(buffer: try await health.body.collect(upTo: 1 << 20))
             #expect(JSONValue.parse(body)?["stages"]?["vad"]?["provider"] == "silero", "\(body)")
-            let question = try await EspeakEngine.shared.synthesize("My name is John and I live in Paris.")
-            var resampler = Resampler(from: question.sampleRate, to: 16000)
-            let speech = resampler.process(question.samples) + resampler.finishInt16()
+            let speech = try await Self.question()
             let events = try await RawSocket.converse(port: port) { outbound, received in
                 #expect(await received.wait(timeout: .seconds(30)) { $0.contains { if case .ready = $0 { true } else { false } } })
                 let microphone = RealTimeMicrophone(outbound: outbound)
@@ -129,6 +118,24 @@ struct EmbeddedEnginesTests {
             let starts = events.filter { $0 == .speechStarted }.count
             #expect(starts == 1, "speech started \(starts) times: \(events)")
         }
+    }
+
+    /// `parley serve`'s options on the embedded engines with no keys; fails with "run `make setup`"
+    /// when the engines are not installed: these tests must not skip.
+    static func embeddedOptions(vad: ParleyServer.VoiceActivityChoice) throws -> ParleyServer.Options {
+        var options = ParleyServer.Options()
+        options.voiceActivity = vad
+        options.environment = [:]  // the embedded engines, whatever keys the machine has
+        options.engineLayoutPath = packageRoot + "/" + LocalEngineLayout.defaultPath
+        _ = try LocalEngineLayout.load(from: options.engineLayoutPath)
+        return options
+    }
+
+    /// The spoken question at 16 kHz.
+    static func question() async throws -> [Int16] {
+        let question = try await EspeakEngine.shared.synthesize("My name is John and I live in Paris.")
+        var resampler = Resampler(from: question.sampleRate, to: 16000)
+        return resampler.process(question.samples) + resampler.finishInt16()
     }
 
     static func waitUntilHealthy(port: Int) async throws {
