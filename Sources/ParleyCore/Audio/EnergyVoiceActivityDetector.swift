@@ -113,7 +113,6 @@ public struct EnergyVoiceActivityDetector: Sendable {
     private let silenceFrames: Int
     private let pauseFrames: Int?
 
-    /// Creates a detector.
     /// The speech model, when one judges the frames (nil: energy alone).
     public private(set) var classifier: (any SpeechClassifier)?
     private var thresholds: (speech: Float, silence: Float) = (0.5, 0.35)
@@ -131,6 +130,7 @@ public struct EnergyVoiceActivityDetector: Sendable {
         }
     }
 
+    /// Creates a detector that judges frames by energy alone.
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         self.recent = Array(repeating: false, count: max(1, configuration.startWindow))

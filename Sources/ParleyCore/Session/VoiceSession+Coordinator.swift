@@ -99,7 +99,12 @@ extension VoiceSession {
             if case .dropped = speech.yield(.audio(samples)) {
                 throw SessionError(.inputOverflow, "Speech-to-text fell 30 s behind the audio; closing.", fatal: true)
             }
+            let modelBefore = vad.classifier?.name
             let result = vad.process(samples)
+            if let modelBefore, vad.classifier == nil {
+                session.logger.warning(
+                    "the speech model failed; this session's VAD goes on by energy alone", metadata: ["parley.vad": "\(modelBefore)"])
+            }
             if result.containsVoice { lastVoiced = now }
             // The frame that completed the VAD's start decision is already in its `voiced` credit.
             let judgedBefore = bargeIn.isJudging
