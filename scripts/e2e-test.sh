@@ -5,9 +5,10 @@
 #     got the transcript and played the reply;
 #  2. `parley talk`: speaks the same question from a WAV, checks the JSON turn and the reply WAV,
 #     and checks the clear errors for a bad WAV and an unreachable server;
-#  3. Chromium, speech over the reply: a 120 ms noise burst ("a cough") 3 s after the question
-#     pauses the reply, which resumes and plays on; a second sentence there interrupts it and
-#     becomes a second turn.
+#  3. Chromium, sound over the reply: with the Silero VAD (the default) a 600 ms noise burst 3 s
+#     after the question is not voice and changes nothing; a second sentence there interrupts the
+#     reply and becomes a second turn. Then, on a server restarted with `--vad energy`, a 120 ms
+#     burst ("a cough") pauses the reply, which resumes and plays on.
 # The server runs with PARLEY_API_KEY: the script mints a session token, checks that handshakes
 # without one, with a forged one or with a wrong key get 401, and both clients connect with it
 # (the page takes `?token=`, `parley talk` takes `--token`).
@@ -39,14 +40,23 @@ espeak-ng -w "$WORK/stop.wav" "Stop, tell me about Rome instead."
 
 # Debug: the log shows each turn's edges and the barge-in decisions (paused, resumed, barge-in).
 API_KEY="e2e-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-PARLEY_API_KEY="$API_KEY" "$BIN" serve --port "$PORT" --stt local --llm local --tts local --log-level debug >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 600); do
-  if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then break; fi
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log"; echo "parley serve exited" >&2; exit 1; }
-  sleep 0.2
-done
-curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null || { cat "$WORK/server.log"; echo "parley serve never became healthy" >&2; exit 1; }
+start_server() {  # starts `parley serve` on $PORT with extra arguments and waits for /health
+  PARLEY_API_KEY="$API_KEY" "$BIN" serve --port "$PORT" --stt local --llm local --tts local --log-level debug "$@" >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 600); do
+    if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then break; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log"; echo "parley serve exited" >&2; exit 1; }
+    sleep 0.2
+  done
+  curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null || { cat "$WORK/server.log"; echo "parley serve never became healthy" >&2; exit 1; }
+}
+mint_token() {
+  curl -fsS -X POST -H "Authorization: Bearer $API_KEY" -d '{"ttl_seconds": 900}' "http://127.0.0.1:$PORT/v1/session-tokens" \
+    | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["token"])'
+}
+start_server
+curl -fsS "http://127.0.0.1:$PORT/health" | grep -q '"provider":"silero"' \
+  || { curl -fsS "http://127.0.0.1:$PORT/health"; echo; echo "/health does not name the Silero VAD" >&2; exit 1; }
 
 echo "==> PARLEY_API_KEY: session tokens and the authenticated handshake"
 handshake() {  # prints the HTTP status of a WebSocket upgrade to $1 with extra curl args
@@ -56,8 +66,7 @@ handshake() {  # prints the HTTP status of a WebSocket upgrade to $1 with extra 
 }
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/v1/session-tokens")" = 401 ] \
   || { echo "minting without the key was not refused with 401" >&2; exit 1; }
-TOKEN="$(curl -fsS -X POST -H "Authorization: Bearer $API_KEY" -d '{"ttl_seconds": 900}' "http://127.0.0.1:$PORT/v1/session-tokens" \
-  | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
+TOKEN="$(mint_token)"
 FORGED="${TOKEN%.*}.$(printf 'x%.0s' $(seq 1 43))"
 for case in "none:" "forged:?token=$FORGED"; do
   status="$(handshake "http://127.0.0.1:$PORT/ws${case#*:}")"
@@ -140,8 +149,17 @@ print(f"{sys.argv[2]}: ok in {sys.argv[3]} s ({result['message']}; {json.dumps(r
       f"interruptions {[i['turnId'] for i in result['interruptions']]}, finals {result['finals']})")
 PY
 }
-browser_scenario pause-resume --expect pause-resume --burst-ms 120
+browser_scenario ignored --expect ignored --burst-ms 600
 browser_scenario interrupt --expect interrupt --then-wav "$WORK/stop.wav"
+
+# The energy VAD hears the cough: restart the server with it, warm its engines with one turn.
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=""
+start_server --vad energy
+TOKEN="$(mint_token)"
+"$BIN" talk --url "ws://127.0.0.1:$PORT/ws" --token "$TOKEN" --wav "$WORK/question.wav" --timeout 90 >/dev/null \
+  || { tail -n 30 "$WORK/server.log"; echo "the warm-up turn on the energy-VAD server failed" >&2; exit 1; }
+browser_scenario pause-resume --expect pause-resume --burst-ms 120
 
 echo "==> parley-bench overhead (fake providers on loopback)"
 "$BENCH" overhead --turns 20 --json 2>"$WORK/bench.err" >"$WORK/bench.json" || { cat "$WORK/bench.err"; echo "parley-bench overhead failed" >&2; exit 1; }

@@ -4,6 +4,7 @@
     python tests/browser/browser_test.py --page http://127.0.0.1:8080/ --wav /abs/question.wav [--timeout 60]
     python tests/browser/browser_test.py --serve web --server ws://127.0.0.1:8080/ws --wav /abs/question.wav
     python tests/browser/browser_test.py --page … --wav question.wav --expect pause-resume --burst-ms 120 --gap 3
+    python tests/browser/browser_test.py --page … --wav question.wav --expect ignored --burst-ms 600 --gap 3
     python tests/browser/browser_test.py --page … --wav question.wav --expect interrupt --then-wav stop.wav --gap 3
 
 With `--serve DIR` the driver serves the page itself on a free loopback port and points it at
@@ -455,7 +456,7 @@ def main() -> int:
         if wav is not None and not wav.is_file():
             print(json.dumps({"ok": False, "message": f"WAV file not found: {wav}"}))
             return 1
-    if options.expect in ("pause-resume", "interrupt") and options.then_wav is None and not options.burst_ms:
+    if options.expect in ("pause-resume", "ignored", "interrupt") and options.then_wav is None and not options.burst_ms:
         parser.error(f"--expect {options.expect} needs --then-wav or --burst-ms")
 
     started = time.monotonic()

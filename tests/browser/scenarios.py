@@ -8,6 +8,8 @@ person reading the test output. `timeout_message` explains a run that never fini
   for it with a positive voice-to-voice total.
 - `pause-resume`: a short burst over the reply paused it (`agent.paused`), it resumed
   (`agent.resumed`), it was not interrupted, and its audio went on playing after the resume.
+- `ignored`: a noise burst over the reply did nothing (the Silero VAD hears no voice in it): no
+  `agent.paused`, no interruption, no second turn, and the reply played on past the burst.
 - `interrupt`: a second sentence over the reply interrupted it (`agent.interrupted`, playback
   flushed) and became a second turn with a transcript.
 - `transcript-and-audio`: a turn ended with a final transcript and its agent audio played; for
@@ -213,6 +215,47 @@ class PauseThenResume:
         return f"timed out after {timeout:.0f} s waiting for {stage}; {self._where(state)}"
 
 
+class BurstIgnored:
+    """The burst neither paused nor interrupted the reply, made no turn, and the reply played on past it."""
+
+    name = "ignored"
+    success = "the burst over the reply was not taken for voice: no pause, no interruption, and the reply played on"
+
+    def __init__(self, speech_s: float, gap_s: float, follow_up_s: float, **_: Any) -> None:
+        self.speech_s = speech_s
+        self.gap_s = gap_s
+        self.follow_up_s = follow_up_s
+        self.notes: dict[str, Any] = {}
+
+    def _where(self, state: dict[str, Any]) -> str:
+        return (f"the burst was {self.gap_s:.1f} s after the question's end; {_reply_window(state)}. "
+                f"State: {_state_line(state)}")
+
+    def update(self, state: dict[str, Any]) -> bool:
+        if state.get("pauses"):
+            raise TestFailure(f"the burst paused the reply (agent.paused): it was taken for voice; {self._where(state)}")
+        if state.get("interruptions") or any(end.get("interrupted") for end in state.get("turnEnds") or []):
+            raise TestFailure(f"the burst interrupted the reply; {self._where(state)}")
+        finals = [text for text in state.get("finals") or [] if text]
+        if len(finals) > 1:
+            raise TestFailure(f"the burst became a turn of its own, transcribed as {finals[1:]!r}; {self._where(state)}")
+        ends = state.get("turnEnds") or []
+        if not ends:
+            return False
+        sent = _reply_audio_sent(state)
+        self.notes["reply_audio_sent_s"] = sent
+        # The burst came while the reply's audio was going out, or the check proves nothing.
+        if sent is None or sent[1] is None or not sent[0] < self.gap_s + self.follow_up_s < sent[1]:
+            raise TestFailure(f"the reply's audio was not going out when the burst came; {self._where(state)}")
+        return state.get("status") != "agent-speaking"
+
+    def accept_on_timeout(self) -> bool:
+        return False
+
+    def timeout_message(self, state: dict[str, Any], timeout: float) -> str:
+        return f"timed out after {timeout:.0f} s waiting for the first turn to end; {self._where(state)}"
+
+
 class InterruptedBySpeech:
     """The second sentence interrupted the first turn and became a second turn with a transcript."""
 
@@ -315,4 +358,4 @@ class Refused:
         return f"timed out after {timeout:.0f} s waiting for the page to report a refused connection; {_state_line(state)}"
 
 
-EXPECTATIONS = {kind.name: kind for kind in (ReplyPlayed, PauseThenResume, InterruptedBySpeech, TranscriptAndAudio, Refused)}
+EXPECTATIONS = {kind.name: kind for kind in (ReplyPlayed, PauseThenResume, BurstIgnored, InterruptedBySpeech, TranscriptAndAudio, Refused)}
