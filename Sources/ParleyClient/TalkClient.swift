@@ -117,13 +117,19 @@ public struct TalkClient: Sendable {
                     additionalHeaders: options.token.map { [.authorization: "Bearer \($0)"] } ?? [:]),
                 logger: logger
             ) { inbound, outbound, _ in
-                try await withThrowingTaskGroup(of: Void.self) { group in
+                // Done when the receiver has every answer; a sender that fails (no reply in time)
+                // ends the talk at once rather than leaving the receiver waiting on the server.
+                try await withThrowingTaskGroup(of: Bool.self) { group in
                     defer { group.cancelAll() }
                     group.addTask {
                         try await Self.send(speech: speech, sampleRate: sampleRate, options: options, state: state, outbound: outbound)
+                        return false
                     }
-                    try await Self.receive(inbound: inbound, state: state, options: options, onTurn: onTurn)
-                    group.cancelAll()
+                    group.addTask {
+                        try await Self.receive(inbound: inbound, state: state, options: options, onTurn: onTurn)
+                        return true
+                    }
+                    while let receiverDone = try await group.next(), !receiverDone {}
                 }
                 try? await outbound.close(.normalClosure, reason: "done")
             }
@@ -280,8 +286,9 @@ final class TalkState: Sendable {
         var passesAnswered = 0
         /// The latest pass whose last voiced frame has been sent.
         var passSpoken = 0
-        /// The turn that answers the pass spoken: the latest committed after its speech ended.
-        var awaitedTurn: Int?
+        /// The latest turn committed (`transcript.final`): a pass is answered by a reply heard
+        /// out to the newest words, after the pass's speech was all sent.
+        var latestCommittedTurn: Int?
     }
     private let state = Mutex(Snapshot())
     private let ready = CancellationSignal()
@@ -342,10 +349,7 @@ final class TalkState: Sendable {
             case .speechStarted:
                 state.heardSpeech = true
             case .transcriptFinal(let turnID, let text):
-                // A turn committed after the pass's last words were sent holds them (or their end).
-                if state.passSpoken > state.passesAnswered, let end = state.speechEnd[state.passSpoken], instant >= end {
-                    state.awaitedTurn = turnID
-                }
+                state.latestCommittedTurn = turnID
                 state.currentTurnID = turnID
                 state.currentTranscript = text
                 state.marks["final_transcript"] = instant
@@ -362,9 +366,11 @@ final class TalkState: Sendable {
                     interrupted: summary.interrupted, timeline: timeline, serverTimeline: summary.timeline,
                     audioSamples: state.turnAudio)
                 state.turns.append(turn)
-                if summary.turnID == state.awaitedTurn {
+                // The newest words' turn, not interrupted, once the pass's speech was all sent (its
+                // words may have been committed before the last quiet frames were: a VAD that ends
+                // speech sooner than the file's level does).
+                if state.passSpoken > state.passesAnswered, summary.turnID == state.latestCommittedTurn, !summary.interrupted {
                     state.passesAnswered += 1
-                    state.awaitedTurn = nil
                 }
                 state.marks.removeAll()
                 state.turnAudio = 0
