@@ -13,11 +13,14 @@ import Glibc
 /// shipped library (ORT 1.28.2 and 1.32.0 agree); a library without the API version asked for
 /// is refused by `GetApi` itself. Loading at run time also lets a slim image without the library
 /// start (Parley then uses its energy VAD).
+///
+/// Why the unchecked `Sendable` conformance below is safe: every stored property is a `let` set in
+/// `init` and never written again. The `OrtApi` table is static data of the library, which stays
+/// loaded for the life of the process (it is never `dlclose`d). The environment and the CPU memory
+/// description are created in `init`, only passed to ONNX Runtime afterwards, and ONNX Runtime
+/// documents `OrtEnv` (and `CreateSession`/`Run` on it) as safe to use from several threads at
+/// once. No Swift state is mutated after `init`, so there is nothing for two threads to race on.
 public final class OnnxRuntime: @unchecked Sendable {
-    // Sendable because every stored property is immutable after `init`: the `OrtApi` table is
-    // static data of the library, which stays loaded for the process (never `dlclose`d); the
-    // environment and memory description are only read after creation, and ONNX Runtime
-    // documents `OrtEnv` and `OrtSession::Run` as safe to use from several threads at once.
     private let table: UnsafePointer<UnsafeRawPointer?>
     private let environment: OpaquePointer
     private let memoryInfo: OpaquePointer
@@ -162,10 +165,13 @@ public enum OnnxTensor: Sendable {
 }
 
 /// One loaded model; ``run(_:outputs:)`` may be called from several threads at once.
+///
+/// Why the unchecked `Sendable` conformance below is safe: its stored properties are `let`s set in
+/// `init` (the runtime, itself Sendable; the session pointer; the path). `run` keeps every buffer
+/// and tensor it makes local to the call, and ONNX Runtime documents `Run` on one `OrtSession` as
+/// safe from several threads at once. The session is released only in `deinit`, when no other
+/// reference, and so no run in flight, can exist.
 public final class OnnxModel: @unchecked Sendable {
-    // Sendable because its properties are immutable and ONNX Runtime documents `Run` on one
-    // session as safe from several threads at once; the session is released only in `deinit`,
-    // when no run can be in flight.
     private let runtime: OnnxRuntime
     private let session: OpaquePointer
     /// The model file.
