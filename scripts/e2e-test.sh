@@ -15,6 +15,7 @@
 # Stops the server it started, by PID.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/wait-healthy.sh
 
 BIN=.build/debug/parley
 BENCH=.build/debug/parley-bench
@@ -43,12 +44,7 @@ API_KEY="e2e-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 start_server() {  # starts `parley serve` on $PORT with extra arguments and waits for /health
   PARLEY_API_KEY="$API_KEY" "$BIN" serve --port "$PORT" --stt local --llm local --tts local --log-level debug "$@" >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 1 600); do
-    if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then break; fi
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log"; echo "parley serve exited" >&2; exit 1; }
-    sleep 0.2
-  done
-  curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null || { cat "$WORK/server.log"; echo "parley serve never became healthy" >&2; exit 1; }
+  wait_healthy "$PORT" "$SERVER_PID" "$WORK/server.log"
 }
 mint_token() {
   curl -fsS -X POST -H "Authorization: Bearer $API_KEY" -d '{"ttl_seconds": 900}' "http://127.0.0.1:$PORT/v1/session-tokens" \

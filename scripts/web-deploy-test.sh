@@ -13,6 +13,7 @@
 # Stops only what it started (the server and the static servers), by PID; removes its temp dir.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/wait-healthy.sh
 
 BIN="${PARLEY_BIN:-.build/debug/parley}"
 PY=.venv/bin/python
@@ -81,12 +82,7 @@ for dir_port in "site:$SITE_PORT" "site:$FOREIGN_PORT" "react:$REACT_PORT"; do
   "$PY" -m http.server --bind 127.0.0.1 "${dir_port#*:}" --directory "$WORK/${dir_port%%:*}" >"$WORK/static-${dir_port#*:}.log" 2>&1 &
   PIDS+=($!)
 done
-for _ in $(seq 1 600); do
-  if curl -fsS "http://127.0.0.1:$PARLEY_PORT/health" >/dev/null 2>&1; then break; fi
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log"; echo "parley serve exited" >&2; exit 1; }
-  sleep 0.2
-done
-curl -fsS "http://127.0.0.1:$PARLEY_PORT/health" >/dev/null || { cat "$WORK/server.log"; echo "parley serve never became healthy" >&2; exit 1; }
+wait_healthy "$PARLEY_PORT" "$SERVER_PID" "$WORK/server.log"
 for port in "$SITE_PORT" "$FOREIGN_PORT" "$REACT_PORT"; do
   curl -fsS --retry 20 --retry-delay 0 --retry-all-errors --max-time 2 "http://127.0.0.1:$port/index.html" >/dev/null \
     || { echo "the static server on port $port never answered" >&2; exit 1; }

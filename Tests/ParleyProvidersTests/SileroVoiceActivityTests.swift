@@ -9,10 +9,8 @@ import Testing
 @Suite("Voice activity with Silero VAD")
 struct SileroVoiceActivityTests {
     static func factory() throws -> SpeechClassifierFactory {
-        let layout = try SileroVoiceModelTests.layout()
-        let library = try #require(layout.onnxRuntimeLibrary, "no ONNX Runtime in the layout: run `make setup`")
-        let model = try #require(layout.sileroVADModel, "no Silero model in the layout: run `make setup`")
-        return try SileroSpeechClassifier.factory(runtime: OnnxRuntime(libraryPath: library), modelPath: model)
+        let installed = try SileroVoiceModelTests.installed()
+        return try SileroSpeechClassifier.factory(runtime: installed.runtime, modelPath: installed.silero)
     }
 
     /// The detector's events over `samples` fed in 20 ms frames.

@@ -16,11 +16,18 @@ struct SileroVoiceModelTests {
         try LocalEngineLayout.load(from: packageRoot + "/" + LocalEngineLayout.relativePath)
     }
 
-    static func model(sampleRate: Int) throws -> SileroVoiceModel {
+    /// ONNX Runtime and the model files from the installed engines' layout.
+    static func installed() throws -> (runtime: OnnxRuntime, silero: String, smartTurn: String) {
         let layout = try layout()
         let library = try #require(layout.onnxRuntimeLibrary, "no ONNX Runtime in the layout: run `make setup`")
-        let path = try #require(layout.sileroVADModel, "no Silero model in the layout: run `make setup`")
-        return try SileroVoiceModel(runtime: OnnxRuntime(libraryPath: library), modelPath: path, sampleRate: sampleRate)
+        let silero = try #require(layout.sileroVADModel, "no Silero model in the layout: run `make setup`")
+        let smartTurn = try #require(layout.smartTurnModel, "no smart-turn model in the layout: run `make setup`")
+        return (try OnnxRuntime(libraryPath: library), silero, smartTurn)
+    }
+
+    static func model(sampleRate: Int) throws -> SileroVoiceModel {
+        let installed = try installed()
+        return try SileroVoiceModel(runtime: installed.runtime, modelPath: installed.silero, sampleRate: sampleRate)
     }
 
     /// Half a second of silence, a sentence spoken by espeak-ng, half a second of silence, at `rate`.

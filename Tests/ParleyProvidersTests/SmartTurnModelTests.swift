@@ -9,10 +9,8 @@ import Testing
 @Suite("smart-turn end-of-turn model in process")
 struct SmartTurnModelTests {
     static func model() throws -> SmartTurnModel {
-        let layout = try SileroVoiceModelTests.layout()
-        let library = try #require(layout.onnxRuntimeLibrary, "no ONNX Runtime in the layout: run `make setup`")
-        let path = try #require(layout.smartTurnModel, "no smart-turn model in the layout: run `make setup`")
-        return try SmartTurnModel(runtime: OnnxRuntime(libraryPath: library), modelPath: path)
+        let installed = try SileroVoiceModelTests.installed()
+        return try SmartTurnModel(runtime: installed.runtime, modelPath: installed.smartTurn)
     }
 
     struct Reference: Decodable {

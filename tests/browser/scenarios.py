@@ -130,25 +130,32 @@ class ReplyPlayed:
                 f"frames sent {((state.get('stats') or {}).get('framesSent'))})")
 
 
-class PauseThenResume:
-    """The burst paused the first turn, which resumed, was not interrupted and played on."""
-
-    name = "pause-resume"
-    success = "the burst paused the reply, which resumed and played on, not interrupted"
+class _SoundOverReply:
+    """What the expectations of a sound played over the first reply share: its timing, for messages."""
 
     def __init__(self, speech_s: float, gap_s: float, follow_up_s: float, **_: Any) -> None:
         self.speech_s = speech_s
         self.gap_s = gap_s
         self.follow_up_s = follow_up_s
-        self.paused_seen_at: float | None = None
-        self.played_while_paused: int | None = None
-        self.resume_seen_at: float | None = None
-        self.finished_at: float | None = None
         self.notes: dict[str, Any] = {}
 
     def _where(self, state: dict[str, Any]) -> str:
         return (f"the burst was {self.gap_s:.1f} s after the question's end; {_reply_window(state)}. "
                 f"State: {_state_line(state)}")
+
+
+class PauseThenResume(_SoundOverReply):
+    """The burst paused the first turn, which resumed, was not interrupted and played on."""
+
+    name = "pause-resume"
+    success = "the burst paused the reply, which resumed and played on, not interrupted"
+
+    def __init__(self, **timing: Any) -> None:
+        super().__init__(**timing)
+        self.paused_seen_at: float | None = None
+        self.played_while_paused: int | None = None
+        self.resume_seen_at: float | None = None
+        self.finished_at: float | None = None
 
     def update(self, state: dict[str, Any]) -> bool:
         pauses, resumes = state.get("pauses") or [], state.get("resumes") or []
@@ -215,21 +222,11 @@ class PauseThenResume:
         return f"timed out after {timeout:.0f} s waiting for {stage}; {self._where(state)}"
 
 
-class BurstIgnored:
+class BurstIgnored(_SoundOverReply):
     """The burst neither paused nor interrupted the reply, made no turn, and the reply played on past it."""
 
     name = "ignored"
     success = "the burst over the reply was not taken for voice: no pause, no interruption, and the reply played on"
-
-    def __init__(self, speech_s: float, gap_s: float, follow_up_s: float, **_: Any) -> None:
-        self.speech_s = speech_s
-        self.gap_s = gap_s
-        self.follow_up_s = follow_up_s
-        self.notes: dict[str, Any] = {}
-
-    def _where(self, state: dict[str, Any]) -> str:
-        return (f"the burst was {self.gap_s:.1f} s after the question's end; {_reply_window(state)}. "
-                f"State: {_state_line(state)}")
 
     def update(self, state: dict[str, Any]) -> bool:
         if state.get("pauses"):

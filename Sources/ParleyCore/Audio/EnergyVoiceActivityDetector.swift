@@ -118,6 +118,8 @@ public struct EnergyVoiceActivityDetector: Sendable {
     private var thresholds: (speech: Float, silence: Float) = (0.5, 0.35)
     /// The model's latest speech probability.
     public private(set) var lastProbability: Float = 0
+    /// Why the speech model failed, if it did (the detector then went on by energy alone).
+    public private(set) var classifierFailure: String?
     /// Whether the model was last given a quiet frame (it was then reset).
     private var modelResting = true
 
@@ -230,6 +232,7 @@ public struct EnergyVoiceActivityDetector: Sendable {
             if let latest = probabilities.last { lastProbability = latest }
         } catch {
             // The model failed: energy alone from here on (`classifier` stays nil).
+            classifierFailure = "\(model.name): \(error)"
             lastProbability = 0
         }
         return lastProbability

@@ -29,7 +29,7 @@ public final class SessionInbox: Sendable {
     /// The client left: the session ends after the messages already queued (and a reply in flight).
     public func finish() {
         guard !ended.exchange(true, ordering: .relaxed) else { return }
-        deliver(.inputEnded)
+        _ = deliver(.inputEnded)
     }
 
     /// Whether a message found the queue full.

@@ -23,6 +23,8 @@ extension VoiceSession {
         /// The agent ended the call: the goodbye's turn and its samples; the session ends once the
         /// client has played them.
         var callEnding: (turnID: Int, samples: Int)?
+        /// Whether the VAD's speech model failing has been logged.
+        var modelFailureLogged = false
 
         init(
             session: VoiceSession, speech: AsyncStream<SpeechInput>.Continuation, requests: AsyncStream<ReplyRequest>.Continuation,
@@ -99,11 +101,11 @@ extension VoiceSession {
             if case .dropped = speech.yield(.audio(samples)) {
                 throw SessionError(.inputOverflow, "Speech-to-text fell 30 s behind the audio; closing.", fatal: true)
             }
-            let modelBefore = vad.classifier?.name
             let result = vad.process(samples)
-            if let modelBefore, vad.classifier == nil {
+            if !modelFailureLogged, let failure = vad.classifierFailure {
+                modelFailureLogged = true
                 session.logger.warning(
-                    "the speech model failed; this session's VAD goes on by energy alone", metadata: ["parley.vad": "\(modelBefore)"])
+                    "the speech model failed; this session's VAD goes on by energy alone", metadata: ["parley.error": "\(failure)"])
             }
             if result.containsVoice { lastVoiced = now }
             // The frame that completed the VAD's start decision is already in its `voiced` credit.

@@ -17,9 +17,7 @@ public struct WhisperFeatures: Sendable {
     public static let hop = 160
     public static let melBands = 80
 
-    /// The mel filterbank, `[bin][band]` for the 201 FFT bins.
-    let filters: [[Double]]
-    /// Each band's non-zero weights: its first bin and the weights from there (a band spans a
+    /// Each band's non-zero weights of the mel filterbank: its first bin and the weights from there (a band spans a
     /// few bins, so this is a fortieth of the full product's work).
     let bands: [(first: Int, weights: [Double])]
     /// The periodic Hann window.
@@ -28,9 +26,9 @@ public struct WhisperFeatures: Sendable {
 
     public init() {
         window = (0..<Self.fftSize).map { 0.5 - 0.5 * cos(2 * Double.pi * Double($0) / Double(Self.fftSize)) }
-        filters = Self.melFilters()
         fft = MixedRadixFFT(size: Self.fftSize)
-        bands = (0..<Self.melBands).map { [filters] band in
+        let filters = Self.melFilters()
+        bands = (0..<Self.melBands).map { band in
             let used = filters.indices.filter { filters[$0][band] != 0 }
             guard let first = used.first, let last = used.last else { return (0, []) }
             return (first, (first...last).map { filters[$0][band] })
