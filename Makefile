@@ -77,6 +77,8 @@ test-web:
 	tsc -p examples/react/tsconfig.json
 	@echo "==> the capture worklet in Node: bit-exact at 16 kHz, low-pass before downsampling"
 	node tests/web/capture_worklet_test.mjs
+	@echo "==> the client's event validation in Node: turn.end's end_of_turn"
+	node tests/web/protocol_test.mjs
 	@echo "==> no JavaScript module over 500 lines"
 	@find web examples \( -name dist -o -name node_modules \) -prune -o \( -name '*.js' -o -name '*.mjs' -o -name '*.jsx' \) -print \
 	  | xargs wc -l | awk '$$2 != "total" && $$1 > 500 { print $$2 ": " $$1 " lines (over 500)"; over = 1 } END { exit over }'

@@ -157,6 +157,17 @@ export const TIMELINE_STAGES = /** @type {const} */ ([
  * @property {Timeline} timeline
  * @property {TurnSegments} [segments] Contiguous stretches from the end of speech, ms; they sum to `voice_to_voice`.
  * @property {number | null} [voice_to_voice] End of speech → the client's playback start, ms; null when no playback was reported.
+ * @property {EndOfTurnVerdict} [end_of_turn] What the end-of-turn model (smart-turn) said before the user's turn ended; absent when none judged it.
+ */
+
+/**
+ * The learned end of turn's last judgement of the user's turn.
+ * @typedef {object} EndOfTurnVerdict
+ * @property {number | null} probability The model's probability (0–1) that the turn was complete; null when it could not judge and the turn ended on silence.
+ * @property {boolean} complete Whether the verdict ended the turn at once (false: it ended on the longer silence, `--turn-max-silence`).
+ * @property {number} silence_ms The silence when the model was asked (`--turn-pause`).
+ * @property {number} wait_ms How long the model took to answer.
+ * @property {number} checks How many pauses of the turn the model judged.
  */
 
 /**
@@ -268,6 +279,18 @@ function isObject(value) {
 }
 
 /**
+ * A `turn.end`'s `end_of_turn`.
+ * @param {unknown} value
+ * @returns {boolean}
+ */
+function isEndOfTurnVerdict(value) {
+    return isObject(value)
+        && (value.probability === null || (isNumber(value.probability) && value.probability >= 0 && value.probability <= 1))
+        && typeof value.complete === "boolean" && isNumber(value.silence_ms) && value.silence_ms >= 0
+        && isNumber(value.wait_ms) && value.wait_ms >= 0 && isCount(value.checks);
+}
+
+/**
  * @param {unknown} value
  * @returns {value is string}
  */
@@ -374,6 +397,7 @@ export function parseServerEvent(text) {
                 && isTimeline(m.timeline)
                 && (m.segments === undefined || (isObject(m.segments) && Object.values(m.segments).every(isNumber)))
                 && (m.voice_to_voice === undefined || m.voice_to_voice === null || isNumber(m.voice_to_voice))
+                && (m.end_of_turn === undefined || isEndOfTurnVerdict(m.end_of_turn))
                 ? /** @type {TurnEndEvent} */ (m) : null;
         case "tool.call":
             return isCount(m.turn_id) && isString(m.call_id) && isString(m.name)

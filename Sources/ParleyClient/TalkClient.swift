@@ -53,6 +53,8 @@ public struct TalkClient: Sendable {
         public var serverTimeline: TurnTimeline
         /// Reply audio samples received.
         public var audioSamples: Int
+        /// The end-of-turn model's verdict on the user's turn, from `turn.end`, if it judged it.
+        public var endOfTurn: EndOfTurnVerdict? = nil
 
         /// The turn as one JSON object, as `parley talk` prints it.
         public var json: JSONValue {
@@ -68,6 +70,7 @@ public struct TalkClient: Sendable {
                 "timeline": .object(timeline.mapValues { .number(($0 * 10).rounded() / 10) }),
                 "server_timeline": .object(server),
                 "audio_samples": .number(Double(audioSamples)),
+                "end_of_turn": endOfTurn.map(WireProtocol.json(for:)) ?? .null,
             ]
         }
     }
@@ -364,7 +367,7 @@ final class TalkState: Sendable {
                 let turn = TalkClient.Turn(
                     turnID: summary.turnID, transcript: state.currentTranscript, reply: summary.text,
                     interrupted: summary.interrupted, timeline: timeline, serverTimeline: summary.timeline,
-                    audioSamples: state.turnAudio)
+                    audioSamples: state.turnAudio, endOfTurn: summary.endOfTurn)
                 state.turns.append(turn)
                 // The newest words' turn, not interrupted, once the pass's speech was all sent (its
                 // words may have been committed before the last quiet frames were: a VAD that ends

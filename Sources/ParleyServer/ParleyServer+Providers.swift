@@ -22,8 +22,10 @@ extension ParleyServer {
     }
 
     /// Builds each stage's providers (a chain of more than one becomes a fallback chain); reads
-    /// the engine layout only when a local engine is needed.
-    func makeProviders(plan: ProviderPlan, httpClient: HTTPClient) async throws -> ProviderSetup {
+    /// the engine layout only when a local engine is needed. `turnSilence`, when the end-of-turn
+    /// model judges turns, is the silence a streaming recogniser's own endpointing must wait for,
+    /// so it does not end a turn the model judged unfinished.
+    func makeProviders(plan: ProviderPlan, httpClient: HTTPClient, turnSilence: Duration? = nil) async throws -> ProviderSetup {
         let needsLocalSpeech = plan.speechToTextChain.contains(.local) && options.speechToTextURL == nil
         let needsLocalModel = plan.languageModelChain.contains(.local) && options.languageModelURL == nil
         let needsLocalVoice = plan.textToSpeechChain.contains(.local)
@@ -36,7 +38,8 @@ extension ParleyServer {
         typealias Recogniser = @Sendable (_ sampleRate: Int, _ telephony: Bool) -> any SpeechToText
         var recognisers: [Built<Recogniser>] = []
         for choice in plan.speechToTextChain {
-            recognisers.append(try makeSpeechToText(choice, plan: plan, layout: layout, httpClient: httpClient, engines: &engines))
+            recognisers.append(
+                try makeSpeechToText(choice, plan: plan, layout: layout, httpClient: httpClient, turnSilence: turnSilence, engines: &engines))
         }
         var tools: Toolbox?
         var toolServers: [MCPToolServer] = []
@@ -105,7 +108,7 @@ extension ParleyServer {
 
     private func makeSpeechToText(
         _ choice: ProviderPlan.SpeechToText, plan: ProviderPlan, layout: LocalEngineLayout?, httpClient: HTTPClient,
-        engines: inout [LocalEngine]
+        turnSilence: Duration?, engines: inout [LocalEngine]
     ) throws -> Built<@Sendable (Int, Bool) -> any SpeechToText> {
         let cloud = plan.cloud
         switch choice {
@@ -130,8 +133,8 @@ extension ParleyServer {
                 provider: { rate, telephony in
                     DeepgramSpeechToText(
                         apiKey: cloud.deepgramKey ?? "", baseURL: cloud.deepgramURL, model: cloud.deepgramModel,
-                        encoding: telephony ? .mulaw : .linear16, sampleRate: rate, connectTimeout: options.timeouts.connect, health: health,
-                        logger: logger)
+                        encoding: telephony ? .mulaw : .linear16, sampleRate: rate, endpointing: turnSilence ?? .milliseconds(300),
+                        connectTimeout: options.timeouts.connect, health: health, logger: logger)
                 },
                 stage: .init(stage: "stt", provider: "deepgram", address: cloud.deepgramURL, connection: health))
         case .deepgramFlux:
@@ -154,8 +157,9 @@ extension ParleyServer {
                 provider: { rate, telephony in
                     SmallestSpeechToText(
                         apiKey: cloud.smallestKey ?? "", baseURL: cloud.smallestURL, language: cloud.smallestLanguage,
-                        encoding: telephony ? .mulaw : .linear16, sampleRate: rate, connectTimeout: options.timeouts.connect, health: health,
-                        logger: logger)
+                        encoding: telephony ? .mulaw : .linear16, sampleRate: rate,
+                        endOfUtteranceTimeout: max(turnSilence ?? .zero, .milliseconds(800)), connectTimeout: options.timeouts.connect,
+                        health: health, logger: logger)
                 },
                 stage: .init(stage: "stt", provider: "smallest", address: cloud.smallestURL, connection: health))
         case .groqWhisper:

@@ -52,6 +52,14 @@ public struct ParleyServer: Sendable {
         /// Silero's speech probability that starts speech (`--vad-threshold`); inside speech a
         /// frame stays voiced down to 0.15 below it.
         public var vadThreshold: Float = 0.5
+        /// Which end of turn the sessions use (`--turn-model`).
+        public var turnModel = TurnModelChoice.auto
+        /// The end-of-turn model's probability that ends a turn (`--turn-threshold`).
+        public var turnThreshold: Float = 0.5
+        /// The silence after which the model judges the turn (`--turn-pause`).
+        public var turnPause = Duration.milliseconds(200)
+        /// The silence that ends a turn whatever the model said (`--turn-max-silence`).
+        public var turnMaximumSilence = Duration.milliseconds(1200)
         /// Directory for the engines' logs.
         public var logDirectory = FileManager.default.temporaryDirectory.path + "/parley-\(ProcessInfo.processInfo.processIdentifier)"
 
@@ -67,6 +75,16 @@ public struct ParleyServer: Sendable {
         case silero
         /// The energy detector alone (no model).
         case energy
+    }
+
+    /// The end of turn (`--turn-model`).
+    public enum TurnModelChoice: String, Sendable, CaseIterable {
+        /// smart-turn when `make setup` installed it and ONNX Runtime loads, else `off`.
+        case auto
+        /// The smart-turn v3 model judges each pause, or the server does not start.
+        case smartTurn = "smart-turn"
+        /// A fixed silence ends the turn (`--vad-silence`).
+        case off
     }
 
     /// The deadlines of provider chains (`--llm-timeout`, `--tts-timeout`).
@@ -131,8 +149,9 @@ public struct ParleyServer: Sendable {
 
     private func serve(plan: ProviderPlan, httpClient: HTTPClient) async throws {
         try FileManager.default.createDirectory(atPath: options.logDirectory, withIntermediateDirectories: true)
-        let setup = try await makeProviders(plan: plan, httpClient: httpClient)
         var configuration = self.configuration
+        configuration.session.endOfTurn = try endOfTurn(plan: plan)
+        let setup = try await makeProviders(plan: plan, httpClient: httpClient, turnSilence: configuration.session.endOfTurn?.maximumSilence)
         switch options.maximumReplyWords {
         case nil: configuration.session.maximumReplyWords = plan.languageModel == .local ? 40 : nil
         case 0?: configuration.session.maximumReplyWords = nil
@@ -145,7 +164,11 @@ public struct ParleyServer: Sendable {
             configuration.session.voice = voice.forProvider(plan.textToSpeech.rawValue)
         }
         let providers = setup.providers
-        let stages = setup.stages + [HealthMonitor.Stage(stage: "vad", provider: configuration.session.speechClassifier?.name ?? "energy")]
+        let stages =
+            setup.stages + [
+                HealthMonitor.Stage(stage: "vad", provider: configuration.session.speechClassifier?.name ?? "energy"),
+                HealthMonitor.Stage(stage: "turn", provider: configuration.session.endOfTurn?.model.name ?? "silence"),
+            ]
         let engines = setup.engines
         logger.info(
             "providers chosen",
@@ -199,6 +222,42 @@ extension ParleyServer {
                 throw ConfigurationError("--vad silero: \(error)")
             }
             logger.notice("voice activity: energy detector (Silero VAD unavailable: \(error))")
+            return nil
+        }
+    }
+}
+
+extension ParleyServer {
+    /// The learned end of turn that `--turn-model` asks for: smart-turn from the engine layout,
+    /// or nil for a fixed silence. `auto` falls back to silence (with a notice) when the model or
+    /// ONNX Runtime is absent; `smart-turn` then fails to start. Deepgram Flux ends turns itself,
+    /// so with Flux alone there is no model.
+    func endOfTurn(plan: ProviderPlan) throws -> EndOfTurnConfiguration? {
+        guard options.turnModel != .off else { return nil }
+        if plan.speechToTextChain.allSatisfy({ $0 == .deepgramFlux }) {
+            guard options.turnModel == .auto else { throw ConfigurationError("--turn-model smart-turn: Deepgram Flux ends turns itself") }
+            logger.info("end of turn: Deepgram Flux's own (no smart-turn)")
+            return nil
+        }
+        do {
+            let layout = try LocalEngineLayout.load(from: options.engineLayoutPath)
+            guard let library = layout.onnxRuntimeLibrary, let path = layout.smartTurnModel else {
+                throw ConfigurationError("\(options.engineLayoutPath) names no smart-turn model; run `make setup` again")
+            }
+            let model = try SmartTurnModel(runtime: try OnnxRuntime(libraryPath: library), modelPath: path)
+            let workers = ModelWorkers(workers: ProcessInfo.processInfo.activeProcessorCount, label: "parley.smart-turn")
+            logger.info(
+                "end of turn: smart-turn judges each pause",
+                metadata: [
+                    "parley.model": "\(path)", "parley.turn_pause_ms": "\(Int(options.turnPause.milliseconds))",
+                    "parley.turn_max_silence_ms": "\(Int(options.turnMaximumSilence.milliseconds))",
+                ])
+            return EndOfTurnConfiguration(
+                model: SmartTurnJudge(model: model, workers: workers), threshold: options.turnThreshold, pause: options.turnPause,
+                maximumSilence: options.turnMaximumSilence)
+        } catch {
+            guard options.turnModel == .auto else { throw ConfigurationError("--turn-model smart-turn: \(error)") }
+            logger.notice("end of turn: a fixed silence (smart-turn unavailable: \(error))")
             return nil
         }
     }

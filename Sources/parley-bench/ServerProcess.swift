@@ -73,8 +73,10 @@ final class ServerProcess: Sendable {
                 let result = try await run(
                     .path(FilePath(executable)),
                     // The benches' callers speak tones and noise, which the Silero VAD rightly hears
-                    // as no voice: the energy VAD, unless `--serve-arg=--vad=silero` says otherwise.
-                    arguments: Arguments(["serve", "--host", "127.0.0.1", "--port", "\(port)", "--vad", "energy"] + arguments),
+                    // as no voice, and smart-turn cannot judge: the energy VAD and a fixed silence,
+                    // unless `--serve-arg=--vad=silero` or `--serve-arg=--turn-model=auto` says otherwise.
+                    arguments: Arguments(
+                        ["serve", "--host", "127.0.0.1", "--port", "\(port)", "--vad", "energy", "--turn-model", "off"] + arguments),
                     environment: .inherit.updating(overrides), platformOptions: options, input: .none,
                     output: .fileDescriptor(log, closeAfterSpawningProcess: true), error: .combinedWithOutput
                 ) { execution in

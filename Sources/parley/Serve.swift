@@ -129,8 +129,27 @@ struct Serve: AsyncParsableCommand {
         name: .customLong("vad-threshold"), help: "Silero's speech probability that starts speech (0.1–0.95); speech goes on down to 0.15 below it.")
     var vadThreshold: Float = 0.5
 
-    @Option(name: .customLong("vad-silence"), help: "Silence that ends the user's turn, in milliseconds.")
+    @Option(name: .customLong("vad-silence"), help: "Silence that ends the user's turn when no end-of-turn model judges it, in milliseconds.")
     var vadSilence = 300
+
+    @Option(
+        name: .customLong("turn-model"),
+        help:
+            "End of turn: smart-turn (the smart-turn v3 model judges each pause, in process), off (a fixed silence, --vad-silence), or auto (smart-turn when installed, else off)."
+    )
+    var turnModel = ParleyServer.TurnModelChoice.auto.rawValue
+
+    @Option(
+        name: .customLong("turn-threshold"), help: "The end-of-turn model's probability at or above which a paused turn ends at once (0.05–0.95).")
+    var turnThreshold: Float = 0.5
+
+    @Option(name: .customLong("turn-pause"), help: "Silence after which the end-of-turn model judges the turn, in milliseconds.")
+    var turnPause = 200
+
+    @Option(
+        name: .customLong("turn-max-silence"),
+        help: "Silence that ends the turn when the end-of-turn model judged it unfinished, in milliseconds.")
+    var turnMaxSilence = 1200
 
     @Option(
         name: .customLong("vad-pause"),
@@ -226,6 +245,14 @@ struct Serve: AsyncParsableCommand {
         guard (200...60_000).contains(ttsTimeout) else { throw ValidationError("--tts-timeout must be 200…60000 ms") }
         guard (200...60_000).contains(connectTimeout) else { throw ValidationError("--connect-timeout must be 200…60000 ms") }
         guard (100...5000).contains(vadSilence) else { throw ValidationError("--vad-silence must be 100…5000 ms") }
+        guard ParleyServer.TurnModelChoice(rawValue: turnModel) != nil else {
+            throw ValidationError("--turn-model \(turnModel.prefix(40)): choose auto, smart-turn or off")
+        }
+        guard (0.05...0.95).contains(turnThreshold) else { throw ValidationError("--turn-threshold must be 0.05…0.95") }
+        guard (60...2000).contains(turnPause) else { throw ValidationError("--turn-pause must be 60…2000 ms") }
+        guard (turnPause + 20...10_000).contains(turnMaxSilence) else {
+            throw ValidationError("--turn-max-silence must be more than --turn-pause (\(turnPause) ms) and at most 10000 ms")
+        }
         guard maxReplyTokens.map({ (1...4096).contains($0) }) ?? true else { throw ValidationError("--max-reply-tokens must be 1…4096") }
         guard (3...40).contains(vadMargin) else { throw ValidationError("--vad-margin must be 3…40 dB") }
         guard (40...2000).contains(bargeInMinSpeech) else { throw ValidationError("--barge-in-min-speech must be 40…2000 ms") }
@@ -361,6 +388,10 @@ struct Serve: AsyncParsableCommand {
         }
         options.voiceActivity = voiceActivity
         options.vadThreshold = vadThreshold
+        options.turnModel = ParleyServer.TurnModelChoice(rawValue: turnModel) ?? .auto
+        options.turnThreshold = turnThreshold
+        options.turnPause = .milliseconds(turnPause)
+        options.turnMaximumSilence = .milliseconds(turnMaxSilence)
         options.timeouts.languageModelFirstText = .milliseconds(llmTimeout)
         options.timeouts.textToSpeechFirstAudio = .milliseconds(ttsTimeout)
         options.timeouts.connect = .milliseconds(connectTimeout)

@@ -10,7 +10,7 @@ import ParleyTesting
 struct ClockedSession {
     typealias Harness = VoiceSessionTests.Harness
 
-    let manual = ManualClock()
+    let manual: ManualClock
     let harness: Harness
     let recogniser: FrameCountingSpeechToText
     let llm: StreamingFakeLanguageModel
@@ -18,16 +18,20 @@ struct ClockedSession {
 
     /// A session that hears `transcripts` (or what `stt` makes of the audio) and answers each
     /// turn with `reply`, streamed with the delays given and spoken by `tts` (tones of
-    /// `durationPerCharacter` by default). Every delay is on the manual clock.
+    /// `durationPerCharacter` by default). Every delay is on the manual clock. `configuration`
+    /// replaces the default one (system prompt "Be brief.").
     init(
-        transcripts: [String] = [], stt: (any SpeechToText)? = nil, reply: String, firstTokenDelay: Duration = .zero,
-        tokenDelay: Duration = .zero, tts: (any TextToSpeech)? = nil, ttsRate: Int = 22050, durationPerCharacter: Duration = .milliseconds(30)
+        manual: ManualClock = ManualClock(), transcripts: [String] = [], stt: (any SpeechToText)? = nil, reply: String,
+        firstTokenDelay: Duration = .zero,
+        tokenDelay: Duration = .zero, tts: (any TextToSpeech)? = nil, ttsRate: Int = 22050, durationPerCharacter: Duration = .milliseconds(30),
+        configuration: SessionConfiguration? = nil
     ) {
+        self.manual = manual
         let clock = SessionClock(manual)
         recogniser = FrameCountingSpeechToText(stt ?? ScriptedSpeechToText(transcripts: transcripts, latency: .zero, clock: clock))
         llm = StreamingFakeLanguageModel(reply: reply, firstTokenDelay: firstTokenDelay, tokenDelay: tokenDelay, clock: clock)
         let speech = tts ?? ToneTextToSpeech(sampleRate: ttsRate, durationPerCharacter: durationPerCharacter, latency: .zero, clock: clock)
-        harness = Harness(stt: recogniser, llm: llm, tts: speech, clock: clock)
+        harness = Harness(stt: recogniser, llm: llm, tts: speech, configuration: configuration, clock: clock)
     }
 
     /// The session clock's current instant.

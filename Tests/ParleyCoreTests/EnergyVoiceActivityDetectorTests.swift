@@ -44,6 +44,32 @@ struct EnergyVoiceActivityDetectorTests {
         #expect(!vad.isSpeaking)
     }
 
+    @Test("with a turn check, a silence of that length within speech is reported once; endSpeech ends the speech then")
+    func turnCheck() {
+        let configuration = EnergyVoiceActivityDetector.Configuration(silenceTimeout: .milliseconds(1200), turnCheckTimeout: .milliseconds(200))
+        var vad = EnergyVoiceActivityDetector(configuration: configuration)
+        let lead = AudioFixtures.silence(.milliseconds(400)) + AudioFixtures.tone(frequency: 200, duration: .milliseconds(500))
+        for frame in AudioFixtures.frames(lead) { _ = vad.process(frame) }
+        #expect(vad.isSpeaking)
+        var events: [EnergyVoiceActivityDetector.Event] = []
+        for frame in AudioFixtures.frames(AudioFixtures.silence(.milliseconds(180))) { events += vad.process(frame).events }
+        #expect(events.isEmpty && vad.silence == .milliseconds(180))
+        #expect(vad.process(AudioFixtures.silence(.milliseconds(20))).events == [.turnCheck])
+        // Voice again: the next silence is checked afresh.
+        for frame in AudioFixtures.frames(AudioFixtures.tone(frequency: 200, duration: .milliseconds(200))) { events += vad.process(frame).events }
+        for frame in AudioFixtures.frames(AudioFixtures.silence(.milliseconds(400))) { events += vad.process(frame).events }
+        #expect(events == [.turnCheck], "\(events)")
+        #expect(vad.isSpeaking, "the long silence has not passed")
+        guard case .speechEnded(let voiced)? = vad.endSpeech() else {
+            Issue.record("endSpeech did not end the speech")
+            return
+        }
+        #expect(voiced >= .milliseconds(600) && voiced <= .milliseconds(720), "\(voiced)")
+        #expect(!vad.isSpeaking && vad.endSpeech() == nil)
+        // No second end when the long silence would have passed.
+        for frame in AudioFixtures.frames(AudioFixtures.silence(.milliseconds(1200))) { #expect(vad.process(frame).events.isEmpty) }
+    }
+
     @Test("a single click does not start speech")
     func click() {
         var audio = AudioFixtures.silence(.seconds(1))

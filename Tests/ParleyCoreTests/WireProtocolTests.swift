@@ -86,6 +86,15 @@ struct WireProtocolTests {
             .agentText(turnID: 1, delta: "Hello"), .agentAudioStart(turnID: 1, sampleRate: 24000),
             .agentAudioEnd(turnID: 1, samples: 4800), .agentInterrupted(turnID: 1),
             .turnEnd(TurnSummary(turnID: 1, text: "Hello", interrupted: true, timeline: timeline)),
+            .turnEnd(
+                TurnSummary(
+                    turnID: 2, text: "Hi", interrupted: false, timeline: timeline,
+                    endOfTurn: EndOfTurnVerdict(
+                        probability: 0.875, complete: true, silence: .milliseconds(200), wait: .microseconds(64500), checks: 2))),
+            .turnEnd(
+                TurnSummary(
+                    turnID: 3, text: "Hi", interrupted: false, timeline: timeline,
+                    endOfTurn: EndOfTurnVerdict(probability: nil, complete: true, silence: .milliseconds(200), wait: .milliseconds(3), checks: 1))),
             .pong("x"), .error(SessionError(.llmFailed, "boom", fatal: false)),
         ]
         for event in events {
@@ -99,6 +108,20 @@ struct WireProtocolTests {
     func timelineOutOfRange() {
         #expect {
             try WireProtocol.decodeServerText(#"{"type":"turn.end","turn_id":1,"text":"","timeline":{"vad_end":3e18}}"#)
+        } throws: { ($0 as? SessionError)?.code == .invalidEvent }
+    }
+
+    @Test(
+        "a turn.end whose end_of_turn is malformed is an invalid event",
+        arguments: [
+            #"{"probability":1.5,"complete":true,"silence_ms":200,"wait_ms":60,"checks":1}"#,
+            #"{"probability":0.5,"silence_ms":200,"wait_ms":60,"checks":1}"#,
+            #"{"probability":0.5,"complete":true,"silence_ms":-1,"wait_ms":60,"checks":1}"#,
+            #"{"complete":true,"silence_ms":200,"wait_ms":60,"checks":1}"#, #""yes""#,
+        ])
+    func endOfTurnMalformed(verdict: String) {
+        #expect {
+            try WireProtocol.decodeServerText(#"{"type":"turn.end","turn_id":1,"text":"","timeline":{},"end_of_turn":"# + verdict + "}")
         } throws: { ($0 as? SessionError)?.code == .invalidEvent }
     }
 

@@ -141,8 +141,12 @@ def main() -> int:
                     "right": right(reply, expected, wrong), "words": len(reply.split()),
                     "voice_to_voice_ms": turn["timeline"].get("first_audio"),
                     "server": {k: v for k, v in turn["server_timeline"].items() if v is not None},
+                    "end_of_turn": turn.get("end_of_turn"),
                 })
+                verdict = turn.get("end_of_turn")
+                judged = f" turn p={verdict['probability']}" if verdict and verdict["probability"] is not None else ""
                 print(f"{'ok ' if rows[-1]['right'] else 'BAD'} {rows[-1]['voice_to_voice_ms']:>7.0f} ms "
+                      f"(turn over at {rows[-1]['server'].get('vad_end', 0):.0f}{judged}) "
                       f"{rows[-1]['words']:>2}w  {question} | heard: {turn['transcript']} | {reply}", flush=True)
         finally:
             server.send_signal(signal.SIGTERM)
@@ -157,6 +161,12 @@ def main() -> int:
         "right": sum(r["right"] for r in rows), "longest_reply_words": max(r["words"] for r in rows),
         "voice_to_voice_ms": {"p50": statistics.median(latencies), "p90": percentile(latencies, 0.9), "max": max(latencies)},
     }
+    endpointing = [r["server"]["vad_end"] for r in rows if "vad_end" in r["server"]]
+    if endpointing:
+        summary["turn_over_ms"] = {"p50": statistics.median(endpointing), "max": max(endpointing)}
+    judged = [r["end_of_turn"] for r in rows if r["end_of_turn"]]
+    if judged:
+        summary["end_of_turn"] = {"judged": len(judged), "complete_at_once": sum(v["complete"] for v in judged)}
     if args.json:
         print(json.dumps({"summary": summary, "turns": rows}))
     else:
@@ -164,6 +174,11 @@ def main() -> int:
         print(f"{summary['right']}/{summary['questions']} right, longest reply {summary['longest_reply_words']} words; "
               f"voice to voice p50 {v['p50']:.0f} ms, p90 {v['p90']:.0f} ms, max {v['max']:.0f} ms "
               f"(--local-llm {args.local_llm}, questions in the {args.voice} voice)")
+        if "turn_over_ms" in summary:
+            t = summary["turn_over_ms"]
+            eot = summary.get("end_of_turn")
+            print(f"turn over (vad_end) p50 {t['p50']:.0f} ms, max {t['max']:.0f} ms"
+                  + (f"; smart-turn ended {eot['complete_at_once']} of {eot['judged']} at once" if eot else ""))
     if args.check:
         problems = []
         if summary["right"] < 0.8 * summary["questions"]:

@@ -43,6 +43,10 @@ public struct EnergyVoiceActivityDetector: Sendable {
         /// done; a recogniser can start on the words so far), or nil for none. Only shorter than
         /// ``silenceTimeout`` makes sense.
         public var pauseTimeout: Duration?
+        /// Silence within speech after which a ``Event/turnCheck`` is reported (an end-of-turn
+        /// model judges the turn so far and may end it with ``endSpeech()``), or nil for none.
+        /// Only shorter than ``silenceTimeout`` makes sense.
+        public var turnCheckTimeout: Duration?
 
         /// Creates a configuration; the defaults suit 16 kHz speech from a browser microphone.
         public init(
@@ -54,7 +58,8 @@ public struct EnergyVoiceActivityDetector: Sendable {
             startWindow: Int = 8,
             silenceTimeout: Duration = .milliseconds(300),
             calibrationFrames: Int = 5,
-            pauseTimeout: Duration? = nil
+            pauseTimeout: Duration? = nil,
+            turnCheckTimeout: Duration? = nil
         ) {
             self.sampleRate = sampleRate
             self.frameDuration = frameDuration
@@ -65,6 +70,7 @@ public struct EnergyVoiceActivityDetector: Sendable {
             self.silenceTimeout = silenceTimeout
             self.calibrationFrames = calibrationFrames
             self.pauseTimeout = pauseTimeout
+            self.turnCheckTimeout = turnCheckTimeout
         }
 
         var frameSamples: Int {
@@ -83,6 +89,9 @@ public struct EnergyVoiceActivityDetector: Sendable {
         case paused
         /// Voice came back after a ``paused``, within the same utterance.
         case resumed
+        /// Speech has been silent for ``Configuration/turnCheckTimeout``: time to ask whether the
+        /// turn is complete.
+        case turnCheck
     }
 
     /// What one call to ``process(_:)`` found.
@@ -112,6 +121,7 @@ public struct EnergyVoiceActivityDetector: Sendable {
     private var voicedFramesInUtterance = 0
     private let silenceFrames: Int
     private let pauseFrames: Int?
+    private let checkFrames: Int?
 
     /// The speech model, when one judges the frames (nil: energy alone).
     public private(set) var classifier: (any SpeechClassifier)?
@@ -136,11 +146,32 @@ public struct EnergyVoiceActivityDetector: Sendable {
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         self.recent = Array(repeating: false, count: max(1, configuration.startWindow))
-        // Duration ratios are not exact in floating point (0.3 / 0.02 = 15.000000000000002).
-        let ratio = configuration.silenceTimeout / configuration.frameDuration
-        self.silenceFrames = max(1, Int((ratio - 1e-9).rounded(.up)))
-        self.pauseFrames = configuration.pauseTimeout.map { max(1, Int(($0 / configuration.frameDuration - 1e-9).rounded(.up))) }
+        self.silenceFrames = Self.frames(in: configuration.silenceTimeout, of: configuration.frameDuration)
+        self.pauseFrames = configuration.pauseTimeout.map { Self.frames(in: $0, of: configuration.frameDuration) }
+        self.checkFrames = configuration.turnCheckTimeout.map { Self.frames(in: $0, of: configuration.frameDuration) }
         pending.reserveCapacity(configuration.frameSamples)
+    }
+
+    /// Frames that cover `duration`, at least one. Duration ratios are not exact in floating point
+    /// (0.3 / 0.02 = 15.000000000000002).
+    private static func frames(in duration: Duration, of frame: Duration) -> Int {
+        max(1, Int((duration / frame - 1e-9).rounded(.up)))
+    }
+
+    /// The silence since the last voiced frame, inside speech (zero outside it).
+    public var silence: Duration {
+        isSpeaking ? configuration.frameDuration * silentFrames : .zero
+    }
+
+    /// Ends the speech in progress now, as though the silence timeout had passed (an end-of-turn
+    /// model judged the turn complete); returns its ``Event/speechEnded(voicedDuration:)``, or nil
+    /// when the detector is not inside speech.
+    public mutating func endSpeech() -> Event? {
+        guard isSpeaking else { return nil }
+        isSpeaking = false
+        isPaused = false
+        recent = Array(repeating: false, count: recent.count)
+        return .speechEnded(voicedDuration: configuration.frameDuration * voicedFramesInUtterance)
     }
 
     /// Analyses the next samples of the stream (any length) and reports state changes.
@@ -191,12 +222,11 @@ public struct EnergyVoiceActivityDetector: Sendable {
                     isPaused = true
                     result.events.append(.paused)
                 }
-                if silentFrames >= silenceFrames {
-                    isSpeaking = false
-                    isPaused = false
-                    let voicedDuration = configuration.frameDuration * voicedFramesInUtterance
-                    result.events.append(.speechEnded(voicedDuration: voicedDuration))
-                    recent = Array(repeating: false, count: recent.count)
+                if let checkFrames, checkFrames < silenceFrames, silentFrames == checkFrames {
+                    result.events.append(.turnCheck)
+                }
+                if silentFrames >= silenceFrames, let ended = endSpeech() {
+                    result.events.append(ended)
                 }
             }
         } else if voiced {

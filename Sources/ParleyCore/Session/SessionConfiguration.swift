@@ -10,6 +10,11 @@ public struct SessionConfiguration: Sendable {
     public var vad: EnergyVoiceActivityDetector.Configuration
     /// The speech model that judges the VAD's frames (Silero VAD), or nil for energy alone.
     public var speechClassifier: SpeechClassifierFactory?
+    /// The learned end of turn (smart-turn), or nil to end a turn after ``vad``'s fixed
+    /// ``EnergyVoiceActivityDetector/Configuration/silenceTimeout``. With one, the VAD judges at
+    /// its ``EndOfTurnConfiguration/pause`` and ends speech by its
+    /// ``EndOfTurnConfiguration/maximumSilence`` instead.
+    public var endOfTurn: EndOfTurnConfiguration?
     /// The most conversation turns sent to the LLM.
     public var maximumTurns: Int
     /// How far ahead of real time agent audio is sent (the client's jitter buffer).

@@ -86,13 +86,16 @@ public struct TurnSummary: Sendable, Equatable {
     public var interrupted: Bool
     /// When each stage happened.
     public var timeline: TurnTimeline
+    /// What the end-of-turn model said before the user's turn ended, when one judged it.
+    public var endOfTurn: EndOfTurnVerdict?
 
     /// Creates a summary.
-    public init(turnID: Int, text: String, interrupted: Bool, timeline: TurnTimeline) {
+    public init(turnID: Int, text: String, interrupted: Bool, timeline: TurnTimeline, endOfTurn: EndOfTurnVerdict? = nil) {
         self.turnID = turnID
         self.text = text
         self.interrupted = interrupted
         self.timeline = timeline
+        self.endOfTurn = endOfTurn
     }
 }
 

@@ -127,10 +127,16 @@ public final class TurnRecorder: Sendable {
     public let origin: SessionClock.Instant
     /// The session's clock, which "now" is read from.
     public let clock: SessionClock
+    /// What the end-of-turn model said about the user's turn, if one judged it.
+    public let endOfTurn: EndOfTurnVerdict?
 
     /// Creates a recorder whose origin is the end of the user's speech (now, by default).
-    public init(clock: SessionClock, origin: SessionClock.Instant? = nil, instants: [TurnTimeline.Stage: SessionClock.Instant] = [:]) {
+    public init(
+        clock: SessionClock, origin: SessionClock.Instant? = nil, instants: [TurnTimeline.Stage: SessionClock.Instant] = [:],
+        endOfTurn: EndOfTurnVerdict? = nil
+    ) {
         self.clock = clock
+        self.endOfTurn = endOfTurn
         self.origin = origin ?? clock.now
         state.withLock { $0.instants = instants }
     }

@@ -25,16 +25,42 @@ extension VoiceSession {
         var callEnding: (turnID: Int, samples: Int)?
         /// Whether the VAD's speech model failing has been logged.
         var modelFailureLogged = false
+        /// Pauses for the end-of-turn model to judge (``EndOfTurnConfiguration``).
+        let checks: AsyncStream<TurnCheck>.Continuation
+        /// The caller's recent audio, for the end-of-turn model; nil without one.
+        var history: AudioHistory?
+        /// Where the VAD's current speech started, in samples from the start of the stream.
+        var speechStartSample = 0
+        /// Checks made so far (their ids).
+        var checkCount = 0
+        /// The check awaiting its verdict: when it was asked and the silence then.
+        var pendingCheck: (id: Int, asked: SessionClock.Instant, silence: Duration)?
+        /// Checks of the current speech, and the latest verdict on it.
+        var utteranceChecks = 0
+        var utteranceVerdict: EndOfTurnVerdict?
+        /// The verdict on the speech that ended last, for the turn it commits.
+        var endOfTurnVerdict: EndOfTurnVerdict?
+        /// Whether the end-of-turn model failing has been logged.
+        var turnModelFailureLogged = false
 
         init(
             session: VoiceSession, speech: AsyncStream<SpeechInput>.Continuation, requests: AsyncStream<ReplyRequest>.Continuation,
-            speculations: AsyncStream<EarlyReply>.Continuation
+            speculations: AsyncStream<EarlyReply>.Continuation, checks: AsyncStream<TurnCheck>.Continuation
         ) {
             self.session = session
             self.speech = speech
             self.requests = requests
             self.speculations = speculations
-            self.vad = EnergyVoiceActivityDetector(configuration: session.configuration.vad, classifier: session.configuration.speechClassifier)
+            self.checks = checks
+            var vad = session.configuration.vad
+            if let endOfTurn = session.configuration.endOfTurn {
+                // The model judges at the short pause; silence ends speech only at the long limit.
+                vad.silenceTimeout = endOfTurn.maximumSilence
+                vad.turnCheckTimeout = endOfTurn.pause
+                let held = EndOfTurnConfiguration.longestTurn + EndOfTurnConfiguration.leadIn
+                history = AudioHistory(capacity: Int(held.seconds * Double(session.configuration.inputSampleRate)))
+            }
+            self.vad = EnergyVoiceActivityDetector(configuration: vad, classifier: session.configuration.speechClassifier)
             self.bargeIn = BargeInPolicy(configuration: session.configuration.bargeIn)
             self.conversation = ConversationStore(
                 Conversation(
@@ -81,6 +107,8 @@ extension VoiceSession {
                 if playedSamples[turnID, default: 0] >= samples { return try await endCall(output: output) }
             case .callEnded:
                 return try await endCall(output: output)
+            case .turnVerdict(let id, let verdict):
+                try await judged(id: id, verdict, output: output)
             case .windDown:
                 session.logger.info("winding down: the reply in flight is heard out", metadata: ["parley.replying": "\(activeReply != nil)"])
                 windingDown = true
@@ -107,33 +135,15 @@ extension VoiceSession {
                 session.logger.warning(
                     "the speech model failed; this session's VAD goes on by energy alone", metadata: ["parley.error": "\(failure)"])
             }
-            if result.containsVoice { lastVoiced = now }
+            history?.append(samples)
+            if result.containsVoice {
+                lastVoiced = now
+                pendingCheck = nil  // the speaker went on: the pause's verdict is stale
+            }
             // The frame that completed the VAD's start decision is already in its `voiced` credit.
             let judgedBefore = bargeIn.isJudging
             for event in result.events {
-                switch event {
-                case .speechStarted:
-                    session.logger.debug("speech started")
-                    try VoiceSession.enqueue(.speechStarted, on: speech, "the start of speech", logger: session.logger)
-                    discardEarlyReply()  // the user goes on talking
-                    if activeReply != nil {
-                        let voiced = vad.configuration.frameDuration * vad.configuration.startFrames
-                        apply(bargeIn.speechStarted(voiced: voiced), at: now)
-                    }
-                    try await output.send(.speechStarted)
-                case .speechEnded(let voiced):
-                    session.logger.debug("speech ended", metadata: ["parley.voiced_ms": "\(Int(voiced.milliseconds))"])
-                    apply(bargeIn.speechEnded(at: now))
-                    speechEnd = lastVoiced ?? now
-                    vadEnd = now
-                    try VoiceSession.enqueue(.speechEnded, on: speech, "the end of speech", logger: session.logger)
-                    try await output.send(.speechStopped)
-                case .paused:
-                    try VoiceSession.enqueue(.paused, on: speech, "a pause in speech", logger: session.logger)
-                case .resumed:
-                    try VoiceSession.enqueue(.resumed, on: speech, "speech resuming", logger: session.logger)
-                    discardEarlyReply()  // the user goes on talking
-                }
+                try await voiceActivity(event, at: now, output: output)
             }
             if judgedBefore, bargeIn.isJudging, let reply = activeReply {
                 // While the agent's audio plays, only frames clearly louder than its echo count.
@@ -142,6 +152,88 @@ extension VoiceSession {
                 let loudEnough = !playing || vad.lastLevel >= threshold + bargeIn.configuration.echoMargin
                 let duration = Duration.seconds(Double(samples.count) / Double(vad.configuration.sampleRate))
                 apply(bargeIn.frame(counts: result.containsVoice && loudEnough, duration: duration), at: now)
+            }
+        }
+
+        /// Acts on one of the VAD's events, heard at `now`.
+        private mutating func voiceActivity(
+            _ event: EnergyVoiceActivityDetector.Event, at now: SessionClock.Instant, output: some SessionOutput
+        )
+            async throws
+        {
+            switch event {
+            case .speechStarted(let offset):
+                session.logger.debug("speech started")
+                speechStartSample = offset
+                utteranceChecks = 0
+                utteranceVerdict = nil
+                try VoiceSession.enqueue(.speechStarted, on: speech, "the start of speech", logger: session.logger)
+                discardEarlyReply()  // the user goes on talking
+                if activeReply != nil {
+                    let voiced = vad.configuration.frameDuration * vad.configuration.startFrames
+                    apply(bargeIn.speechStarted(voiced: voiced), at: now)
+                }
+                try await output.send(.speechStarted)
+            case .speechEnded(let voiced):
+                session.logger.debug("speech ended", metadata: ["parley.voiced_ms": "\(Int(voiced.milliseconds))"])
+                apply(bargeIn.speechEnded(at: now))
+                speechEnd = lastVoiced ?? now
+                vadEnd = now
+                pendingCheck = nil
+                endOfTurnVerdict = utteranceVerdict
+                try VoiceSession.enqueue(.speechEnded, on: speech, "the end of speech", logger: session.logger)
+                try await output.send(.speechStopped)
+            case .paused:
+                try VoiceSession.enqueue(.paused, on: speech, "a pause in speech", logger: session.logger)
+            case .resumed:
+                try VoiceSession.enqueue(.resumed, on: speech, "speech resuming", logger: session.logger)
+                discardEarlyReply()  // the user goes on talking
+            case .turnCheck:
+                askWhetherTurnIsOver(at: now)
+            }
+        }
+
+        /// Gives the end-of-turn model the turn so far, from a little before its speech began.
+        private mutating func askWhetherTurnIsOver(at now: SessionClock.Instant) {
+            guard let history, vad.isSpeaking else { return }
+            checkCount += 1
+            utteranceChecks += 1
+            let leadIn = Int(EndOfTurnConfiguration.leadIn.seconds * Double(session.configuration.inputSampleRate))
+            pendingCheck = (checkCount, now, vad.silence)
+            // Newest-only by design: a check not yet started is stale once a newer pause is judged.
+            checks.yield(TurnCheck(id: checkCount, audio: history.samples(from: speechStartSample - leadIn)))
+        }
+
+        /// Acts on the end-of-turn model's verdict on check `id`: a complete turn ends now; an
+        /// incomplete one waits for the longer silence. A verdict on a pause the speaker has since
+        /// broken, or one that came after the speech ended anyway, is stale and ignored.
+        private mutating func judged(id: Int, _ verdict: Result<Float, TurnCheckFailure>, output: some SessionOutput) async throws {
+            guard let check = pendingCheck, check.id == id, vad.isSpeaking, let endOfTurn = session.configuration.endOfTurn else { return }
+            pendingCheck = nil
+            let now = session.clock.now
+            var probability: Float?
+            switch verdict {
+            case .success(let value):
+                probability = value
+            case .failure(let failure):
+                // Without a verdict the turn ends on the silence so far, as with no model.
+                if !turnModelFailureLogged {
+                    turnModelFailureLogged = true
+                    session.logger.warning(
+                        "the end-of-turn model could not judge; turns end on silence until it can", metadata: ["parley.error": "\(failure)"])
+                }
+            }
+            let complete = probability.map { $0 >= endOfTurn.threshold } ?? true
+            utteranceVerdict = EndOfTurnVerdict(
+                probability: probability, complete: complete, silence: check.silence, wait: now - check.asked, checks: utteranceChecks)
+            session.logger.debug(
+                "end of turn judged",
+                metadata: [
+                    "parley.probability": "\(probability.map { "\($0)" } ?? "none")", "parley.complete": "\(complete)",
+                    "parley.wait_ms": "\(Int((now - check.asked).milliseconds))",
+                ])
+            if complete, let ended = vad.endSpeech() {
+                try await voiceActivity(ended, at: now, output: output)
             }
         }
 
@@ -234,9 +326,10 @@ extension VoiceSession {
             let turnID = turnCount
             var instants: [TurnTimeline.Stage: SessionClock.Instant] = [.sttFinal: now]
             if let vadEnd { instants[.vadEnd] = vadEnd }
-            let recorder = TurnRecorder(clock: session.clock, origin: speechEnd ?? now, instants: instants)
+            let recorder = TurnRecorder(clock: session.clock, origin: speechEnd ?? now, instants: instants, endOfTurn: endOfTurnVerdict)
             speechEnd = nil
             vadEnd = nil
+            endOfTurnVerdict = nil
             try await output.send(.transcriptFinal(turnID: turnID, text: text))
             if let previous = activeReply {
                 // The user said more before the last reply finished: that reply is stale.

@@ -42,7 +42,8 @@ extension VoiceSession {
             }
         }
         let turnID = request.turnID
-        let summary = TurnSummary(turnID: turnID, text: recorder.text, interrupted: interrupted, timeline: recorder.timeline)
+        let summary = TurnSummary(
+            turnID: turnID, text: recorder.text, interrupted: interrupted, timeline: recorder.timeline, endOfTurn: recorder.endOfTurn)
         configuration.observer?.turnEnded(summary)
         do {
             if interrupted {
@@ -279,6 +280,11 @@ extension VoiceSession {
         ]
         for (stage, offset) in summary.timeline.offsets where stage != .speechEnd {
             metadata["parley.timeline.\(stage.rawValue)_ms"] = "\(Int(offset.milliseconds.rounded()))"
+        }
+        if let verdict = summary.endOfTurn {
+            metadata["parley.end_of_turn.probability"] = "\(verdict.probability.map { "\($0)" } ?? "none")"
+            metadata["parley.end_of_turn.complete"] = "\(verdict.complete)"
+            metadata["parley.end_of_turn.wait_ms"] = "\(Int(verdict.wait.milliseconds.rounded()))"
         }
         return metadata
     }

@@ -105,6 +105,9 @@ public struct VoiceSession: Sendable {
         let (requests, requestSink) = AsyncStream.makeStream(of: ReplyRequest.self, bufferingPolicy: .bufferingOldest(8))
         // Early LLM requests (--early-llm); a newer one replaces one not yet started.
         let (speculations, speculationSink) = AsyncStream.makeStream(of: EarlyReply.self, bufferingPolicy: .bufferingNewest(1))
+        // Pauses for the end-of-turn model; a newer pause replaces one not yet judged (its verdict
+        // would be stale).
+        let (checks, checkSink) = AsyncStream.makeStream(of: TurnCheck.self, bufferingPolicy: .bufferingNewest(1))
         // Memory: each stored reply pokes the summariser; only the latest poke matters.
         let (stored, storedSink) = AsyncStream.makeStream(of: ConversationStore.self, bufferingPolicy: .bufferingNewest(1))
         let repliesEnded = CancellationSignal()
@@ -114,6 +117,7 @@ public struct VoiceSession: Sendable {
             speechSink.finish()
             requestSink.finish()
             storedSink.finish()
+            checkSink.finish()
             repliesEnded.fire()
         }
         try await output.send(.ready(description))
@@ -175,6 +179,21 @@ public struct VoiceSession: Sendable {
                     await early.produce(with: providers.languageModel, tools: await providers.tools?.current())
                 }
             }
+            if let endOfTurn = configuration.endOfTurn {
+                group.addTask {
+                    for await check in checks {
+                        let verdict: Result<Float, TurnCheckFailure>
+                        do {
+                            verdict = .success(try await endOfTurn.model.probability(of: check.audio, sampleRate: configuration.inputSampleRate))
+                        } catch is CancellationError {
+                            return
+                        } catch {
+                            verdict = .failure(TurnCheckFailure(description: "\(error)"))
+                        }
+                        try Self.enqueue(.turnVerdict(id: check.id, verdict), on: signalSink, "an end-of-turn verdict", logger: logger)
+                    }
+                }
+            }
             if let toolWorker {
                 // The session's end (the coordinator's) cancels the uninterruptible calls still running.
                 group.addTask { _ = try? await coordinatorEnded.run { await toolWorker.serve() } }
@@ -182,9 +201,11 @@ public struct VoiceSession: Sendable {
             group.addTask {
                 defer {
                     speculationSink.finish()
+                    checkSink.finish()
                     coordinatorEnded.fire()
                 }
-                var coordinator = Coordinator(session: self, speech: speechSink, requests: requestSink, speculations: speculationSink)
+                var coordinator = Coordinator(
+                    session: self, speech: speechSink, requests: requestSink, speculations: speculationSink, checks: checkSink)
                 defer { coordinator.stop() }
                 try coordinator.greet()
                 var ended = false
@@ -217,6 +238,19 @@ public struct VoiceSession: Sendable {
         case callEnded
         /// The server drains: finish the reply in flight, start no new turn, then end.
         case windDown
+        /// The end-of-turn model's answer to check `id`: a probability, or why it could not judge.
+        case turnVerdict(id: Int, Result<Float, TurnCheckFailure>)
+    }
+
+    /// Why the end-of-turn model gave no probability.
+    struct TurnCheckFailure: Error, Sendable {
+        let description: String
+    }
+
+    /// A pause for the end-of-turn model to judge: the turn's audio so far.
+    struct TurnCheck: Sendable {
+        let id: Int
+        let audio: [Int16]
     }
 
     /// A reply to speak.

@@ -146,11 +146,13 @@ public enum WireProtocol {
             }
             var segments: [String: JSONValue] = [:]
             for (segment, duration) in rounded.segments { segments[segment.rawValue] = milliseconds(duration) }
-            return [
+            var object: [String: JSONValue] = [
                 "type": "turn.end", "turn_id": .number(Double(summary.turnID)), "text": .string(summary.text),
                 "interrupted": .bool(summary.interrupted), "timeline": .object(timeline), "segments": .object(segments),
                 "voice_to_voice": rounded.voiceToVoice.map(milliseconds) ?? .null,
             ]
+            if let verdict = summary.endOfTurn { object["end_of_turn"] = json(for: verdict) }
+            return .object(object)
         case .toolCall(let call):
             var object: [String: JSONValue] = [
                 "type": "tool.call", "turn_id": .number(Double(call.turnID)), "call_id": .string(call.callID),
@@ -238,7 +240,8 @@ public enum WireProtocol {
             return .turnEnd(
                 TurnSummary(
                     turnID: try int("turn_id"), text: try string("text"),
-                    interrupted: value["interrupted"]?.boolValue ?? false, timeline: timeline))
+                    interrupted: value["interrupted"]?.boolValue ?? false, timeline: timeline,
+                    endOfTurn: try Self.endOfTurnVerdict(value["end_of_turn"])))
         case "tool.call":
             return .toolCall(
                 ToolCallEvent(
@@ -263,5 +266,35 @@ public enum WireProtocol {
         default:
             return nil
         }
+    }
+
+    /// A `turn.end`'s `end_of_turn` object: times in ms rounded to 0.1, the probability to 0.001.
+    public static func json(for verdict: EndOfTurnVerdict) -> JSONValue {
+        func milliseconds(_ duration: Duration) -> JSONValue { .number((duration.milliseconds * 10).rounded() / 10) }
+        return [
+            "probability": verdict.probability.map { .number((Double($0) * 1000).rounded() / 1000) } ?? .null,
+            "complete": .bool(verdict.complete), "silence_ms": milliseconds(verdict.silence), "wait_ms": milliseconds(verdict.wait),
+            "checks": .number(Double(verdict.checks)),
+        ]
+    }
+
+    /// The `end_of_turn` object of a `turn.end`, if present.
+    private static func endOfTurnVerdict(_ value: JSONValue?) throws(SessionError) -> EndOfTurnVerdict? {
+        guard let value, value != .null else { return nil }
+        func milliseconds(_ key: String) throws(SessionError) -> Duration {
+            guard let number = value[key]?.doubleValue, number >= 0, number < 9e12 else {
+                throw SessionError(.invalidEvent, "turn.end end_of_turn lacks a \"\(key)\" in range.")
+            }
+            return .nanoseconds(Int64(number * 1_000_000))
+        }
+        let probability = value["probability"]?.doubleValue
+        guard probability.map({ (0...1).contains($0) }) ?? (value["probability"] == .null),
+            let complete = value["complete"]?.boolValue, let checks = value["checks"]?.intValue, checks >= 0
+        else {
+            throw SessionError(.invalidEvent, "turn.end end_of_turn needs probability (0–1 or null), complete and checks.")
+        }
+        return EndOfTurnVerdict(
+            probability: probability.map(Float.init), complete: complete, silence: try milliseconds("silence_ms"),
+            wait: try milliseconds("wait_ms"), checks: checks)
     }
 }

@@ -1,3 +1,5 @@
+public import ParleyCore
+
 /// The smart-turn v3.2 end-of-turn model (`pipecat-ai==1.14.0`'s
 /// `pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx`, BSD-2-Clause): the probability
 /// that a speaker who has paused has finished their turn, judged from the sound of the turn so far.
@@ -37,5 +39,33 @@ public struct SmartTurnModel: Sendable {
             throw OnnxRuntime.Failure(description: "\(model.path) is not smart-turn v3: unexpected output shape")
         }
         return probability
+    }
+}
+
+/// smart-turn as the session's ``TurnCompletionModel``: call audio (8 kHz) is resampled to the
+/// model's 16 kHz, and each decision runs on ``ModelWorkers`` (one per core, two waiting at most:
+/// a refused decision ends the turn on silence, as with no model).
+public struct SmartTurnJudge: TurnCompletionModel {
+    let model: SmartTurnModel
+    let workers: ModelWorkers
+
+    /// A judge on `model`, running decisions on `workers`.
+    public init(model: SmartTurnModel, workers: ModelWorkers) {
+        self.model = model
+        self.workers = workers
+    }
+
+    public var name: String { "smart-turn" }
+
+    public func probability(of audio: [Int16], sampleRate: Int) async throws -> Float {
+        let model = self.model
+        return try await workers.run {
+            var floats = audio.map { Float($0) / 32768 }
+            if sampleRate != WhisperFeatures.sampleRate {
+                var resampler = Resampler(from: sampleRate, to: WhisperFeatures.sampleRate)
+                floats = resampler.process(floats) + resampler.finish()
+            }
+            return try model.probability(floats)
+        }
     }
 }
