@@ -106,6 +106,39 @@ struct MetricsTests {
         }
     }
 
+    /// Judges every pause complete, with probability 0.9, after 10 ms.
+    struct CertainTurnModel: TurnCompletionModel {
+        var name: String { "certain-turn" }
+        func probability(of audio: [Int16], sampleRate: Int) async throws -> Float {
+            try await Task.sleep(for: .milliseconds(10))
+            return 0.9
+        }
+    }
+
+    @Test("a turn the end-of-turn model judged is counted by verdict, with the model's wait")
+    func endOfTurnVerdicts() async throws {
+        let providers = SessionProviders(
+            speechToText: ScriptedSpeechToText(transcripts: ["Hello there."]), languageModel: FlakyLanguageModel(),
+            textToSpeech: ToneTextToSpeech(durationPerCharacter: .milliseconds(5)))
+        var configuration = ServerConfiguration(port: 0, webRoot: nil, maximumSessions: 4)
+        configuration.session.endOfTurn = EndOfTurnConfiguration(model: CertainTurnModel())
+        let application = buildApplication(
+            configuration: configuration, providers: providers, health: HealthMonitor(providers: providers), logger: Logger(label: "parley.test"))
+        try await application.test(.live) { client in
+            let port = try #require(client.port)
+            _ = try await RawSocket.converse(port: port) { outbound, received in
+                let microphone = RealTimeMicrophone(outbound: outbound)
+                try await microphone.say(AudioFixtures.silence(.milliseconds(300)) + AudioFixtures.tone(frequency: 200, duration: .milliseconds(700)))
+                let ended = try await microphone.silence(upTo: .seconds(10), in: received, until: Self.isTurnEnd(1))
+                try #require(ended, "turn 1 never ended: \(received.events)")
+            }
+            let metrics = try await scrape(client)
+            #expect(metrics.value(#"parley_end_of_turn_verdicts_total{verdict="complete"}"#) == 1, "\(metrics.text)")
+            #expect(metrics.value("parley_end_of_turn_wait_seconds_count") == 1)
+            #expect((metrics.value("parley_end_of_turn_wait_seconds_sum") ?? 0) >= 0.01)
+        }
+    }
+
     @Test("a phone call over /twilio counts as a session, and its turn as a turn")
     func twilioCall() async throws {
         // A reply long enough (630 ms) for Twilio to echo a progress mark before it ends: playback

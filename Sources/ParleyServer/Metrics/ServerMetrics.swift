@@ -19,6 +19,8 @@ final class ServerMetrics: Sendable {
     /// Segment histograms (``TurnTimeline/Segment``): contiguous, summing to voice to voice.
     private let segments: [TurnTimeline.Segment: DurationHistogram]
     private let voiceToVoice: DurationHistogram
+    /// The end-of-turn model's time per verdict that ended a turn's judging.
+    private let endOfTurnWait: DurationHistogram
     private let sessionsActive: Gauge
     private let sessionsTotal: Counter
     private let turnsTotal: Counter
@@ -66,6 +68,11 @@ final class ServerMetrics: Sendable {
                 helpText:
                     "From the end of the user's speech to the client playing the reply (playback_start), for turns whose playback the client reported."
             ),
+            buckets: Self.latencyBuckets)
+        endOfTurnWait = registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                metricName: "parley_end_of_turn_wait", unitName: "seconds",
+                helpText: "How long the end-of-turn model (smart-turn) took for the last verdict on each user turn it judged."),
             buckets: Self.latencyBuckets)
         overhead = registry.makeDurationHistogram(
             descriptor: MetricNameDescriptor(
@@ -139,9 +146,22 @@ final class ServerMetrics: Sendable {
         }
         for (segment, duration) in timeline.segments { segments[segment]?.record(duration) }
         if let total = timeline.voiceToVoice { voiceToVoice.record(total) }
+        if let verdict = summary.endOfTurn {
+            let outcome = verdict.probability == nil ? "unjudged" : verdict.complete ? "complete" : "unfinished"
+            registry.makeCounter(descriptor: Self.endOfTurnVerdicts, labels: [("verdict", outcome)]).increment()
+            if verdict.probability != nil { endOfTurnWait.record(verdict.wait) }
+        }
         if let final = timeline[.sttFinal], let sent = timeline[.firstAudioSent] {
             overhead.record(max(sent - final, .zero))
         }
+    }
+
+    static var endOfTurnVerdicts: MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: "parley_end_of_turn_verdicts", unitName: "total",
+            helpText:
+                "User turns the end-of-turn model judged, by its last verdict: complete (ended at once), unfinished (ended on the longer silence), unjudged (it failed or was busy)."
+        )
     }
 
     static var fallbacks: MetricNameDescriptor {
