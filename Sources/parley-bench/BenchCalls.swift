@@ -40,6 +40,12 @@ struct BenchCalls: AsyncParsableCommand {
     @Option(name: .customLong("serve-arg"), help: "An argument for `parley serve` (repeat for each: --serve-arg=--output-batch=0).")
     var serveArguments: [String] = []
 
+    @Flag(
+        help:
+            "Callers speak (espeak-ng sentences at 8 kHz) instead of tones, and the server runs its defaults: the Silero VAD and smart-turn when installed."
+    )
+    var speech = false
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -55,7 +61,7 @@ struct BenchCalls: AsyncParsableCommand {
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
         let run = CallsRun(
             calls: calls, duration: .seconds(duration), tokenDelay: .milliseconds(tokenMilliseconds), firstChunkWords: firstChunkWords,
-            serveArguments: serveArguments)
+            serveArguments: serveArguments, audio: speech ? try await .spoken() : .tones)
         let measurement: CallsMeasurement
         do {
             measurement = try await run.measure(httpClient: httpClient)
@@ -80,6 +86,7 @@ struct CallsRun {
     let tokenDelay: Duration
     let firstChunkWords: Int?
     let serveArguments: [String]
+    let audio: CallClient.Audio
 
     /// The providers' own time from the end of the question to the first reply audio: the
     /// endpointing silence, the LLM's first token and the words until the first piece for
@@ -105,7 +112,8 @@ struct CallsRun {
             ]
             if let firstChunkWords { arguments += ["--first-chunk-words", "\(firstChunkWords)"] }
             arguments += serveArguments
-            let server = try await ServerProcess.start(arguments: arguments, environment: environment, logPath: logPath)
+            let server = try await ServerProcess.start(
+                arguments: arguments, environment: environment, logPath: logPath, speakingCallers: audio.isSpeech)
             do {
                 try await server.waitUntilSettled(httpClient: httpClient)
                 let measurement = try await drive(server, httpClient: httpClient)
@@ -133,7 +141,7 @@ struct CallsRun {
             for id in 0..<calls {
                 group.addTask {
                     try await Task.sleep(until: start + spacing * id, clock: .continuous)
-                    await CallClient(id: id, plan: plan, results: results).run()
+                    await CallClient(id: id, plan: plan, audio: audio, results: results).run()
                 }
             }
             try await Task.sleep(until: measureStart, clock: .continuous)

@@ -1,4 +1,5 @@
 import ParleyCore
+import ParleyProviders
 import ParleyTesting
 import Synchronization
 
@@ -11,8 +12,34 @@ struct CallClient {
     /// The same schedule as the browser callers' (`CapacityClient.Plan`).
     typealias Plan = CapacityClient.Plan
 
-    static let question = AudioFixtures.tone(frequency: 220, duration: .seconds(1), amplitude: 0.4, sampleRate: 8000)
-    static let bargeIn = AudioFixtures.tone(frequency: 330, duration: .milliseconds(800), amplitude: 0.4, sampleRate: 8000)
+    /// What the caller says: the question and the speech over the reply, at 8 kHz.
+    struct Audio: Sendable {
+        let question: [Int16]
+        let bargeIn: [Int16]
+        let isSpeech: Bool
+
+        /// Tones: a voiced sound to the energy VAD, no voice to Silero.
+        static let tones = Audio(
+            question: AudioFixtures.tone(frequency: 220, duration: .seconds(1), amplitude: 0.4, sampleRate: 8000),
+            bargeIn: AudioFixtures.tone(frequency: 330, duration: .milliseconds(800), amplitude: 0.4, sampleRate: 8000), isSpeech: false)
+
+        /// Sentences spoken by espeak-ng, without its quiet lead-in and tail, so the last frame
+        /// sent is the end of the speech. The question is one smart-turn judges finished (0.97–0.99).
+        static func spoken() async throws -> Audio {
+            func say(_ text: String) async throws -> [Int16] {
+                let spoken = try await EspeakEngine.shared.synthesize(text)
+                var resampler = Resampler(from: spoken.sampleRate, to: 8000)
+                let samples = resampler.process(spoken.samples) + resampler.finishInt16()
+                guard let first = samples.firstIndex(where: { abs(Int($0)) > 300 }), let last = samples.lastIndex(where: { abs(Int($0)) > 300 })
+                else { return samples }
+                return Array(samples[first...last])
+            }
+            return Audio(
+                question: try await say("My name is John and I live in Paris."), bargeIn: try await say("Wait, tell me about London instead."),
+                isSpeech: true)
+        }
+    }
+
     static let heardBeforeBargeIn: Duration = .seconds(1)
     static let pause: Duration = .milliseconds(1500)
     static let replyTimeout: Duration = .seconds(10)
@@ -22,6 +49,7 @@ struct CallClient {
 
     let id: Int
     let plan: Plan
+    let audio: Audio
     let results: CallResults
 
     func run() async {
@@ -48,7 +76,7 @@ struct CallClient {
     /// One question, reply, barge-in and heard-out reply; false when the call cannot go on.
     private func cycle(_ call: FakeTwilioCall) async throws -> Bool {
         // The question and its reply.
-        guard let questionEnd = await speak(Self.question, call),
+        guard let questionEnd = await speak(audio.question, call),
             let firstMedia = await mediaArrival(after: questionEnd, call)
         else { return false }
         if counts(questionEnd) { results.voiceToVoice(firstMedia - questionEnd) }
@@ -56,7 +84,7 @@ struct CallClient {
         // Talking over the reply: Twilio must be cleared, and nothing old may play after.
         try await Task.sleep(until: firstMedia + Self.heardBeforeBargeIn, clock: .continuous)
         let bargeAt = ContinuousClock.now
-        call.say(Self.bargeIn)
+        call.say(audio.bargeIn)
         guard await call.wait(timeout: Self.replyTimeout, until: { $0.received.contains { $0.at > bargeAt && $0.event == .clear } }),
             let clearedAt = call.snapshot.received.first(where: { $0.at > bargeAt && $0.event == .clear })?.at
         else {

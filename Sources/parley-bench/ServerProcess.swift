@@ -49,7 +49,13 @@ final class ServerProcess: Sendable {
 
     /// Starts `parley serve` with `arguments` (after `serve`) and extra `environment`, listening
     /// on a free loopback port; returns once the process is launched (not yet ready).
-    static func start(arguments: [String], environment: [String: String], logPath: String) async throws -> ServerProcess {
+    /// Starts `parley serve` with `arguments`; with `speakingCallers` false (tones and noise), on
+    /// the energy VAD with a fixed end-of-turn silence.
+    static func start(
+        arguments: [String], environment: [String: String], logPath: String, speakingCallers: Bool = false
+    ) async throws
+        -> ServerProcess
+    {
         let port = try freePort()
         let executable = try serverExecutable()
         let log: SystemPackage.FileDescriptor
@@ -72,11 +78,11 @@ final class ServerProcess: Sendable {
             do {
                 let result = try await run(
                     .path(FilePath(executable)),
-                    // The benches' callers speak tones and noise, which the Silero VAD rightly hears
-                    // as no voice, and smart-turn cannot judge: the energy VAD and a fixed silence,
-                    // unless `--serve-arg=--vad=silero` or `--serve-arg=--turn-model=auto` says otherwise.
+                    // Callers that speak tones and noise, which the Silero VAD rightly hears as no
+                    // voice and smart-turn cannot judge, get the energy VAD and a fixed silence.
                     arguments: Arguments(
-                        ["serve", "--host", "127.0.0.1", "--port", "\(port)", "--vad", "energy", "--turn-model", "off"] + arguments),
+                        ["serve", "--host", "127.0.0.1", "--port", "\(port)"]
+                            + (speakingCallers ? [] : ["--vad", "energy", "--turn-model", "off"]) + arguments),
                     environment: .inherit.updating(overrides), platformOptions: options, input: .none,
                     output: .fileDescriptor(log, closeAfterSpawningProcess: true), error: .combinedWithOutput
                 ) { execution in
