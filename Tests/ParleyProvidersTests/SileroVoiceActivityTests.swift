@@ -58,6 +58,23 @@ struct SileroVoiceActivityTests {
         }
     }
 
+    @Test("speech starts within 100 ms of a voice onset (Silero's 2-frame start rule), at 16 and 8 kHz", arguments: [16000, 8000])
+    func prompt(rate: Int) async throws {
+        let silero = try Self.factory()
+        let spoken = try await EspeakEngine.shared.synthesize("Wait, tell me about London instead.")
+        var resampler = Resampler(from: spoken.sampleRate, to: rate)
+        let sentence = resampler.process(spoken.samples) + resampler.finishInt16()
+        let onset = try #require(sentence.firstIndex { abs(Int($0)) > 300 })
+        let audio = Self.afterQuiet(Array(sentence[onset...]), rate: rate)
+        var detector = EnergyVoiceActivityDetector(configuration: .init(sampleRate: rate), classifier: silero)
+        #expect(detector.startFrames == 2)
+        let frames = AudioFixtures.frames(audio, frameSamples: rate / 50)
+        let started = frames.firstIndex { detector.process($0).events.contains { if case .speechStarted = $0 { true } else { false } } }
+        // The quiet second is 50 frames; the onset is in frame 50, decided at the end of frame `started`.
+        let decided = try #require(started, "speech never started") - 49
+        #expect(decided * 20 <= 100, "speech started \(decided * 20) ms after the onset")
+    }
+
     @Test("a spoken sentence is one stretch of speech at 16 and 8 kHz, also after loud noise", arguments: [16000, 8000])
     func speech(rate: Int) async throws {
         let silero = try Self.factory()

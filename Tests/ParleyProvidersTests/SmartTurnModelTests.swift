@@ -52,7 +52,10 @@ struct SmartTurnModelTests {
             let difference = zip(input, reference.features).map { abs($0 - $1) }.max() ?? 1
             #expect(difference < 2e-3, "largest feature difference \(difference)")
             let probability = try model.probability(floats)
-            #expect(abs(probability - reference.probability) < 2e-3, "\(probability) against \(reference.probability)")
+            // Alone the two agree to 0.0; in a full parallel test run they once differed by 0.016
+            // with the features still within 2e-3 (the model amplifies float32 differences in how
+            // its run was computed), so the bound is looser than the features'.
+            #expect(abs(probability - reference.probability) < 0.03, "\(probability) against \(reference.probability)")
             probabilities.append(probability)
         }
         #expect(probabilities[0] > probabilities[1], "finished \(probabilities[0]), unfinished \(probabilities[1])")

@@ -112,6 +112,9 @@ public struct EnergyVoiceActivityDetector: Sendable {
     public private(set) var noiseFloor: Float = -70
     /// The level of the most recent frame in dBFS.
     public private(set) var lastLevel: Float = -100
+    /// Voiced frames within the start window that start speech: the configuration's, or the
+    /// speech model's own (``SpeechClassifierFactory/startFrames``).
+    public private(set) var startFrames: Int
 
     private var pending: [Int16] = []
     private var processedFrames = 0
@@ -139,6 +142,7 @@ public struct EnergyVoiceActivityDetector: Sendable {
         if let factory, let classifier = factory.classifier(sampleRate: configuration.sampleRate) {
             self.classifier = classifier
             thresholds = (factory.threshold, factory.silenceThreshold)
+            startFrames = min(factory.startFrames, recent.count)
         }
     }
 
@@ -146,6 +150,7 @@ public struct EnergyVoiceActivityDetector: Sendable {
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         self.recent = Array(repeating: false, count: max(1, configuration.startWindow))
+        self.startFrames = configuration.startFrames
         self.silenceFrames = Self.frames(in: configuration.silenceTimeout, of: configuration.frameDuration)
         self.pauseFrames = configuration.pauseTimeout.map { Self.frames(in: $0, of: configuration.frameDuration) }
         self.checkFrames = configuration.turnCheckTimeout.map { Self.frames(in: $0, of: configuration.frameDuration) }
@@ -231,7 +236,7 @@ public struct EnergyVoiceActivityDetector: Sendable {
             }
         } else if voiced {
             let count = recent.reduce(0) { $0 + ($1 ? 1 : 0) }
-            if count >= configuration.startFrames {
+            if count >= startFrames {
                 isSpeaking = true
                 silentFrames = 0
                 voicedFramesInUtterance = count
@@ -261,8 +266,9 @@ public struct EnergyVoiceActivityDetector: Sendable {
             classifier = model
             if let latest = probabilities.last { lastProbability = latest }
         } catch {
-            // The model failed: energy alone from here on (`classifier` stays nil).
+            // The model failed: energy alone from here on (`classifier` stays nil), by its rules.
             classifierFailure = "\(model.name): \(error)"
+            startFrames = configuration.startFrames
             lastProbability = 0
         }
         return lastProbability

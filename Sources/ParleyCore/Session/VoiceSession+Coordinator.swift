@@ -170,7 +170,7 @@ extension VoiceSession {
                 try VoiceSession.enqueue(.speechStarted, on: speech, "the start of speech", logger: session.logger)
                 discardEarlyReply()  // the user goes on talking
                 if activeReply != nil {
-                    let voiced = vad.configuration.frameDuration * vad.configuration.startFrames
+                    let voiced = vad.configuration.frameDuration * vad.startFrames
                     apply(bargeIn.speechStarted(voiced: voiced), at: now)
                 }
                 try await output.send(.speechStarted)
