@@ -32,9 +32,7 @@ struct SmartTurnModelTests {
     }
 
     static func spoken(_ text: String) async throws -> [Int16] {
-        let spoken = try await EspeakEngine.shared.synthesize(text)
-        var resampler = Resampler(from: spoken.sampleRate, to: 16000)
-        return resampler.process(spoken.samples) + resampler.finishInt16()
+        try await SileroVoiceActivityTests.spoken(text, rate: 16000)
     }
 
     @Test("features and probability match the reference on a finished and an unfinished sentence, and rank them")
