@@ -53,10 +53,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The end-of-turn model's log-mel features, optimised in debug builds too: unoptimised,
+        // one decision's features took about 300 ms instead of 20, enough to starve the real-time
+        // clients of the debug test runs (`swift test` with the embedded engines).
+        .target(
+            name: "ParleyFeatures",
+            swiftSettings: swiftSettings + [.unsafeFlags(["-O"])]
+        ),
         .target(
             name: "ParleyProviders",
             dependencies: [
                 "ParleyCore",
+                "ParleyFeatures",
                 "CEspeakNG",
                 "CRandom",
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),

@@ -123,7 +123,7 @@ struct BenchEngines: AsyncParsableCommand {
         guard let library = layout.onnxRuntimeLibrary, let path = layout.smartTurnModel else { return nil }
         let model = try SmartTurnModel(runtime: OnnxRuntime(libraryPath: library), modelPath: path)
         let spoken = try await EspeakEngine.shared.synthesize(Self.sentences.joined(separator: " "))
-        var resampler = Resampler(from: spoken.sampleRate, to: WhisperFeatures.sampleRate)
+        var resampler = Resampler(from: spoken.sampleRate, to: SmartTurnModel.sampleRate)
         let audio = PCM.floats(resampler.process(spoken.samples) + resampler.finishInt16())
         var featureTimes: [Double] = []
         var decisionTimes: [Double] = []

@@ -1,4 +1,5 @@
 public import ParleyCore
+import ParleyFeatures
 
 /// The smart-turn v3.2 end-of-turn model (`pipecat-ai==1.14.0`'s
 /// `pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx`, BSD-2-Clause): the probability
@@ -13,6 +14,8 @@ public struct SmartTurnModel: Sendable {
     public let model: OnnxModel
     let features = WhisperFeatures()
 
+    /// The rate the model's audio is at, in Hz.
+    public static let sampleRate = WhisperFeatures.sampleRate
     /// The most audio judged: 8 s at 16 kHz.
     public static let maximumSamples = 8 * WhisperFeatures.sampleRate
 
