@@ -122,9 +122,7 @@ struct BenchEngines: AsyncParsableCommand {
     func smartTurn(layout: LocalEngineLayout) async throws -> JSONValue? {
         guard let library = layout.onnxRuntimeLibrary, let path = layout.smartTurnModel else { return nil }
         let model = try SmartTurnModel(runtime: OnnxRuntime(libraryPath: library), modelPath: path)
-        let spoken = try await EspeakEngine.shared.synthesize(Self.sentences.joined(separator: " "))
-        var resampler = Resampler(from: spoken.sampleRate, to: SmartTurnModel.sampleRate)
-        let audio = PCM.floats(resampler.process(spoken.samples) + resampler.finishInt16())
+        let audio = PCM.floats(try await EspeakEngine.shared.synthesize(Self.sentences.joined(separator: " "), sampleRate: SmartTurnModel.sampleRate))
         var featureTimes: [Double] = []
         var decisionTimes: [Double] = []
         for _ in 0..<max(1, runs) {

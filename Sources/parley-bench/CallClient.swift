@@ -27,12 +27,7 @@ struct CallClient {
         /// sent is the end of the speech. The question is one smart-turn judges finished (0.97–0.99).
         static func spoken() async throws -> Audio {
             func say(_ text: String) async throws -> [Int16] {
-                let spoken = try await EspeakEngine.shared.synthesize(text)
-                var resampler = Resampler(from: spoken.sampleRate, to: 8000)
-                let samples = resampler.process(spoken.samples) + resampler.finishInt16()
-                guard let first = samples.firstIndex(where: { abs(Int($0)) > 300 }), let last = samples.lastIndex(where: { abs(Int($0)) > 300 })
-                else { return samples }
-                return Array(samples[first...last])
+                PCM.trimmingQuiet(try await EspeakEngine.shared.synthesize(text, sampleRate: 8000))
             }
             return Audio(
                 question: try await say("My name is John and I live in Paris."), bargeIn: try await say("Wait, tell me about London instead."),

@@ -53,6 +53,19 @@ struct EndOfTurnSessionTests {
         AudioFixtures.tone(frequency: 200, duration: duration)
     }
 
+    /// Speech for `speech`, then `silence`, frame by frame, until turn 1 has ended; returns when
+    /// the silence began.
+    static func speak(_ speech: Duration, thenSilence silence: Duration, in session: ClockedSession) async throws -> SessionClock.Instant {
+        var silenceStart = session.now
+        try await session.harness.run {
+            #expect(await session.sayInRealTime(Self.speech(speech)))
+            silenceStart = session.now
+            #expect(await session.sayInRealTime(AudioFixtures.silence(silence)))
+            #expect(await session.advance(until: BargeInSessionTests.turnEnded(1)))
+        }
+        return silenceStart
+    }
+
     /// When the first `speech.stopped` was sent, measured from `start`.
     static func stopped(_ output: RecordingSessionOutput, after start: SessionClock.Instant) -> Duration? {
         output.timedEvents.first { $0.event == .speechStopped }.map { start.duration(to: $0.at) }
@@ -66,13 +79,7 @@ struct EndOfTurnSessionTests {
     func completeEndsAtOnce() async throws {
         let (session, model) = Self.session(transcripts: ["What time is it?"], answers: [0.9])
         let harness = session.harness
-        var silenceStart = session.now
-        try await harness.run {
-            #expect(await session.sayInRealTime(Self.speech(.milliseconds(800))))
-            silenceStart = session.now
-            #expect(await session.sayInRealTime(AudioFixtures.silence(.milliseconds(600))))
-            #expect(await session.advance(until: BargeInSessionTests.turnEnded(1)))
-        }
+        let silenceStart = try await Self.speak(.milliseconds(800), thenSilence: .milliseconds(600), in: session)
         let stopped = try #require(Self.stopped(harness.output, after: silenceStart))
         // Asked at 200 ms of silence, answered 60 ms later (a frame either side for the hand-offs).
         #expect(stopped >= .milliseconds(240) && stopped <= .milliseconds(320), "speech stopped \(stopped) into the silence")
@@ -90,13 +97,7 @@ struct EndOfTurnSessionTests {
     func incompleteWaitsForLongerSilence() async throws {
         let (session, _) = Self.session(transcripts: ["My number is five five five"], answers: [0.1])
         let harness = session.harness
-        var silenceStart = session.now
-        try await harness.run {
-            #expect(await session.sayInRealTime(Self.speech(.milliseconds(800))))
-            silenceStart = session.now
-            #expect(await session.sayInRealTime(AudioFixtures.silence(.milliseconds(1600))))
-            #expect(await session.advance(until: BargeInSessionTests.turnEnded(1)))
-        }
+        let silenceStart = try await Self.speak(.milliseconds(800), thenSilence: .milliseconds(1600), in: session)
         let stopped = try #require(Self.stopped(harness.output, after: silenceStart))
         // The 60th silent frame arrives 1180 ms after the first.
         #expect(
@@ -130,13 +131,7 @@ struct EndOfTurnSessionTests {
     func failureEndsOnSilence() async throws {
         let (session, _) = Self.session(transcripts: ["Hello there."], answers: [nil])
         let harness = session.harness
-        var silenceStart = session.now
-        try await harness.run {
-            #expect(await session.sayInRealTime(Self.speech(.milliseconds(600))))
-            silenceStart = session.now
-            #expect(await session.sayInRealTime(AudioFixtures.silence(.milliseconds(600))))
-            #expect(await session.advance(until: BargeInSessionTests.turnEnded(1)))
-        }
+        let silenceStart = try await Self.speak(.milliseconds(600), thenSilence: .milliseconds(600), in: session)
         let stopped = try #require(Self.stopped(harness.output, after: silenceStart))
         #expect(stopped < .milliseconds(400), "speech stopped \(stopped) into the silence")
         let verdict = try #require(Self.summary(harness.output)?.endOfTurn)

@@ -23,13 +23,6 @@ struct SileroVoiceActivityTests {
         events.filter { if case .speechStarted = $0 { true } else { false } }.count
     }
 
-    /// `text` spoken by espeak-ng at `rate`.
-    static func spoken(_ text: String, rate: Int) async throws -> [Int16] {
-        let spoken = try await EspeakEngine.shared.synthesize(text)
-        var resampler = Resampler(from: spoken.sampleRate, to: rate)
-        return resampler.process(spoken.samples) + resampler.finishInt16()
-    }
-
     /// Quiet, then `sound`: a sound that begins after a quiet room, as noise does in a call.
     static func afterQuiet(_ sound: [Int16], rate: Int = 16000) -> [Int16] {
         AudioFixtures.noise(duration: .seconds(1), amplitude: 0.002, sampleRate: rate, seed: 7) + sound
@@ -68,7 +61,7 @@ struct SileroVoiceActivityTests {
     @Test("speech starts within 100 ms of a voice onset (Silero's 2-frame start rule), at 16 and 8 kHz", arguments: [16000, 8000])
     func prompt(rate: Int) async throws {
         let silero = try Self.factory()
-        let sentence = try await Self.spoken("Wait, tell me about London instead.", rate: rate)
+        let sentence = try await EspeakEngine.shared.synthesize("Wait, tell me about London instead.", sampleRate: rate)
         let onset = try #require(sentence.firstIndex { abs(Int($0)) > 300 })
         let audio = Self.afterQuiet(Array(sentence[onset...]), rate: rate)
         var detector = EnergyVoiceActivityDetector(configuration: .init(sampleRate: rate), classifier: silero)
@@ -83,7 +76,7 @@ struct SileroVoiceActivityTests {
     @Test("a spoken sentence is one stretch of speech at 16 and 8 kHz, also after loud noise", arguments: [16000, 8000])
     func speech(rate: Int) async throws {
         let silero = try Self.factory()
-        let sentence = try await Self.spoken("Could you tell me the weather in Paris tomorrow?", rate: rate)
+        let sentence = try await EspeakEngine.shared.synthesize("Could you tell me the weather in Paris tomorrow?", sampleRate: rate)
         let pause = AudioFixtures.silence(.seconds(1), sampleRate: rate)
         let noise = AudioFixtures.noise(duration: .seconds(2), amplitude: 0.3, sampleRate: rate, seed: 5)
         let events = Self.events(Self.afterQuiet(noise + pause + sentence + pause, rate: rate), rate: rate, classifier: silero)

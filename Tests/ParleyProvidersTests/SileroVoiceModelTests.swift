@@ -32,9 +32,7 @@ struct SileroVoiceModelTests {
 
     /// Half a second of silence, a sentence spoken by espeak-ng, half a second of silence, at `rate`.
     static func utterance(rate: Int) async throws -> (samples: [Int16], speech: Range<Int>) {
-        let spoken = try await EspeakEngine.shared.synthesize("The quick brown fox jumps over the lazy dog.")
-        var resampler = Resampler(from: spoken.sampleRate, to: rate)
-        let speech = resampler.process(spoken.samples) + resampler.finishInt16()
+        let speech = try await EspeakEngine.shared.synthesize("The quick brown fox jumps over the lazy dog.", sampleRate: rate)
         let pad = [Int16](repeating: 0, count: rate / 2)
         return (pad + speech + pad, pad.count..<pad.count + speech.count)
     }

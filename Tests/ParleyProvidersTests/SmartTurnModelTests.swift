@@ -32,7 +32,7 @@ struct SmartTurnModelTests {
     }
 
     static func spoken(_ text: String) async throws -> [Int16] {
-        try await SileroVoiceActivityTests.spoken(text, rate: 16000)
+        try await EspeakEngine.shared.synthesize(text, sampleRate: 16000)
     }
 
     @Test("features and probability match the reference on a finished and an unfinished sentence, and rank them")

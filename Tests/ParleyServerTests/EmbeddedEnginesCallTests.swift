@@ -24,9 +24,7 @@ struct EmbeddedEnginesCallTests {
         try await withParleyServer(options: options, session: session) { port in
             try await EmbeddedEnginesTests.waitUntilHealthy(port: port)
             // The question as a phone line carries it: espeak-ng's 22.05 kHz speech at 8 kHz.
-            let spoken = try await EspeakEngine.shared.synthesize("My name is John and I live in Paris.")
-            var resampler = Resampler(from: spoken.sampleRate, to: 8000)
-            let question = resampler.process(spoken.samples) + resampler.finishInt16()
+            let question = try await EspeakEngine.shared.synthesize("My name is John and I live in Paris.", sampleRate: 8000)
             try await FakeTwilioCall.run(port: port) { call in
                 try await call.start()
                 let greeted = await call.wait(timeout: .seconds(30)) { $0.echoedMarks.contains("reply-0") }
@@ -39,9 +37,7 @@ struct EmbeddedEnginesCallTests {
                 }
                 #expect(replying, "the reply to the question started")
                 // … and the caller talks over it (speech: the Silero VAD hears no voice in a tone).
-                let stop = try await EspeakEngine.shared.synthesize("Stop.")
-                var stopResampler = Resampler(from: stop.sampleRate, to: 8000)
-                call.say(stopResampler.process(stop.samples) + stopResampler.finishInt16())
+                call.say(try await EspeakEngine.shared.synthesize("Stop.", sampleRate: 8000))
                 let cleared = await call.wait(timeout: .seconds(10)) { $0.received.contains { $0.event == .clear } }
                 #expect(cleared, "barge-in cleared Twilio's buffer")
                 let clearedAt = try #require(call.snapshot.received.first { $0.event == .clear }?.at)

@@ -137,8 +137,9 @@ struct EmbeddedEnginesTests {
             // on people, judges the first half unfinished (0.04–0.29 in the reference run of the
             // model, whatever the silence after it); on espeak-ng's endings of the whole it wavers,
             // so turn 2, a sentence it judges finished every way (0.97–0.99), shows the quick end.
-            let first = Self.trimmed(try await Self.spoken("Could you tell me what the weather will be like in"))
-            let second = Self.trimmed(try await Self.spoken("Paris tomorrow?"))
+            let first = PCM.trimmingQuiet(
+                try await EspeakEngine.shared.synthesize("Could you tell me what the weather will be like in", sampleRate: 16000))
+            let second = PCM.trimmingQuiet(try await EspeakEngine.shared.synthesize("Paris tomorrow?", sampleRate: 16000))
             let question = try await Self.question()
             let events = try await RawSocket.converse(port: port) { outbound, received in
                 #expect(await received.wait(timeout: .seconds(30)) { $0.contains { if case .ready = $0 { true } else { false } } })
@@ -170,21 +171,6 @@ struct EmbeddedEnginesTests {
         }
     }
 
-    /// `text` spoken by espeak-ng at 16 kHz.
-    static func spoken(_ text: String) async throws -> [Int16] {
-        let spoken = try await EspeakEngine.shared.synthesize(text)
-        var resampler = Resampler(from: spoken.sampleRate, to: 16000)
-        return resampler.process(spoken.samples) + resampler.finishInt16()
-    }
-
-    /// `samples` without the near-silence espeak-ng leaves before and after the words.
-    static func trimmed(_ samples: [Int16]) -> [Int16] {
-        guard let first = samples.firstIndex(where: { abs(Int($0)) > 300 }), let last = samples.lastIndex(where: { abs(Int($0)) > 300 }) else {
-            return samples
-        }
-        return Array(samples[first...last])
-    }
-
     /// `parley serve`'s options on the embedded engines with no keys; fails with "run `make setup`"
     /// when the engines are not installed: these tests must not skip.
     static func embeddedOptions(vad: ParleyServer.VoiceActivityChoice) throws -> ParleyServer.Options {
@@ -198,7 +184,7 @@ struct EmbeddedEnginesTests {
 
     /// The spoken question at 16 kHz.
     static func question() async throws -> [Int16] {
-        try await spoken("My name is John and I live in Paris.")
+        try await EspeakEngine.shared.synthesize("My name is John and I live in Paris.", sampleRate: 16000)
     }
 
     static func waitUntilHealthy(port: Int) async throws {

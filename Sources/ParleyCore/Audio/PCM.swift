@@ -89,6 +89,15 @@ public enum PCM {
         samples.map(int16)
     }
 
+    /// `samples` without the quiet before the first and after the last sample louder than
+    /// `threshold` (300 is about −40 dBFS: espeak-ng's lead-in and tail); unchanged when none is.
+    public static func trimmingQuiet(_ samples: [Int16], threshold: Int = 300) -> [Int16] {
+        guard let first = samples.firstIndex(where: { abs(Int($0)) > threshold }),
+            let last = samples.lastIndex(where: { abs(Int($0)) > threshold })
+        else { return samples }
+        return Array(samples[first...last])
+    }
+
     /// Root-mean-square level of the samples in −1…1 full-scale units (0 for an empty slice).
     public static func rms(_ samples: some Collection<Int16>) -> Float {
         guard !samples.isEmpty else { return 0 }

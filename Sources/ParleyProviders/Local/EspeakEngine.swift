@@ -1,5 +1,6 @@
 import CEspeakNG
 import NIOPosix
+import ParleyCore
 import Synchronization
 
 /// The process-wide espeak-ng synthesiser (espeak-ng keeps global state, so there is one).
@@ -29,6 +30,13 @@ public final class EspeakEngine: Sendable {
         try await NIOThreadPool.singleton.runIfActive {
             try self.synthesizeBlocking(text, voice: voice, wordsPerMinute: wordsPerMinute)
         }
+    }
+
+    /// Synthesises `text` in the default voice, resampled to `sampleRate`: test and bench audio.
+    public func synthesize(_ text: String, sampleRate: Int) async throws -> [Int16] {
+        let spoken = try await synthesize(text)
+        var resampler = Resampler(from: spoken.sampleRate, to: sampleRate)
+        return resampler.process(spoken.samples) + resampler.finishInt16()
     }
 
     /// Synthesises on the calling thread (blocking).
