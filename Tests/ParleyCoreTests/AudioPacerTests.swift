@@ -7,18 +7,22 @@ import Testing
 /// ends the sleep between bursts at once.
 @Suite("Audio pacer")
 struct AudioPacerTests {
-    /// What the pacer handed out, with the clock's time in ms.
+    /// What the pacer handed out, with the clock's time in ms: one item per 20 ms frame (a
+    /// message of several frames gives several), and the messages' times.
     final class Sent: Sendable {
         let items = Mutex<[(output: String, at: Int)]>([])
+        let messages = Mutex<[Int]>([])
         var frames: Int { items.withLock { $0.filter { $0.output == "frame" }.count } }
         func add(_ output: AudioPacer.Output, at instant: SessionClock.Instant) {
-            let name =
-                switch output {
-                case .frame: "frame"
-                case .paused: "paused"
-                case .resumed: "resumed"
-                }
-            items.withLock { $0.append((name, Int(instant.offset.milliseconds.rounded()))) }
+            let at = Int(instant.offset.milliseconds.rounded())
+            switch output {
+            case .frames(let samples):
+                messages.withLock { $0.append(at) }
+                // 160 samples per 20 ms frame at 8 kHz.
+                items.withLock { $0.append(contentsOf: repeatElement((output: "frame", at: at), count: (samples.count + 159) / 160)) }
+            case .paused: items.withLock { $0.append(("paused", at)) }
+            case .resumed: items.withLock { $0.append(("resumed", at)) }
+            }
         }
     }
 
@@ -61,6 +65,9 @@ struct AudioPacerTests {
             let wakes = Dictionary(grouping: times.dropFirst(first), by: { $0 }).sorted { $0.key < $1.key }
             #expect(wakes.dropLast().allSatisfy { $0.value.count == perWake }, "\(times)")
             #expect(zip(wakes, wakes.dropFirst()).allSatisfy { $1.key - $0.key == 20 * perWake }, "\(times)")
+            // Each later wake writes its frames as one message.
+            let messages = sent.messages.withLock { $0 }
+            #expect(messages.filter { $0 > 0 }.count == wakes.count, "\(messages)")
             // Frame k is never sent after 20 × (k − 1) ms (its deadline as anchored), nor before
             // the batch allows.
             for (index, at) in times.enumerated() where index > 0 {

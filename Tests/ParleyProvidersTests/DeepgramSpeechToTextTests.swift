@@ -72,6 +72,7 @@ struct DeepgramSpeechToTextTests {
     ) async -> (events: [TranscriptEvent], error: (any Error)?) {
         let recorder = Support.Recorder()
         return await Support.transcribe(Support.client(fake), recorder: recorder) { input in
+            input.yield(.speechStarted)
             try await Support.yield(Support.frames(Support.speech(duration)), to: input)
             let heard = await recorder.wait { !Support.partials($0).isEmpty }
             try #require(heard)
@@ -93,6 +94,45 @@ struct DeepgramSpeechToTextTests {
             let final = record.sent.compactMap(JSONValue.parse).first { $0["is_final"]?.boolValue == true }
             #expect(final?["from_finalize"]?.boolValue == true)
             #expect(final?["speech_final"]?.boolValue == false)
+        }
+    }
+
+    @Test("without speech, audio goes out in 200 ms messages; the start of speech flushes them, then 40 ms messages")
+    func quietAudioInLargerMessages() async throws {
+        let configuration = FakeDeepgramServer.Configuration(apiKey: Support.key, utterances: ["Stop right there."])
+        try await FakeDeepgramServer.run(configuration) { fake in
+            let recorder = Support.Recorder()
+            let outcome = await Support.transcribe(Support.client(fake), recorder: recorder) { input in
+                try await Support.yield(Support.frames(Support.silence(.milliseconds(1010))), to: input)
+                // The 10 ms past the last whole 200 ms are held until speech starts.
+                input.yield(.speechStarted)
+                try await Support.yield(Support.frames(Support.speech(.milliseconds(800))), to: input)
+                let heard = await recorder.wait { !Support.partials($0).isEmpty }
+                try #require(heard)
+                input.yield(.speechEnded)
+                let finalized = await recorder.wait { !Support.finals($0).isEmpty }
+                try #require(finalized)
+            }
+            #expect(outcome.error == nil)
+            let record = try #require(fake.connections.first)
+            let sizes = record.audioFrames.map(\.bytes)
+            let silenceBytes = 16 * 1010 * 2
+            let speechBytes = 16 * 800 * 2
+            #expect(sizes.reduce(0, +) == silenceBytes + speechBytes)
+            // The silence: 200 ms messages (6400 bytes), a tick on a loaded machine may flush one
+            // early; the onset's flush carries the rest. Then the speech, 40 ms at most.
+            // The onset's flush ends a message exactly where the silence ends.
+            var sent = 0
+            let onset = try #require(
+                sizes.firstIndex { size in
+                    sent += size
+                    return sent == silenceBytes
+                }, "\(sizes)")
+            let quiet = sizes[...onset]
+            let fullQuiet = quiet.filter { $0 == 6400 }.count
+            #expect(quiet.allSatisfy { $0 <= 6400 } && fullQuiet >= 3, "\(sizes)")
+            let speech = sizes[(onset + 1)...]
+            #expect(speech.allSatisfy { $0 <= 1280 }, "\(sizes)")
         }
     }
 
@@ -192,7 +232,10 @@ struct DeepgramSpeechToTextTests {
         configuration.idleTimeout = .milliseconds(400)
         let interval = Duration.milliseconds(150)
         try await FakeDeepgramServer.run(configuration) { fake in
-            let client = Support.client(fake) { $0.keepAliveInterval = interval }
+            let client = Support.client(fake) {
+                $0.keepAliveInterval = interval
+                $0.quietMessageDuration = .milliseconds(40)
+            }
             let outcome = await Support.transcribe(client) { input in
                 try await Support.yield(Support.frames(Support.silence(.milliseconds(600))), to: input, pace: .milliseconds(20))
                 try await Task.sleep(for: .milliseconds(900))
@@ -223,7 +266,11 @@ struct DeepgramSpeechToTextTests {
     func keepAliveOnManualClock() async throws {
         let manual = ManualClock()
         try await FakeDeepgramServer.run(FakeDeepgramServer.Configuration(apiKey: Support.key)) { fake in
-            let client = Support.client(fake) { $0.clock = SessionClock(manual) }
+            let client = Support.client(fake) {
+                $0.clock = SessionClock(manual)
+                // Silence in 40 ms messages, as within speech, so the audio goes out before the clock moves.
+                $0.quietMessageDuration = .milliseconds(40)
+            }
             @Sendable func keepAlives() -> Int {
                 fake.connections.first?.textMessages.filter { JSONValue.parse($0.text)?["type"] == "KeepAlive" }.count ?? 0
             }

@@ -128,8 +128,8 @@ struct AgentEndCallTests {
                 // Closed on the echoed mark, not after the grace (outputLead + 2 s).
                 #expect(ContinuousClock.now - echoedAt < .seconds(1), "closed \(ContinuousClock.now - echoedAt) after the final mark")
                 let snapshot = call.snapshot
-                let media = snapshot.received.filter { TwilioCallTests.isMedia($0.event) }
-                #expect(media.count >= Self.goodbye.count * 30 / 20 - 1)  // 30 ms a character, 20 ms a frame
+                let media = snapshot.received.compactMap { if case .media(let bytes) = $0.event { bytes } else { nil } }
+                #expect(media.reduce(0, +) >= (Self.goodbye.count * 30 / 20 - 1) * 160)  // 30 ms a character, 160 bytes a frame
                 // The final mark is the last thing sent: no media after it, and none after the close.
                 #expect(snapshot.received.last?.event == .mark("reply-1"))
                 #expect(snapshot.playedBytes == snapshot.receivedBytes)

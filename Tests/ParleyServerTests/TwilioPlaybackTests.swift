@@ -43,6 +43,16 @@ struct TwilioPlaybackTests {
         #expect(playback.played(mark: "reply-1-99999", at: at(500))! == (1, 4000))
     }
 
+    @Test("bursts of several frames in one message: a mark after each 200 ms of audio, where the message ends")
+    func progressInBursts() {
+        let playback = TwilioPlayback()
+        // 60 ms messages (480 bytes): 200 ms is crossed by the 4th (at 1920), the 7th (3360), the 10th (4800).
+        let burst = [UInt8](repeating: 0x7F, count: 480)
+        let marks = (0..<10).compactMap { _ in playback.sent(turnID: 1, bytes: burst, at: at(0)) }
+        #expect(marks == ["reply-1-1920", "reply-1-3360", "reply-1-4800"])
+        #expect(playback.played(mark: "reply-1-1920", at: at(240))! == (1, 1920))
+    }
+
     @Test("a pause clears at the position reached by real time from the last echo, not past an unechoed mark")
     func pauseAndResume() throws {
         let playback = TwilioPlayback()

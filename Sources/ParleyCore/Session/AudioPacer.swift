@@ -10,14 +10,16 @@
 /// a burst. Audio at another rate is resampled to ``outputRate`` first.
 ///
 /// Frames go out in small bursts: waking for a frame, the pacer also sends those due within
-/// ``batch`` after it, so it wakes (and the socket flushes) once per `batch + frameDuration` rather
-/// than once per frame; the client holds between `lead` and `lead + batch` of audio. Between
-/// bursts it sleeps on the gate, which wakes it the moment a pause begins.
+/// ``batch`` after it, joined into one ``Output/frames(_:)``, so it wakes, writes one message and
+/// the socket flushes once per `batch + frameDuration` rather than once per frame; the client holds
+/// between `lead` and `lead + batch` of audio. Between bursts it sleeps on the gate, which wakes it
+/// the moment a pause begins.
 public struct AudioPacer: Sendable {
     /// What the pacer hands to its sender, in order.
     public enum Output: Sendable, Equatable {
-        /// One frame of audio.
-        case frame([Int16])
+        /// One or more whole frames of audio, due now, joined (the last frame of a reply may be
+        /// short).
+        case frames([Int16])
         /// The gate closed: no frame follows until ``resumed``.
         case paused
         /// The gate opened again.
@@ -85,14 +87,32 @@ public struct AudioPacer: Sendable {
     private mutating func sendFrames(flushing: Bool, send: (Output) async throws -> Void) async throws {
         var offset = 0
         defer { pending.removeFirst(offset) }
-        while pending.count - offset >= frameSamples || (flushing && offset < pending.count) {
-            let end = min(pending.count, offset + frameSamples)
+        func hasFrame(from offset: Int) -> Bool {
+            pending.count - offset >= frameSamples || (flushing && offset < pending.count)
+        }
+        while hasFrame(from: offset) {
             try await waitForDeadline(send: send)
-            try await send(.frame(Array(pending[offset..<end])))
-            framesSent += 1
+            // This frame and the ones due within the burst after it: one message, one flush.
+            var end = min(pending.count, offset + frameSamples)
+            var frames = 1
+            while hasFrame(from: end), isDue(frame: framesSent + frames) {
+                end = min(pending.count, end + frameSamples)
+                frames += 1
+            }
+            try await send(.frames(Array(pending[offset..<end])))
+            framesSent += frames
             samplesSent += end - offset
             offset = end
         }
+    }
+
+    /// Whether frame `index` may join the burst being sent: due within ``batch``, and not so late
+    /// that ``waitForDeadline(send:)`` must move the anchor first.
+    private func isDue(frame index: Int) -> Bool {
+        guard let start, gate?.isPaused != true else { return false }
+        let now = clock.now
+        let deadline = start + (gate?.pausedTotal ?? .zero) + frameDuration * index - lead
+        return deadline >= now - frameDuration && deadline <= now + batch
     }
 
     private mutating func waitForDeadline(send: (Output) async throws -> Void) async throws {

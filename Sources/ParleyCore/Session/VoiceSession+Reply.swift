@@ -94,7 +94,7 @@ extension VoiceSession {
         return { item in
             let frame: [Int16]
             switch item {
-            case .frame(let samples): frame = samples
+            case .frames(let samples): frame = samples
             case .paused:
                 try await output.send(.agentPaused(turnID: turnID))
                 return

@@ -60,6 +60,11 @@ public struct DeepgramSpeechToText: SpeechToText {
     /// Audio per binary message: callers' 20 ms frames are sent in pairs, halving the messages
     /// (and the server's writes) at no cost to the end of a turn, which flushes first.
     public var audioMessageDuration: Duration = .milliseconds(40)
+    /// Audio per binary message while Parley's VAD hears no speech: Deepgram needs the audio to
+    /// keep time, but nothing is waiting for words, so the messages (and writes) are five times
+    /// fewer. The start of speech flushes what is held, so Deepgram gets a voice onset at the VAD's
+    /// decision; the stream's tick (250 ms) flushes it too.
+    public var quietMessageDuration: Duration = .milliseconds(200)
     /// Where connection attempts are recorded, for `/health`.
     public var health: ConnectionHealth
     /// Where reconnects (warning), Deepgram's errors and message flow (debug) are logged.

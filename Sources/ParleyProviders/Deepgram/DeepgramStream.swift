@@ -54,10 +54,14 @@ struct DeepgramStream {
     /// Whether the caller's input has ended (`CloseStream` is due on every connection from now on).
     private(set) var inputFinished = false
     private var generation = 0
-    /// Audio received but not sent yet: frames go out in messages of ``batchSamples``, flushed
-    /// before `Finalize`, `CloseStream` and on each tick, so the end of a turn waits for nothing.
+    /// Audio received but not sent yet: frames go out in messages of ``batchSamples`` while the
+    /// caller speaks and of ``quietBatchSamples`` otherwise, flushed at the start of speech, before
+    /// `Finalize`, `CloseStream` and on each tick, so the end of a turn waits for nothing.
     private var unsent: [Int16] = []
     private let batchSamples: Int
+    private let quietBatchSamples: Int
+    /// Between Parley's `speechStarted` and `speechEnded`.
+    private var speaking = false
 
     init(client: DeepgramSpeechToText, logger: Logger, queue: RecognitionQueue<Event>) {
         self.client = client
@@ -66,6 +70,9 @@ struct DeepgramStream {
         let capacity = max(1, Int(client.maximumReplay.seconds * Double(client.sampleRate)))
         replay = DeepgramReplayBuffer(capacity: capacity, sampleRate: client.sampleRate)
         batchSamples = max(1, Int(client.audioMessageDuration.seconds * Double(client.sampleRate)))
+        // Well within the keep-alive interval, so held silence never looks like no audio.
+        let quiet = min(client.quietMessageDuration, client.keepAliveInterval / 2)
+        quietBatchSamples = max(batchSamples, Int(quiet.seconds * Double(client.sampleRate)))
     }
 
     /// Seconds of audio a reconnect sends again.
@@ -133,10 +140,14 @@ struct DeepgramStream {
                 replay.append(samples)
                 guard connection.closingDeadline == nil else { continue }
                 unsent.append(contentsOf: samples)
-                if unsent.count >= batchSamples { await flushAudio(on: &connection) }
-            case .input(.speechStarted), .input(.paused), .input(.resumed):
+                if unsent.count >= (speaking ? batchSamples : quietBatchSamples) { await flushAudio(on: &connection) }
+            case .input(.speechStarted):
+                speaking = true
+                await flushAudio(on: &connection)
+            case .input(.paused), .input(.resumed):
                 continue
             case .input(.speechEnded):
+                speaking = false
                 await flushAudio(on: &connection)
                 if tracker.turnOpen && connection.closingDeadline == nil {
                     await send(text: Self.control.finalize, on: &connection)

@@ -3,7 +3,7 @@ import Synchronization
 /// What Twilio has been sent and has played of one call's replies, told by the marks it echoes
 /// and the clock between them, and the audio it has not played yet, kept for a resume.
 ///
-/// Parley queues a progress mark every ``progressInterval`` frames of a reply and one at its end;
+/// Parley queues a progress mark after each ``progressInterval`` of a reply's audio and one at its end;
 /// each echo says how many samples of that turn the caller has heard. Between echoes the position
 /// is interpolated at real time from the last fact known (an echo, or the first frame sent into
 /// an empty buffer), never beyond the next mark not yet echoed: the estimate errs towards
@@ -15,8 +15,8 @@ import Synchronization
 /// new *epoch* of the turn's marks: marks sent before it (which Twilio may return unplayed) are
 /// ignored when they come back.
 final class TwilioPlayback: Sendable {
-    /// Frames between progress marks (200 ms of 20 ms frames).
-    static let progressInterval = 10
+    /// Audio between progress marks.
+    static let progressInterval: Duration = .milliseconds(200)
     /// Turns remembered; older ones no longer matter for memory truncation.
     static let remembered = 8
     /// Reply audio kept for a resume, in μ-law bytes (samples): 10 s at 8 kHz. Marks echo every
@@ -27,8 +27,9 @@ final class TwilioPlayback: Sendable {
     let sampleRate: Int
 
     private struct Reply {
-        /// Frames sent (not counting audio sent again after a resume).
-        var frames = 0
+        /// Where the next progress mark falls, in samples (audio sent again after a resume
+        /// does not count).
+        var nextMark = 0
         /// The reply's samples sent: the position of the next one.
         var samples = 0
         /// Samples the caller is known to have heard (from echoes).
@@ -57,8 +58,8 @@ final class TwilioPlayback: Sendable {
         self.sampleRate = sampleRate
     }
 
-    /// Records a frame of `turnID` sent as `bytes` of μ-law; returns the progress mark to queue
-    /// after it, if one is due.
+    /// Records `bytes` of `turnID`'s μ-law sent (one or more frames); returns the progress mark to
+    /// queue after them, if one is due.
     func sent(turnID: Int, bytes: [UInt8], at now: ContinuousClock.Instant = .now) -> String? {
         state.withLock { state in
             var reply = state.replies[turnID] ?? Reply()
@@ -68,7 +69,6 @@ final class TwilioPlayback: Sendable {
             }
             // The first frame into an empty buffer starts playing as it arrives.
             if reply.anchor == nil { reply.anchor = (reply.samples, now) }
-            reply.frames += 1
             reply.samples += bytes.count
             reply.retained += bytes
             if reply.retained.count > Self.retainedLimit {
@@ -76,7 +76,10 @@ final class TwilioPlayback: Sendable {
                 reply.retained.removeFirst(excess)
                 reply.retainedFrom += excess
             }
-            guard reply.frames % Self.progressInterval == 0 else { return nil }
+            let interval = max(1, Int(Double(sampleRate) * Self.progressInterval.seconds))
+            if reply.nextMark == 0 { reply.nextMark = interval }
+            guard reply.samples >= reply.nextMark else { return nil }
+            reply.nextMark = (reply.samples / interval + 1) * interval
             reply.pendingMarks.append(reply.samples)
             return Self.markName(turnID: turnID, samples: reply.samples, epoch: reply.epoch)
         }

@@ -19,7 +19,8 @@ struct TwilioSessionOutput: SessionOutput {
     let inputs: SessionInbox
     let logger: Logger
 
-    /// Audio sent again after a resume goes out in 20 ms `media` messages, as the pacer's do.
+    /// Audio sent again after a resume goes out in 20 ms `media` messages (the pacer's carry a
+    /// burst: one or more 20 ms frames).
     static let frameBytes = 160
 
     func send(_ event: SessionEvent) async throws {
