@@ -11,12 +11,11 @@ import Glibc
 /// Synchronization's `Mutex` in ParleyCore; every other module that uses `Mutex` declares the same
 /// alias in its own `ThreadSanitizerMutex.swift` (a module's own declarations always win over
 /// imported ones, while which import wins is not reliable).
-///
-/// Why the unchecked `Sendable` conformance below is safe: the only stored state is `value` and the mutex pointer.
-/// `value` is read and written only inside `withLock`, between `pthread_mutex_lock` and
-/// `pthread_mutex_unlock` on that one mutex, which is allocated in `init`, never exposed and freed
-/// in `deinit` (when no other reference can exist). This is exactly the guarantee
-/// `Synchronization.Mutex` gives, which is Sendable for the same reason.
+// Why `@unchecked Sendable` is safe here: the only stored state is `value` and the mutex pointer.
+// `value` is read and written only inside `withLock`, between `pthread_mutex_lock` and
+// `pthread_mutex_unlock` on that one mutex, which is allocated in `init`, never exposed and freed
+// in `deinit` (when no other reference can exist). This is exactly the guarantee
+// `Synchronization.Mutex` gives, which is Sendable for the same reason.
 package final class ThreadSanitizerMutex<Value: ~Copyable>: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var value: Value

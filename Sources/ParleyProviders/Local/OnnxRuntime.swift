@@ -13,13 +13,12 @@ import Glibc
 /// shipped library (ORT 1.28.2 and 1.32.0 agree); a library without the API version asked for
 /// is refused by `GetApi` itself. Loading at run time also lets a slim image without the library
 /// start (Parley then uses its energy VAD).
-///
-/// Why the unchecked `Sendable` conformance below is safe: every stored property is a `let` set in
-/// `init` and never written again. The `OrtApi` table is static data of the library, which stays
-/// loaded for the life of the process (it is never `dlclose`d). The environment and the CPU memory
-/// description are created in `init`, only passed to ONNX Runtime afterwards, and ONNX Runtime
-/// documents `OrtEnv` (and `CreateSession`/`Run` on it) as safe to use from several threads at
-/// once. No Swift state is mutated after `init`, so there is nothing for two threads to race on.
+// Why `@unchecked Sendable` is safe here: every stored property is a `let` set in
+// `init` and never written again. The `OrtApi` table is static data of the library, which stays
+// loaded for the life of the process (it is never `dlclose`d). The environment and the CPU memory
+// description are created in `init`, only passed to ONNX Runtime afterwards, and ONNX Runtime
+// documents `OrtEnv` (and `CreateSession`/`Run` on it) as safe to use from several threads at
+// once. No Swift state is mutated after `init`, so there is nothing for two threads to race on.
 public final class OnnxRuntime: @unchecked Sendable {
     private let table: UnsafePointer<UnsafeRawPointer?>
     private let environment: OpaquePointer
@@ -165,12 +164,11 @@ public enum OnnxTensor: Sendable {
 }
 
 /// One loaded model; ``run(_:outputs:)`` may be called from several threads at once.
-///
-/// Why the unchecked `Sendable` conformance below is safe: its stored properties are `let`s set in
-/// `init` (the runtime, itself Sendable; the session pointer; the path). `run` keeps every buffer
-/// and tensor it makes local to the call, and ONNX Runtime documents `Run` on one `OrtSession` as
-/// safe from several threads at once. The session is released only in `deinit`, when no other
-/// reference, and so no run in flight, can exist.
+// Why `@unchecked Sendable` is safe here: its stored properties are `let`s set in
+// `init` (the runtime, itself Sendable; the session pointer; the path). `run` keeps every buffer
+// and tensor it makes local to the call, and ONNX Runtime documents `Run` on one `OrtSession` as
+// safe from several threads at once. The session is released only in `deinit`, when no other
+// reference, and so no run in flight, can exist.
 public final class OnnxModel: @unchecked Sendable {
     private let runtime: OnnxRuntime
     private let session: OpaquePointer
