@@ -111,8 +111,15 @@ public struct AudioPacer: Sendable {
     private func isDue(frame index: Int) -> Bool {
         guard let start, gate?.isPaused != true else { return false }
         let now = clock.now
-        let deadline = start + (gate?.pausedTotal ?? .zero) + frameDuration * index - lead
+        let deadline = Self.deadline(ofFrame: index, start: start, paused: gate?.pausedTotal ?? .zero, frameDuration: frameDuration, lead: lead)
         return deadline >= now - frameDuration && deadline <= now + batch
+    }
+
+    /// When frame `index` is due: from the one anchor, moved by the time spent paused.
+    private static func deadline(
+        ofFrame index: Int, start: SessionClock.Instant, paused: Duration, frameDuration: Duration, lead: Duration
+    ) -> SessionClock.Instant {
+        start + paused + frameDuration * index - lead
     }
 
     private mutating func waitForDeadline(send: (Output) async throws -> Void) async throws {
@@ -130,7 +137,7 @@ public struct AudioPacer: Sendable {
                 return
             }
             let paused = gate?.pausedTotal ?? .zero
-            var deadline = start + paused + frameDuration * framesSent - lead
+            var deadline = Self.deadline(ofFrame: framesSent, start: start, paused: paused, frameDuration: frameDuration, lead: lead)
             // Known issue (2026-12-04): this takes a reply's first frames for late (their deadlines
             // are up to `lead` in the past), so the lead settles at one to two frames (plus the
             // batch) rather than `lead`. Comparing the play time (deadline + lead) instead keeps the

@@ -25,11 +25,13 @@ final class TwilioPlayback: Sendable {
 
     /// Samples per second of the call's audio.
     let sampleRate: Int
+    /// ``progressInterval`` in samples.
+    private let progressSamples: Int
 
     private struct Reply {
         /// Where the next progress mark falls, in samples (audio sent again after a resume
         /// does not count).
-        var nextMark = 0
+        var nextMark: Int
         /// The reply's samples sent: the position of the next one.
         var samples = 0
         /// Samples the caller is known to have heard (from echoes).
@@ -56,13 +58,14 @@ final class TwilioPlayback: Sendable {
 
     init(sampleRate: Int = 8000) {
         self.sampleRate = sampleRate
+        progressSamples = max(1, Int(Double(sampleRate) * Self.progressInterval.seconds))
     }
 
     /// Records `bytes` of `turnID`'s μ-law sent (one or more frames); returns the progress mark to
     /// queue after them, if one is due.
     func sent(turnID: Int, bytes: [UInt8], at now: ContinuousClock.Instant = .now) -> String? {
         state.withLock { state in
-            var reply = state.replies[turnID] ?? Reply()
+            var reply = state.replies[turnID] ?? Reply(nextMark: progressSamples)
             defer {
                 state.replies[turnID] = reply
                 Self.bound(&state.replies)
@@ -76,10 +79,8 @@ final class TwilioPlayback: Sendable {
                 reply.retained.removeFirst(excess)
                 reply.retainedFrom += excess
             }
-            let interval = max(1, Int(Double(sampleRate) * Self.progressInterval.seconds))
-            if reply.nextMark == 0 { reply.nextMark = interval }
             guard reply.samples >= reply.nextMark else { return nil }
-            reply.nextMark = (reply.samples / interval + 1) * interval
+            reply.nextMark = (reply.samples / progressSamples + 1) * progressSamples
             reply.pendingMarks.append(reply.samples)
             return Self.markName(turnID: turnID, samples: reply.samples, epoch: reply.epoch)
         }
