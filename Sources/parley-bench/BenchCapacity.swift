@@ -35,6 +35,12 @@ struct BenchCapacity: AsyncParsableCommand {
     @Option(name: .customLong("serve-arg"), help: "An argument for `parley serve` (repeat for each: --serve-arg=--output-batch=0).")
     var serveArguments: [String] = []
 
+    @Option(
+        help:
+            "Seconds every caller streams only quiet frames once all are connected, before the talking starts; the server's CPU then is reported as the idle cost."
+    )
+    var idle = 4
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -42,6 +48,7 @@ struct BenchCapacity: AsyncParsableCommand {
         guard (1...5000).contains(sessions) else { throw ValidationError("--sessions must be 1…5000") }
         guard (1...5000).contains(rampLimit) else { throw ValidationError("--ramp-limit must be 1…5000") }
         if let duration { guard (5...3600).contains(duration) else { throw ValidationError("--duration must be 5…3600 seconds") } }
+        guard (2...600).contains(idle) else { throw ValidationError("--idle must be 2…600 seconds") }
         guard (1...10).contains(rounds) else { throw ValidationError("--rounds must be 1…10") }
         if ramp && rounds > 1 { throw ValidationError("--rounds is for a single run, not --ramp") }
     }
@@ -62,7 +69,9 @@ struct BenchCapacity: AsyncParsableCommand {
 
     private func measure(for measured: Duration, httpClient: HTTPClient) async throws {
         guard ramp else {
-            let measurements = try await CapacityRun(sessions: sessions, duration: measured, rounds: rounds, serveArguments: serveArguments).measure(
+            let measurements = try await CapacityRun(
+                sessions: sessions, duration: measured, rounds: rounds, serveArguments: serveArguments, idle: .seconds(idle)
+            ).measure(
                 httpClient: httpClient)
             if json {
                 print(measurements.count == 1 ? measurements[0].json.serialized : JSONValue.array(measurements.map(\.json)).serialized)
@@ -81,8 +90,9 @@ struct BenchCapacity: AsyncParsableCommand {
                 print("… \(count) sessions")
                 fflush(nil)  // every output stream: progress shows even when stdout is a file
             }
-            let measurement = try await CapacityRun(sessions: count, duration: measured, serveArguments: serveArguments).measure(
-                httpClient: httpClient)[0]
+            let measurement = try await CapacityRun(sessions: count, duration: measured, serveArguments: serveArguments, idle: .seconds(idle))
+                .measure(
+                    httpClient: httpClient)[0]
             steps.append(measurement)
             if !json {
                 print(measurement.table + "\n")

@@ -20,6 +20,9 @@ struct CapacityMeasurement: Sendable {
     var connected = 0
     var serverCPUSeconds = 0.0
     var generatorCPUSeconds = 0.0
+    /// Server CPU while every caller was connected and streaming quiet frames, and for how long.
+    var idleCPUSeconds = 0.0
+    var idleDuration: Duration = .zero
     var samples = CapacityResults.Samples()
 
     init(sessions: Int, duration: Duration, baseline: ServerProcess.Usage) {
@@ -33,6 +36,12 @@ struct CapacityMeasurement: Sendable {
 
     /// Server CPU seconds per session per minute of conversation.
     var cpuPerSessionMinute: Double { serverCPUSeconds / (Double(sessions) * duration.seconds / 60) }
+
+    /// Server CPU seconds per session per minute while the callers only streamed quiet frames: the
+    /// cost of receiving audio and listening, before any turn.
+    var idleCPUPerSessionMinute: Double? {
+        idleDuration > .zero ? idleCPUSeconds / (Double(sessions) * idleDuration.seconds / 60) : nil
+    }
 
     /// Memory per idle session beyond the baseline, in bytes.
     var idleBytesPerSession: Double? {
@@ -61,6 +70,7 @@ struct CapacityMeasurement: Sendable {
             "voice_to_voice_ms": Percentiles(samples.voiceToVoice).json,
             "server_cpu_seconds": .number((serverCPUSeconds * 100).rounded() / 100),
             "server_cpu_seconds_per_session_minute": .number((cpuPerSessionMinute * 10000).rounded() / 10000),
+            "idle_server_cpu_seconds_per_session_minute": idleCPUPerSessionMinute.map { .number(($0 * 10000).rounded() / 10000) } ?? .null,
             "generator_cpu_seconds": .number((generatorCPUSeconds * 100).rounded() / 100),
             "rss_mb": ["baseline": megabytes(baseline), "idle": megabytes(idle), "active": megabytes(active), "after": megabytes(after)],
             "idle_kb_per_session": idleBytesPerSession.map { .number(($0 / 1024).rounded()) } ?? .null,
@@ -91,7 +101,10 @@ struct CapacityMeasurement: Sendable {
             "      \(Percentiles(samples.voiceToVoice).line)",
             String(
                 format: "  server CPU: %.1f s in %.0f s (%.0f %% of one core); %.3f s per session-minute",
-                serverCPUSeconds, duration.seconds, serverCPUSeconds / duration.seconds * 100, cpuPerSessionMinute),
+                serverCPUSeconds, duration.seconds, serverCPUSeconds / duration.seconds * 100, cpuPerSessionMinute)
+                + (idleCPUPerSessionMinute.map {
+                    String(format: "; idle (quiet callers only, %.1f s): %.3f s per session-minute", idleDuration.seconds, $0)
+                } ?? ""),
             "  server memory: baseline \(megabytes(baseline)), \(sessions) idle sessions \(megabytes(idle))"
                 + (idleBytesPerSession.map { String(format: " (%.0f KB per session)", $0 / 1024) } ?? "")
                 + ", talking \(megabytes(active)), after they ended \(megabytes(after))",

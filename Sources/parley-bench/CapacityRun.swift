@@ -25,6 +25,9 @@ struct CapacityRun {
     var rounds = 1
     /// More arguments for `parley serve` (`--serve-arg`).
     var serveArguments: [String] = []
+    /// How long every caller streams only quiet frames once all are connected, before the first
+    /// starts talking (`--idle`); the server's CPU over that window is the idle cost.
+    var idle: Duration = .seconds(4)
 
     /// One measurement per round.
     func measure(httpClient: HTTPClient) async throws -> [CapacityMeasurement] {
@@ -62,7 +65,7 @@ struct CapacityRun {
         let spacing = min(Duration.milliseconds(20), .seconds(10) / sessions)
         let start = ContinuousClock.now
         let connected = start + spacing * sessions
-        let activeStart = connected + .seconds(4)
+        let activeStart = connected + idle
         let spread = Duration.seconds(8)
         // Measuring starts once every caller is in its cycle.
         let measureStart = activeStart + spread + .seconds(2)
@@ -79,8 +82,15 @@ struct CapacityRun {
                     await CapacityClient(id: id, plan: plan, results: results).run()
                 }
             }
-            try await Task.sleep(until: activeStart - .milliseconds(500), clock: .continuous)
+            // The idle window: from a second after the last caller connected (its handshake done)
+            // to just before the first caller talks.
+            let idleWindow = (start: connected + .seconds(1), end: activeStart - .milliseconds(500))
+            try await Task.sleep(until: idleWindow.start, clock: .continuous)
+            let idleBefore = try server.requireUsage()
+            try await Task.sleep(until: idleWindow.end, clock: .continuous)
             measurement.idle = try server.requireUsage()
+            measurement.idleCPUSeconds = measurement.idle!.cpuSeconds - idleBefore.cpuSeconds
+            measurement.idleDuration = idleWindow.end - idleWindow.start
             measurement.connected = try await server.activeSessions(httpClient: httpClient)
             try await Task.sleep(until: measureStart, clock: .continuous)
             let serverBefore = try server.requireUsage()

@@ -16,6 +16,12 @@ public struct FallbackSpeechToText: SpeechToText {
 
     public var name: String { recognisers.map(\.name).joined(separator: ",") }
 
+    /// Blocks of quiet audio only when every provider in the chain takes them: the shortest.
+    public var quietInputDuration: Duration? {
+        let durations = recognisers.compactMap(\.quietInputDuration)
+        return durations.count == recognisers.count ? durations.min() : nil
+    }
+
     /// The most speech kept for a replay.
     static let replayLimit: Duration = .seconds(15)
     /// Times the whole chain is started over in one session after every provider failed.

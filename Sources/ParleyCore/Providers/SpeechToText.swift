@@ -61,4 +61,18 @@ public protocol SpeechToText: Sendable {
         _ input: AsyncStream<SpeechInput>,
         onEvent: (TranscriptEvent) async throws -> Void
     ) async throws
+
+    /// The most caller audio the recogniser takes in one ``SpeechInput/audio(_:)`` block while
+    /// Parley's VAD hears no speech, or nil for every frame as it comes (the default).
+    ///
+    /// A recogniser that sends quiet audio on in larger messages anyway (Deepgram) says so here:
+    /// the session then holds quiet frames and hands them over in blocks of this length, saving
+    /// the hand-offs between the session's task and the recogniser's per 20 ms frame. The start of
+    /// speech, any other VAD event and the end of the input flush what is held first, so speech
+    /// and the end of a turn are never held back.
+    var quietInputDuration: Duration? { get }
+}
+
+extension SpeechToText {
+    public var quietInputDuration: Duration? { nil }
 }

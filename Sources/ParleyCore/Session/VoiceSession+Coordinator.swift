@@ -42,6 +42,10 @@ extension VoiceSession {
         var endOfTurnVerdict: EndOfTurnVerdict?
         /// Whether the end-of-turn model failing has been logged.
         var turnModelFailureLogged = false
+        /// Quiet audio held for the recogniser, handed over in blocks of `quietBlockSamples`
+        /// (``SpeechToText/quietInputDuration``); nil: every frame goes over as it comes.
+        var quietBlockSamples: Int?
+        var heldQuiet: [Int16] = []
 
         init(
             session: VoiceSession, speech: AsyncStream<SpeechInput>.Continuation, requests: AsyncStream<ReplyRequest>.Continuation,
@@ -61,6 +65,10 @@ extension VoiceSession {
                 history = AudioHistory(capacity: Int(held.seconds * Double(session.configuration.inputSampleRate)))
             }
             self.vad = EnergyVoiceActivityDetector(configuration: vad, classifier: session.configuration.speechClassifier)
+            if let quiet = session.providers.speechToText.quietInputDuration, quiet > vad.frameDuration {
+                quietBlockSamples = Int(quiet.seconds * Double(session.configuration.inputSampleRate))
+                heldQuiet.reserveCapacity(quietBlockSamples!)
+            }
             self.bargeIn = BargeInPolicy(configuration: session.configuration.bargeIn)
             self.conversation = ConversationStore(
                 Conversation(
@@ -126,10 +134,8 @@ extension VoiceSession {
 
         private mutating func hear(_ samples: [Int16], output: some SessionOutput) async throws {
             let now = session.clock.now
-            if case .dropped = speech.yield(.audio(samples)) {
-                throw SessionError(.inputOverflow, "Speech-to-text fell 30 s behind the audio; closing.", fatal: true)
-            }
             let result = vad.process(samples)
+            try giveRecogniser(samples, flush: vad.isSpeaking || !result.events.isEmpty)
             if !modelFailureLogged, let failure = vad.classifierFailure {
                 modelFailureLogged = true
                 session.logger.warning(
@@ -152,6 +158,22 @@ extension VoiceSession {
                 let loudEnough = !playing || vad.lastLevel >= threshold + bargeIn.configuration.echoMargin
                 let duration = Duration.seconds(Double(samples.count) / Double(vad.configuration.sampleRate))
                 apply(bargeIn.frame(counts: result.containsVoice && loudEnough, duration: duration), at: now)
+            }
+        }
+
+        /// Hands `samples` to the recogniser: at once while the VAD hears speech (or on `flush`),
+        /// in blocks of `quietBlockSamples` otherwise. Before any of the VAD's events is acted on,
+        /// so the recogniser has the audio up to it first.
+        private mutating func giveRecogniser(_ samples: [Int16], flush: Bool) throws {
+            var block = samples
+            if let quietBlockSamples, !(flush && heldQuiet.isEmpty) {
+                heldQuiet.append(contentsOf: samples)
+                guard flush || heldQuiet.count >= quietBlockSamples else { return }
+                block = heldQuiet
+                heldQuiet.removeAll(keepingCapacity: true)
+            }
+            if case .dropped = speech.yield(.audio(block)) {
+                throw SessionError(.inputOverflow, "Speech-to-text fell 30 s behind the audio; closing.", fatal: true)
             }
         }
 
@@ -377,6 +399,9 @@ extension VoiceSession {
         func stop() {
             early?.discard()
             activeReply?.interruption.fire()
+            // The recogniser gets the quiet audio held back (the caller may have been speaking
+            // below the VAD's threshold) before its input ends.
+            if !heldQuiet.isEmpty { speech.yield(.audio(heldQuiet)) }
             speech.finish()
             requests.finish()
         }

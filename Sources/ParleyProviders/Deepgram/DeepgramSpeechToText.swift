@@ -75,6 +75,10 @@ public struct DeepgramSpeechToText: SpeechToText {
     /// `deepgram`, for logs, errors and `/health`.
     public var name: String { "deepgram" }
 
+    /// Quiet audio goes to Deepgram in ``quietMessageDuration`` messages (at most half the
+    /// keep-alive interval), so the session may hand it over in blocks of that length.
+    public var quietInputDuration: Duration? { min(quietMessageDuration, keepAliveInterval / 2) }
+
     /// Creates a client; the defaults are Deepgram's recommended settings for a voice agent (docs/providers.md).
     public init(
         apiKey: String, baseURL: String = "wss://api.deepgram.com", model: String = "nova-3", language: String = "en-US",

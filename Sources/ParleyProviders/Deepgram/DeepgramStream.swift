@@ -71,7 +71,7 @@ struct DeepgramStream {
         replay = DeepgramReplayBuffer(capacity: capacity, sampleRate: client.sampleRate)
         batchSamples = max(1, Int(client.audioMessageDuration.seconds * Double(client.sampleRate)))
         // Well within the keep-alive interval, so held silence never looks like no audio.
-        let quiet = min(client.quietMessageDuration, client.keepAliveInterval / 2)
+        let quiet = client.quietInputDuration ?? client.audioMessageDuration
         quietBatchSamples = max(batchSamples, Int(quiet.seconds * Double(client.sampleRate)))
     }
 
