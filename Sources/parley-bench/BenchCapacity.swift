@@ -69,10 +69,8 @@ struct BenchCapacity: AsyncParsableCommand {
 
     private func measure(for measured: Duration, httpClient: HTTPClient) async throws {
         guard ramp else {
-            let measurements = try await CapacityRun(
-                sessions: sessions, duration: measured, rounds: rounds, serveArguments: serveArguments, idle: .seconds(idle)
-            ).measure(
-                httpClient: httpClient)
+            let run = CapacityRun(sessions: sessions, duration: measured, rounds: rounds, serveArguments: serveArguments, idle: .seconds(idle))
+            let measurements = try await run.measure(httpClient: httpClient)
             if json {
                 print(measurements.count == 1 ? measurements[0].json.serialized : JSONValue.array(measurements.map(\.json)).serialized)
             } else {
@@ -90,9 +88,8 @@ struct BenchCapacity: AsyncParsableCommand {
                 print("… \(count) sessions")
                 fflush(nil)  // every output stream: progress shows even when stdout is a file
             }
-            let measurement = try await CapacityRun(sessions: count, duration: measured, serveArguments: serveArguments, idle: .seconds(idle))
-                .measure(
-                    httpClient: httpClient)[0]
+            let run = CapacityRun(sessions: count, duration: measured, serveArguments: serveArguments, idle: .seconds(idle))
+            let measurement = try await run.measure(httpClient: httpClient)[0]
             steps.append(measurement)
             if !json {
                 print(measurement.table + "\n")

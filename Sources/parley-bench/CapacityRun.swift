@@ -27,7 +27,7 @@ struct CapacityRun {
     var serveArguments: [String] = []
     /// How long every caller streams only quiet frames once all are connected, before the first
     /// starts talking (`--idle`); the server's CPU over that window is the idle cost.
-    var idle: Duration = .seconds(4)
+    var idle: Duration
 
     /// One measurement per round.
     func measure(httpClient: HTTPClient) async throws -> [CapacityMeasurement] {
@@ -88,8 +88,9 @@ struct CapacityRun {
             try await Task.sleep(until: idleWindow.start, clock: .continuous)
             let idleBefore = try server.requireUsage()
             try await Task.sleep(until: idleWindow.end, clock: .continuous)
-            measurement.idle = try server.requireUsage()
-            measurement.idleCPUSeconds = measurement.idle!.cpuSeconds - idleBefore.cpuSeconds
+            let idleAfter = try server.requireUsage()
+            measurement.idle = idleAfter
+            measurement.idleCPUSeconds = idleAfter.cpuSeconds - idleBefore.cpuSeconds
             measurement.idleDuration = idleWindow.end - idleWindow.start
             measurement.connected = try await server.activeSessions(httpClient: httpClient)
             try await Task.sleep(until: measureStart, clock: .continuous)

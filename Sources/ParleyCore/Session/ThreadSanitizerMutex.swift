@@ -11,7 +11,7 @@ import Glibc
 /// Synchronization's `Mutex` in ParleyCore; every other module that uses `Mutex` declares the same
 /// alias in its own `ThreadSanitizerMutex.swift` (a module's own declarations always win over
 /// imported ones, while which import wins is not reliable).
-// Why `@unchecked Sendable` is safe here: the only stored state is `value` and the mutex pointer.
+// Why this unchecked Sendable conformance is safe: the only stored state is `value` and the mutex pointer.
 // `value` is read and written only inside `withLock`, between `pthread_mutex_lock` and
 // `pthread_mutex_unlock` on that one mutex, which is allocated in `init`, never exposed and freed
 // in `deinit` (when no other reference can exist). This is exactly the guarantee

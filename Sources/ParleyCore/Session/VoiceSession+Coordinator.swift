@@ -66,8 +66,9 @@ extension VoiceSession {
             }
             self.vad = EnergyVoiceActivityDetector(configuration: vad, classifier: session.configuration.speechClassifier)
             if let quiet = session.providers.speechToText.quietInputDuration, quiet > vad.frameDuration {
-                quietBlockSamples = Int(quiet.seconds * Double(session.configuration.inputSampleRate))
-                heldQuiet.reserveCapacity(quietBlockSamples!)
+                let samples = Int(quiet.seconds * Double(session.configuration.inputSampleRate))
+                quietBlockSamples = samples
+                heldQuiet.reserveCapacity(samples)
             }
             self.bargeIn = BargeInPolicy(configuration: session.configuration.bargeIn)
             self.conversation = ConversationStore(

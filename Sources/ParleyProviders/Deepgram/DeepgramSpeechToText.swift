@@ -75,9 +75,13 @@ public struct DeepgramSpeechToText: SpeechToText {
     /// `deepgram`, for logs, errors and `/health`.
     public var name: String { "deepgram" }
 
-    /// Quiet audio goes to Deepgram in ``quietMessageDuration`` messages (at most half the
-    /// keep-alive interval), so the session may hand it over in blocks of that length.
-    public var quietInputDuration: Duration? { min(quietMessageDuration, keepAliveInterval / 2) }
+    /// Audio per message in silence as sent: ``quietMessageDuration``, at most half the keep-alive
+    /// interval, so held silence never looks like no audio.
+    var quietMessageLength: Duration { min(quietMessageDuration, keepAliveInterval / 2) }
+
+    /// Quiet audio goes to Deepgram in ``quietMessageLength`` messages, so the session may hand it
+    /// over in blocks of that length.
+    public var quietInputDuration: Duration? { quietMessageLength }
 
     /// Creates a client; the defaults are Deepgram's recommended settings for a voice agent (docs/providers.md).
     public init(

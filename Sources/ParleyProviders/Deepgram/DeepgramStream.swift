@@ -70,9 +70,7 @@ struct DeepgramStream {
         let capacity = max(1, Int(client.maximumReplay.seconds * Double(client.sampleRate)))
         replay = DeepgramReplayBuffer(capacity: capacity, sampleRate: client.sampleRate)
         batchSamples = max(1, Int(client.audioMessageDuration.seconds * Double(client.sampleRate)))
-        // Well within the keep-alive interval, so held silence never looks like no audio.
-        let quiet = client.quietInputDuration ?? client.audioMessageDuration
-        quietBatchSamples = max(batchSamples, Int(quiet.seconds * Double(client.sampleRate)))
+        quietBatchSamples = max(batchSamples, Int(client.quietMessageLength.seconds * Double(client.sampleRate)))
     }
 
     /// Seconds of audio a reconnect sends again.

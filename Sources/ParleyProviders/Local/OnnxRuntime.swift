@@ -13,7 +13,7 @@ import Glibc
 /// shipped library (ORT 1.28.2 and 1.32.0 agree); a library without the API version asked for
 /// is refused by `GetApi` itself. Loading at run time also lets a slim image without the library
 /// start (Parley then uses its energy VAD).
-// Why `@unchecked Sendable` is safe here: every stored property is a `let` set in
+// Why this unchecked Sendable conformance is safe: every stored property is a `let` set in
 // `init` and never written again. The `OrtApi` table is static data of the library, which stays
 // loaded for the life of the process (it is never `dlclose`d). The environment and the CPU memory
 // description are created in `init`, only passed to ONNX Runtime afterwards, and ONNX Runtime
@@ -164,7 +164,7 @@ public enum OnnxTensor: Sendable {
 }
 
 /// One loaded model; ``run(_:outputs:)`` may be called from several threads at once.
-// Why `@unchecked Sendable` is safe here: its stored properties are `let`s set in
+// Why this unchecked Sendable conformance is safe: its stored properties are `let`s set in
 // `init` (the runtime, itself Sendable; the session pointer; the path). `run` keeps every buffer
 // and tensor it makes local to the call, and ONNX Runtime documents `Run` on one `OrtSession` as
 // safe from several threads at once. The session is released only in `deinit`, when no other
