@@ -16,22 +16,32 @@ struct FakeDeepgramConnection: Sendable {
     let script: FakeDeepgramScript
     let requestID: String
 
-    /// When the client last sent anything, and whether the fake has closed.
+    /// When the client last sent anything, and whether the fake has closed, on the idle timer's
+    /// clock.
     final class Activity: Sendable {
         struct State {
-            var lastFrame = ContinuousClock.now
-            var closeSent: ContinuousClock.Instant?
+            var lastFrame: SessionClock.Instant
+            var closeSent: SessionClock.Instant?
         }
 
-        let state = Mutex(State())
+        let clock: SessionClock
+        let state: Mutex<State>
 
-        func touch() { state.withLock { $0.lastFrame = .now } }
+        init(clock: SessionClock) {
+            self.clock = clock
+            state = Mutex(State(lastFrame: clock.now))
+        }
+
+        func touch() {
+            let now = clock.now
+            state.withLock { $0.lastFrame = now }
+        }
 
         /// Marks the fake's close; false if it had already closed.
         func beginClose() -> Bool {
             state.withLock { state in
                 guard state.closeSent == nil else { return false }
-                state.closeSent = .now
+                state.closeSent = clock.now
                 return true
             }
         }
@@ -41,7 +51,7 @@ struct FakeDeepgramConnection: Sendable {
 
     /// Serves the connection until the client closes or the fake drops it.
     func run(_ socket: FakeWebSocket) async throws {
-        let activity = Activity()
+        let activity = Activity(clock: configuration.clock)
         defer { log.update(index) { $0.ended = .now } }
         try await withThrowingTaskGroup(of: Void.self) { group in
             defer { group.cancelAll() }
@@ -55,14 +65,15 @@ struct FakeDeepgramConnection: Sendable {
     /// does not answer the fake's close.
     private func watch(_ socket: FakeWebSocket, activity: Activity) async {
         let tick = max(.milliseconds(5), min(configuration.idleTimeout / 5, .milliseconds(50)))
-        while (try? await Task.sleep(for: tick)) != nil {
+        let clock = configuration.clock
+        while (try? await clock.sleep(for: tick)) != nil {
             let state = activity.state.withLock { $0 }
             if let closeSent = state.closeSent {
-                if ContinuousClock.now - closeSent > .seconds(2) {
+                if clock.now - closeSent > .seconds(2) {
                     socket.abort()
                     return
                 }
-            } else if ContinuousClock.now - state.lastFrame >= configuration.idleTimeout {
+            } else if clock.now - state.lastFrame >= configuration.idleTimeout {
                 await close(socket, activity: activity, code: 1011, reason: "NET-0001")
             }
         }

@@ -1,5 +1,5 @@
 import Foundation
-import ParleyCore
+public import ParleyCore
 import Synchronization
 
 /// A fake Deepgram live transcription server (`/v1/listen`), written from docs/providers.md, for
@@ -40,6 +40,10 @@ public enum FakeDeepgramServer {
         public var validateParameters = true
         /// Time without any client message after which the fake closes with 1011 `NET-0001`.
         public var idleTimeout: Duration = .seconds(10)
+        /// The clock of the idle timer and of the drop of a client that leaves the fake's close
+        /// unanswered: a test moves a ``ManualClock`` to close an idle connection without waiting
+        /// on wall time. Traffic records keep the continuous clock.
+        public var clock: SessionClock = .continuous
         /// Level of a 20 ms window, in dBFS, at or above which it counts as speech.
         public var speechThreshold: Float = -40
         /// Audio time between interim results during speech (Deepgram's is about a second).

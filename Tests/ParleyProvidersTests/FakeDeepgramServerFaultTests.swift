@@ -12,26 +12,37 @@ struct FakeDeepgramServerFaultTests {
 
     @Test("a connection with no client message for the idle timeout is closed with 1011 NET-0001; KeepAlive holds it open")
     func idleTimeout() async throws {
+        // The idle timer runs on a manual clock, so a loaded machine's late wake-ups cannot
+        // stretch a gap between KeepAlives past the timeout.
+        let manual = ManualClock()
         var configuration = FakeDeepgramServer.Configuration(apiKey: Support.key)
         configuration.idleTimeout = .milliseconds(300)
+        configuration.clock = SessionClock(manual)
         try await FakeDeepgramServer.run(configuration) { fake in
-            let (close, keptOpen) = try await ProviderWebSocket.connect(
+            @Sendable func closed() -> Bool { fake.connections.first?.serverClose != nil }
+            let (close, keptOpen, openAt250) = try await ProviderWebSocket.connect(
                 to: "\(fake.baseURL)/v1/listen?\(Wire.agentQuery)", headers: [("Authorization", "Token \(Support.key)")]
             ) { connection in
-                for _ in 0..<8 {
+                // The timer (a look every 50 ms) waits on the clock.
+                #expect(await manual.waitForSleepers())
+                // Eight KeepAlives 100 ms apart: 800 ms of clock time, well past the timeout.
+                for sent in 1...8 {
                     try await connection.send(text: #"{"type":"KeepAlive"}"#)
-                    try await Task.sleep(for: .milliseconds(100))
+                    #expect(await poll(timeout: .seconds(30)) { fake.connections.first?.textMessages.count == sent })
+                    await manual.advance(by: .milliseconds(100), step: .milliseconds(50))
                 }
-                let keptOpen = fake.connections.first?.serverClose == nil
-                let quietSince = ContinuousClock.now
+                let keptOpen = !closed()
+                // 100 ms quiet so far: at 250 ms the connection is still open, at 300 ms closed.
+                await manual.advance(by: .milliseconds(150), step: .milliseconds(50))
+                let openAt250 = !closed()
+                await manual.advance(by: .milliseconds(50), step: .milliseconds(50))
                 var close: ProviderWebSocket.Message?
                 for try await message in connection.messages { close = message }
-                return (close.map { ($0, ContinuousClock.now - quietSince) }, keptOpen)
+                return (close, keptOpen, openAt250)
             }
             #expect(keptOpen)
-            #expect(close?.0 == .closed(code: 1011, reason: "NET-0001"))
-            let quiet = try #require(close?.1)
-            #expect(quiet >= .milliseconds(150) && quiet < .seconds(2))
+            #expect(openAt250)
+            #expect(close == .closed(code: 1011, reason: "NET-0001"))
         }
     }
 
