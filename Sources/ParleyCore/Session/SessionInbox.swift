@@ -8,16 +8,12 @@ import Synchronization
 /// A full queue means the session fell hopelessly behind: ``send(_:)`` refuses the message, the
 /// queue ends, and the session ends with a fatal `input_overflow` once it has read what was queued.
 public final class SessionInbox: Sendable {
-    let signals: AsyncStream<VoiceSession.Signal>
-    let sink: AsyncStream<VoiceSession.Signal>.Continuation
+    let signals = SignalQueue<VoiceSession.Signal>(capacity: VoiceSession.signalCapacity)
     private let full = Atomic<Bool>(false)
     private let ended = Atomic<Bool>(false)
 
     /// An empty inbox, for one session.
-    public init() {
-        (signals, sink) = AsyncStream.makeStream(
-            of: VoiceSession.Signal.self, bufferingPolicy: .bufferingOldest(VoiceSession.signalCapacity))
-    }
+    public init() {}
 
     /// Queues a client message; false when the queue was full (the session then ends, and its
     /// error says why) or the session is over.
@@ -36,14 +32,13 @@ public final class SessionInbox: Sendable {
     public var overflowed: Bool { full.load(ordering: .acquiring) }
 
     private func deliver(_ signal: sending VoiceSession.Signal) -> Bool {
-        switch sink.yield(signal) {
+        switch signals.offer(signal) {
         case .enqueued: return true
         case .terminated: return false
         case .dropped:
             full.store(true, ordering: .releasing)
-            sink.finish()
+            signals.finish()
             return false
-        @unknown default: return false
         }
     }
 }

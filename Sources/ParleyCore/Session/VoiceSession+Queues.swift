@@ -12,8 +12,20 @@ extension VoiceSession {
         _ item: sending Element, on sink: AsyncStream<Element>.Continuation, _ what: @autoclosure () -> String, logger: Logger
     ) throws {
         guard case .dropped = sink.yield(item) else { return }
-        let what = what()
+        throw overflow(what(), logger: logger)
+    }
+
+    /// Queues `signal` for the coordinator; as ``enqueue(_:on:_:logger:)`` for a stream.
+    static func enqueue(
+        _ signal: sending Signal, on queue: SignalQueue<Signal>, _ what: @autoclosure () -> String, logger: Logger
+    ) throws {
+        guard case .dropped = queue.offer(signal) else { return }
+        throw overflow(what(), logger: logger)
+    }
+
+    /// Logs that `what` was dropped from a full queue, and the error that ends the session.
+    private static func overflow(_ what: String, logger: Logger) -> SessionError {
         logger.error("session queue full: \(what) was dropped; closing")
-        throw SessionError(.inputOverflow, "The session fell behind: its queue was full when \(what) arrived; closing.", fatal: true)
+        return SessionError(.inputOverflow, "The session fell behind: its queue was full when \(what) arrived; closing.", fatal: true)
     }
 }

@@ -99,7 +99,7 @@ public struct VoiceSession: Sendable {
     }
 
     private func runSession(inbox: SessionInbox, output: some SessionOutput, windDown: CancellationSignal?) async throws {
-        let (signals, signalSink) = (inbox.signals, inbox.sink)
+        let signals = inbox.signals
         let (speech, speechSink) = AsyncStream.makeStream(
             of: SpeechInput.self, bufferingPolicy: .bufferingOldest(Self.speechCapacity))
         let (requests, requestSink) = AsyncStream.makeStream(of: ReplyRequest.self, bufferingPolicy: .bufferingOldest(8))
@@ -131,14 +131,14 @@ public struct VoiceSession: Sendable {
                 group.addTask {
                     _ = try await coordinatorEnded.run {
                         await windDown.wait()
-                        try Self.enqueue(.windDown, on: signalSink, "the server's drain", logger: logger)
+                        try Self.enqueue(.windDown, on: signals, "the server's drain", logger: logger)
                     }
                 }
             }
             group.addTask {
                 do {
                     try await providers.speechToText.transcribe(speech) { event in
-                        try Self.enqueue(.transcript(event), on: signalSink, "a transcript", logger: logger)
+                        try Self.enqueue(.transcript(event), on: signals, "a transcript", logger: logger)
                     }
                 } catch let error as ProviderError {
                     // The recogniser cannot go on (refused connection, lost stream): without it the
@@ -154,16 +154,16 @@ public struct VoiceSession: Sendable {
                     remember(request, text: outcome.text, interrupted: outcome.interrupted)
                     // Newest-only by design: the summariser needs the latest conversation, not each one.
                     storedSink.yield(request.conversation)
-                    try Self.enqueue(.replyFinished(turnID: request.turnID), on: signalSink, "the end of a reply", logger: logger)
+                    try Self.enqueue(.replyFinished(turnID: request.turnID), on: signals, "the end of a reply", logger: logger)
                     if request.callEnding.isFired, !outcome.interrupted {
                         // The goodbye was said: end once the client has played it (or after the
                         // audio still buffered there could have played).
                         try Self.enqueue(
-                            .callEnding(turnID: request.turnID, samples: request.recorder.audioSamples ?? 0), on: signalSink,
+                            .callEnding(turnID: request.turnID, samples: request.recorder.audioSamples ?? 0), on: signals,
                             "the end of the call", logger: logger)
                         let grace = configuration.outputLead + Self.goodbyeGrace
                         if (try? await coordinatorEnded.run { try await clock.sleep(for: grace) }) == true {
-                            try Self.enqueue(.callEnded, on: signalSink, "the end of the call", logger: logger)
+                            try Self.enqueue(.callEnded, on: signals, "the end of the call", logger: logger)
                         }
                         break
                     }
@@ -190,7 +190,7 @@ public struct VoiceSession: Sendable {
                         } catch {
                             verdict = .failure(TurnCheckFailure(description: "\(error)"))
                         }
-                        try Self.enqueue(.turnVerdict(id: check.id, verdict), on: signalSink, "an end-of-turn verdict", logger: logger)
+                        try Self.enqueue(.turnVerdict(id: check.id, verdict), on: signals, "an end-of-turn verdict", logger: logger)
                     }
                 }
             }
@@ -209,7 +209,7 @@ public struct VoiceSession: Sendable {
                 defer { coordinator.stop() }
                 try coordinator.greet()
                 var ended = false
-                for await signal in signals {
+                while let signal = await signals.next() {
                     guard try await coordinator.handle(signal, output: output) else {
                         ended = true
                         break

@@ -24,8 +24,7 @@ final class RecognitionQueue<Event: Sendable>: Sendable {
         case tick
     }
 
-    private let stream: AsyncStream<Item>
-    private let sink: AsyncStream<Item>.Continuation
+    private let queue = SignalQueue<Item>(capacity: RecognitionQueue.capacity)
     private let clock: SessionClock
     private let tick: Duration
     private let tickEvent: Event
@@ -36,7 +35,6 @@ final class RecognitionQueue<Event: Sendable>: Sendable {
 
     /// A queue whose consumer gets `tickEvent` at least every `tick` on `clock`.
     init(clock: SessionClock, tick: Duration, tickEvent: Event) {
-        (stream, sink) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingOldest(Self.capacity))
         self.clock = clock
         self.tick = tick
         self.tickEvent = tickEvent
@@ -51,9 +49,9 @@ final class RecognitionQueue<Event: Sendable>: Sendable {
     }
 
     private func enqueue(_ item: sending Item) {
-        guard case .dropped = sink.yield(item) else { return }
+        guard case .dropped = queue.offer(item) else { return }
         full.store(true, ordering: .releasing)
-        sink.finish()
+        queue.finish()
     }
 
     /// Moves `input` onto the queue as `wrap(item)`, then `ended`, and ticks until cancelled:
@@ -99,12 +97,12 @@ final class RecognitionQueue<Event: Sendable>: Sendable {
 
     /// The consumer's events: the queue's, with a tick first whenever one is due.
     func makeIterator() -> Iterator {
-        Iterator(base: stream.makeAsyncIterator(), clock: clock, tick: tick, tickEvent: tickEvent, lastTick: clock.now)
+        Iterator(base: queue, clock: clock, tick: tick, tickEvent: tickEvent, lastTick: clock.now)
     }
 
     /// Reads the queue from one task.
     struct Iterator {
-        var base: AsyncStream<Item>.Iterator
+        let base: SignalQueue<Item>
         let clock: SessionClock
         let tick: Duration
         let tickEvent: Event
