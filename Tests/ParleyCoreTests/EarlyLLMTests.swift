@@ -113,13 +113,6 @@ struct EarlyLLMTests {
         }
     }
 
-    /// Speech with a 200 ms pause in it, then the silence that ends the turn.
-    static func pausedSpeech(_ harness: Harness) {
-        harness.say(
-            AudioFixtures.tone(frequency: 200, duration: .milliseconds(500)) + AudioFixtures.silence(.milliseconds(200))
-                + AudioFixtures.tone(frequency: 200, duration: .milliseconds(500)) + AudioFixtures.silence(.milliseconds(500)))
-    }
-
     static func pausing() -> SessionConfiguration {
         var configuration = SessionConfiguration(systemPrompt: "Be brief.")
         configuration.vad.pauseTimeout = .milliseconds(100)
@@ -132,7 +125,13 @@ struct EarlyLLMTests {
         let stt = PausingRecogniser(atPause: ["What is", "What is the capital of France?"], final: "What is the capital of France?")
         let harness = Harness(stt: stt, llm: llm, tts: ToneTextToSpeech(), configuration: Self.pausing())
         try await harness.run {
-            Self.pausedSpeech(harness)
+            // The speech up to its pause, then the rest once the early request started: sent at
+            // once, the voice coming back could otherwise reach the session before the tentative
+            // transcript does on a loaded machine (which makes that transcript stale).
+            let tone = AudioFixtures.tone(frequency: 200, duration: .milliseconds(500))
+            harness.say(tone + AudioFixtures.silence(.milliseconds(200)))
+            #expect(await poll(timeout: .seconds(30)) { !llm.calls.isEmpty }, "no request at the pause")
+            harness.say(tone + AudioFixtures.silence(.milliseconds(500)))
             #expect(await harness.turnEnded(1))
         }
         let calls = llm.calls
