@@ -16,6 +16,19 @@ struct SignalQueueTests {
         #expect(await queue.next() == 5)
     }
 
+    @Test("offerOrFinish: a full queue finishes and says it overflowed; what it held is still read")
+    func overflow() async {
+        let queue = SignalQueue<Int>(capacity: 2)
+        #expect(queue.offerOrFinish(1) == .enqueued && queue.offerOrFinish(2) == .enqueued)
+        #expect(!queue.overflowed)
+        #expect(queue.offerOrFinish(3) == .dropped)
+        #expect(queue.overflowed)
+        #expect(queue.offerOrFinish(4) == .terminated)
+        #expect(await queue.next() == 1)
+        #expect(await queue.next() == 2)
+        #expect(await queue.next() == nil)
+    }
+
     @Test("finish: what is buffered is still read, then nil; later offers are terminated")
     func finish() async {
         let queue = SignalQueue<Int>(capacity: 4)

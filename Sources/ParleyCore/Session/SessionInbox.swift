@@ -9,7 +9,6 @@ import Synchronization
 /// queue ends, and the session ends with a fatal `input_overflow` once it has read what was queued.
 public final class SessionInbox: Sendable {
     let signals = SignalQueue<VoiceSession.Signal>(capacity: VoiceSession.signalCapacity)
-    private let full = Atomic<Bool>(false)
     private let ended = Atomic<Bool>(false)
 
     /// An empty inbox, for one session.
@@ -29,16 +28,9 @@ public final class SessionInbox: Sendable {
     }
 
     /// Whether a message found the queue full.
-    public var overflowed: Bool { full.load(ordering: .acquiring) }
+    public var overflowed: Bool { signals.overflowed }
 
     private func deliver(_ signal: sending VoiceSession.Signal) -> Bool {
-        switch signals.offer(signal) {
-        case .enqueued: return true
-        case .terminated: return false
-        case .dropped:
-            full.store(true, ordering: .releasing)
-            signals.finish()
-            return false
-        }
+        signals.offerOrFinish(signal) == .enqueued
     }
 }

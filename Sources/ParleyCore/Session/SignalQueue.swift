@@ -33,6 +33,7 @@ public final class SignalQueue<Element: Sendable>: Sendable {
         @usableFromInline var waiter: UnsafeContinuation<Element?, Never>?
         @usableFromInline var finished = false
         @usableFromInline var cancelled = false
+        @usableFromInline var overflowed = false
 
         @inlinable init() {}
 
@@ -77,6 +78,23 @@ public final class SignalQueue<Element: Sendable>: Sendable {
         waiter?.resume(returning: element)
         return outcome
     }
+
+    /// As ``offer(_:)``, but an element that finds the queue full also finishes it, and
+    /// ``overflowed`` says so: for a producer whose consumer fell hopelessly behind and must end
+    /// with a visible error once it has read what was queued.
+    @inlinable @discardableResult
+    public func offerOrFinish(_ element: sending Element) -> Offer {
+        let outcome = offer(element)
+        if outcome == .dropped {
+            state.withLock { $0.overflowed = true }
+            finish()
+        }
+        return outcome
+    }
+
+    /// Whether ``offerOrFinish(_:)`` found the queue full (and finished it).
+    @inlinable
+    public var overflowed: Bool { state.withLock { $0.overflowed } }
 
     /// Takes no more elements; the consumer reads those buffered, then gets nil.
     @inlinable

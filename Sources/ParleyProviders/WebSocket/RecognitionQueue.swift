@@ -31,7 +31,6 @@ final class RecognitionQueue<Event: Sendable>: Sendable {
     /// Input items received; the ticker compares it across its sleeps.
     private let inputs = Atomic<Int>(0)
     private let inputEnded = Atomic<Bool>(false)
-    private let full = Atomic<Bool>(false)
 
     /// A queue whose consumer gets `tickEvent` at least every `tick` on `clock`.
     init(clock: SessionClock, tick: Duration, tickEvent: Event) {
@@ -41,7 +40,7 @@ final class RecognitionQueue<Event: Sendable>: Sendable {
     }
 
     /// Whether an event found the queue full (it then ended): the consumer fell hopelessly behind.
-    var overflowed: Bool { full.load(ordering: .acquiring) }
+    var overflowed: Bool { queue.overflowed }
 
     /// Queues `event`; a full queue ends the queue (see ``overflowed``).
     func send(_ event: sending Event) {
@@ -49,9 +48,7 @@ final class RecognitionQueue<Event: Sendable>: Sendable {
     }
 
     private func enqueue(_ item: sending Item) {
-        guard case .dropped = queue.offer(item) else { return }
-        full.store(true, ordering: .releasing)
-        queue.finish()
+        queue.offerOrFinish(item)
     }
 
     /// Moves `input` onto the queue as `wrap(item)`, then `ended`, and ticks until cancelled:
