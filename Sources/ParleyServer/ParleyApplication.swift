@@ -113,7 +113,8 @@ public func buildApplication(
         return .upgrade(SessionAuthenticator.responseHeaders(for: request))
     } onUpgrade: { inbound, outbound, context in
         let overrides = context.requestContext.channel.map { grants.take(for: $0) } ?? .none
-        await handler.handle(inbound: inbound, outbound: outbound, overrides: overrides, logger: context.logger)
+        await handler.handle(
+            inbound: inbound, outbound: outbound, channel: context.requestContext.channel, overrides: overrides, logger: context.logger)
     }
     let webhook = TwilioWebhook(publicURL: configuration.publicURL, authToken: configuration.twilioAuthToken)
     router.post("/twilio/voice") { request, context in
@@ -131,7 +132,7 @@ public func buildApplication(
         }
         return .upgrade([:])
     } onUpgrade: { inbound, outbound, context in
-        await twilio.handle(inbound: inbound, outbound: outbound, logger: context.logger)
+        await twilio.handle(inbound: inbound, outbound: outbound, channel: context.requestContext.channel, logger: context.logger)
     }
     return Application(
         router: router,

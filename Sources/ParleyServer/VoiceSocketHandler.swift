@@ -11,7 +11,9 @@ struct VoiceSocketHandler: Sendable {
     let runner: SessionSocketRunner
 
     /// Runs a session with `overrides` (from its session token) applied to the configuration.
-    func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, overrides: SessionOverrides, logger: Logger) async {
+    func handle(
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: (any Channel)?, overrides: SessionOverrides, logger: Logger
+    ) async {
         let output = WebSocketSessionOutput(outbound: outbound)
         let session = VoiceSession(
             id: Self.makeSessionID(), configuration: overrides.applied(to: configuration.session), providers: providers, logger: logger)
@@ -34,25 +36,39 @@ struct VoiceSocketHandler: Sendable {
                     try? await output.send(.error(SessionError(.internal, "Session failed: \(error)", fatal: true)))
                 }
             },
-            read: { inbox, guarding in await readFrames(inbound: inbound, into: inbox, guarding: guarding, output: output, logger: session.logger) })
+            read: { inbox, guarding in
+                await readFrames(inbound: inbound, channel: channel, into: inbox, guarding: guarding, output: output, logger: session.logger)
+            })
     }
 
-    /// Decodes client frames into session input until the socket closes.
+    /// Decodes client frames into session input until the socket closes: the caller's audio on
+    /// the connection's event loop (``WebSocketReadTap``), the rest here.
     private func readFrames(
-        inbound: WebSocketInboundStream, into inbox: SessionInbox, guarding: ConnectionGuard,
+        inbound: WebSocketInboundStream, channel: (any Channel)?, into inbox: SessionInbox, guarding: ConnectionGuard,
         output: WebSocketSessionOutput, logger: Logger
     ) async {
+        var tap: WebSocketReadTap.Handle?
+        if let channel {
+            tap = await WebSocketReadTap.install(on: channel) { opcode, payload in
+                guard opcode == .binary,
+                    let samples = try? payload.withUnsafeReadableBytes({ bytes throws(SessionError) in try WireProtocol.decodeAudio(bytes) })
+                else { return .deferred }  // the reader answers a bad frame with its error event
+                if guarding.admit(bytes: payload.readableBytes, isAudio: true) != nil { return .stop }
+                // Refused when the session fell behind (it ends, saying so) or is over.
+                return inbox.send(.audio(samples)) ? .taken : .stop
+            }
+        }
         do {
-            for try await message in inbound.messages(maxSize: ConnectionLimits.hardMessageCeiling) {
+            let end = try await WebSocketReadTap.read(inbound, tap: tap) { message -> Void? in
                 let size: Int
                 let isAudio: Bool
                 switch message {
                 case .binary(let buffer): (size, isAudio) = (buffer.readableBytes, true)
                 case .text(let text): (size, isAudio) = (text.utf8.count, false)
                 }
-                if guarding.admit(bytes: size, isAudio: isAudio) != nil { return }
+                if guarding.admit(bytes: size, isAudio: isAudio) != nil { return () }
                 let decoded: ClientMessage
-                do {
+                do throws(SessionError) {
                     switch message {
                     case .binary(let buffer):
                         decoded = .audio(
@@ -65,10 +81,14 @@ struct VoiceSocketHandler: Sendable {
                 } catch {
                     logger.debug("bad client frame", metadata: ["parley.error": "\(error)"])
                     try await output.send(.error(error))
-                    continue
+                    return nil
                 }
                 // Refused when the session fell behind (it ends, saying so) or is over.
-                guard inbox.send(decoded) else { return }
+                return inbox.send(decoded) ? nil : ()
+            }
+            if case .stopped = end, tap?.overflowed == true {
+                logger.warning("session closed: its reader fell behind the client's messages")
+                try? await output.send(.error(SessionError(.inputOverflow, "Parley fell behind reading this connection; closing.", fatal: true)))
             }
         } catch {
             logger.debug("socket closed", metadata: ["parley.error": "\(error)"])

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import ParleyCore
+import Synchronization
 
 /// Runs one phone call over Twilio Media Streams (`GET /twilio`): waits for `start`, then runs a
 /// ``VoiceSession`` at 8 kHz whose id is the stream's `streamSid`, feeding it the caller's μ-law
@@ -22,7 +23,7 @@ struct TwilioSocketHandler: Sendable {
         case refused(String)
     }
 
-    func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async {
+    func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: (any Channel)?, logger: Logger) async {
         let playback = TwilioPlayback()
         let (starts, startSink) = AsyncStream.makeStream(of: TwilioStreamStart.self, bufferingPolicy: .bufferingNewest(1))
         // As for the browser: the session ending ends the call; Twilio's `stop` or close ends the
@@ -43,7 +44,7 @@ struct TwilioSocketHandler: Sendable {
             },
             read: { inbox, guarding in
                 let ending = await readFrames(
-                    inbound: inbound, starts: startSink, inputs: inbox, guarding: guarding, playback: playback, logger: logger)
+                    inbound: inbound, channel: channel, starts: startSink, inputs: inbox, guarding: guarding, playback: playback, logger: logger)
                 startSink.finish()
                 return ending
             })
@@ -71,14 +72,39 @@ struct TwilioSocketHandler: Sendable {
         }
     }
 
-    /// Decodes Twilio's messages until `stop`, the socket's close, or a stream Parley cannot take.
+    /// Decodes Twilio's messages until `stop`, the socket's close, or a stream Parley cannot take:
+    /// `media` and `mark` once the call started on the connection's event loop
+    /// (``WebSocketReadTap``), the rest here.
     private func readFrames(
-        inbound: WebSocketInboundStream, starts: AsyncStream<TwilioStreamStart>.Continuation,
+        inbound: WebSocketInboundStream, channel: (any Channel)?, starts: AsyncStream<TwilioStreamStart>.Continuation,
         inputs: SessionInbox, guarding: ConnectionGuard, playback: TwilioPlayback, logger: Logger
     ) async -> Ending {
+        // The call's stream, once `start` came; the tap reads only after the reader handled it.
+        let started = Mutex<String?>(nil)
+        var tap: WebSocketReadTap.Handle?
+        if let channel {
+            tap = await WebSocketReadTap.install(on: channel) { opcode, payload in
+                guard opcode == .text, let streamSID = started.withLock({ $0 }),
+                    let text = payload.getString(at: payload.readerIndex, length: payload.readableBytes),
+                    let event = try? TwilioInboundEvent.decode(text)
+                else { return .deferred }
+                switch event {
+                case .media(let sid, let samples) where sid == nil || sid == streamSID:
+                    if guarding.admit(bytes: payload.readableBytes, isAudio: true) != nil { return .stop }
+                    return !inputs.send(.audio(samples)) && inputs.overflowed ? .stop : .taken
+                case .mark(_, let name):
+                    guard let heard = playback.played(mark: name) else { return .deferred }
+                    if guarding.admit(bytes: payload.readableBytes, isAudio: true) != nil { return .stop }
+                    inputs.send(.playbackProgress(turnID: heard.turnID, playedSamples: heard.playedSamples))
+                    return .taken
+                default:
+                    return .deferred
+                }
+            }
+        }
         var streamSID: String?
         do {
-            for try await message in inbound.messages(maxSize: ConnectionLimits.hardMessageCeiling) {
+            let end = try await WebSocketReadTap.read(inbound, tap: tap) { message -> Ending? in
                 let size: Int
                 switch message {
                 case .binary(let buffer): size = buffer.readableBytes
@@ -88,14 +114,14 @@ struct TwilioSocketHandler: Sendable {
                 if guarding.admit(bytes: size, isAudio: true) != nil { return .closedByTwilio }
                 guard case .text(let text) = message else {
                     logger.debug("twilio sent a binary frame; skipped")
-                    continue
+                    return nil
                 }
                 let event: TwilioInboundEvent
                 do {
                     event = try TwilioInboundEvent.decode(text)
                 } catch {
                     logger.debug("bad twilio message skipped", metadata: ["parley.error": "\(error)"])
-                    continue
+                    return nil
                 }
                 switch event {
                 case .connected:
@@ -103,27 +129,25 @@ struct TwilioSocketHandler: Sendable {
                 case .start(let start):
                     guard streamSID == nil else {
                         logger.debug("second twilio start skipped")
-                        continue
+                        return nil
                     }
                     if let problem = start.formatProblem {
                         logger.warning("twilio call refused", metadata: ["parley.error": "\(problem)"])
                         return .refused(problem)
                     }
                     streamSID = start.streamSID
+                    started.withLock { $0 = start.streamSID }
                     starts.yield(start)
                 case .media(let sid, let samples):
                     guard let streamSID, sid == nil || sid == streamSID else {
                         logger.debug("twilio media before start or of another stream skipped")
-                        continue
+                        return nil
                     }
-                    if !inputs.send(.audio(samples)), inputs.overflowed {
-                        logger.warning("twilio call closed: the session fell more than 5 s behind the caller's audio")
-                        return .refused("Parley fell behind the call's audio")
-                    }
+                    if !inputs.send(.audio(samples)), inputs.overflowed { return fellBehind(logger) }
                 case .mark(_, let name):
                     guard let heard = playback.played(mark: name) else {
                         logger.debug("twilio mark not Parley's or of a cleared reply", metadata: ["parley.twilio.mark": "\(name.prefix(40))"])
-                        continue
+                        return nil
                     }
                     inputs.send(.playbackProgress(turnID: heard.turnID, playedSamples: heard.playedSamples))
                 case .dtmf(let digit):
@@ -132,10 +156,23 @@ struct TwilioSocketHandler: Sendable {
                     logger.debug("twilio stop")
                     return .stopped
                 }
+                return nil
+            }
+            switch end {
+            case .ended(let ending): return ending
+            case .stopped:
+                // A limit (the runner closes for it), or the session or the tap fell behind.
+                if guarding.trippedLimit == nil, inputs.overflowed || tap?.overflowed == true { return fellBehind(logger) }
+            case .closed: break
             }
         } catch {
             logger.debug("twilio socket closed", metadata: ["parley.error": "\(error)"])
         }
         return .closedByTwilio
+    }
+
+    private func fellBehind(_ logger: Logger) -> Ending {
+        logger.warning("twilio call closed: the session fell more than 5 s behind the caller's audio")
+        return .refused("Parley fell behind the call's audio")
     }
 }
