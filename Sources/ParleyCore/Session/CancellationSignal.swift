@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// A one-shot signal that tasks can wait on; used to cancel a reply from outside its task tree.
@@ -54,6 +55,54 @@ public final class CancellationSignal: Sendable {
             }
             waiter?.resume()
         }
+    }
+
+    /// Returns when the signal fires, `timeout` of real time has passed, or the waiting task is
+    /// cancelled (then it throws `CancellationError`), whichever is first.
+    ///
+    /// One waiter and a dispatch timer, no child task: a reply's pacer sleeps this way between
+    /// bursts (``PlaybackGate/sleep(until:clock:)``), 17 times a second per speaking session. A
+    /// task group racing `Task.sleep` against ``wait()`` made two child tasks per sleep: at 60
+    /// sessions, 6 % of the server's CPU was that race (BENCHMARKS.md, 2026-12-05).
+    public func wait(atMost timeout: Duration) async throws {
+        let id = state.withLock { state -> Int in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.fired || state.cancelled.remove(id) != nil { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow {
+                    continuation.resume()
+                    return
+                }
+                let (seconds, attoseconds) = max(.zero, timeout).components
+                let nanoseconds = seconds >= Int64(Int.max / 1_000_000_000) ? Int.max : Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+                DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
+                    self.resumeWaiter(id)
+                }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
+                if !state.fired { state.cancelled.insert(id) }
+                return nil
+            }
+            waiter?.resume()
+        }
+        // A cancellation that came after the timer woke this waiter left its id behind; the
+        // handler cannot run any more once `withTaskCancellationHandler` has returned.
+        state.withLock { _ = $0.cancelled.remove(id) }
+        try Task.checkCancellation()
+    }
+
+    /// Wakes waiter `id` if it still waits (its timer ran out).
+    private func resumeWaiter(_ id: Int) {
+        state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
     }
 
     /// Runs `body` until it finishes or the signal fires, whichever is first; on firing, `body`

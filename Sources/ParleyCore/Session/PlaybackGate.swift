@@ -73,7 +73,11 @@ public final class PlaybackGate: Sendable {
     public func sleep(until deadline: SessionClock.Instant, clock: SessionClock) async throws {
         let closing = state.withLock { $0.pausedSince == nil ? $0.closing : nil }
         guard let closing, !closing.isFired else { return }
-        // Whichever ends first wins; the other is cancelled before this returns.
+        if clock.isContinuous {
+            try await closing.wait(atMost: deadline - clock.now)
+            return
+        }
+        // A test's clock: its sleepers are counted and woken by the test. Whichever ends first wins; the other is cancelled before this returns.
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await clock.sleep(until: deadline) }
             group.addTask { await closing.wait() }

@@ -46,17 +46,25 @@ public struct SessionClock: Clock {
     private let sleeper: @Sendable (_ until: Duration, _ tolerance: Duration?) async throws -> Void
     /// The wrapped clock's resolution.
     public let minimumResolution: Duration
+    /// Whether this is ``continuous``, the process's real time, which timers outside Swift's
+    /// `Clock` (a dispatch timer, ``CancellationSignal/wait(atMost:)``) also keep.
+    public let isContinuous: Bool
 
     /// Wraps `clock`; its current instant becomes this clock's origin.
     public init<Base: Clock>(_ clock: Base) where Base.Duration == Duration {
+        self.init(clock, isContinuous: false)
+    }
+
+    private init<Base: Clock>(_ clock: Base, isContinuous: Bool) where Base.Duration == Duration {
         let origin = clock.now
         elapsed = { origin.duration(to: clock.now) }
         sleeper = { offset, tolerance in try await clock.sleep(until: origin.advanced(by: offset), tolerance: tolerance) }
         minimumResolution = clock.minimumResolution
+        self.isContinuous = isContinuous
     }
 
     /// The continuous clock, shared by every session of the process.
-    public static let continuous = SessionClock(ContinuousClock())
+    public static let continuous = SessionClock(ContinuousClock(), isContinuous: true)
 
     /// `clock` as a session clock: itself if it is one, ``continuous`` for the continuous clock,
     /// otherwise wrapped.
