@@ -81,7 +81,8 @@ public final class CancellationSignal: Sendable {
                     return
                 }
                 let (seconds, attoseconds) = max(.zero, timeout).components
-                let nanoseconds = seconds >= Int64(Int.max / 1_000_000_000) ? Int.max : Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+                let nanoseconds =
+                    seconds >= Int64(Int.max / 1_000_000_000) ? Int.max : Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
                 DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
                     self.resumeWaiter(id)
                 }
