@@ -31,6 +31,22 @@ public final class CancellationSignal: Sendable {
 
     /// Returns when the signal fires or the waiting task is cancelled.
     public func wait() async {
+        await wait(timeout: nil)
+    }
+
+    /// Returns when the signal fires, `timeout` of real time has passed, or the waiting task is
+    /// cancelled (then it throws `CancellationError`), whichever is first.
+    ///
+    /// One waiter and a dispatch timer, no child task: a reply's pacer sleeps this way between
+    /// bursts (``PlaybackGate/sleep(until:clock:)``), 17 times a second per speaking session. A
+    /// task group racing `Task.sleep` against ``wait()`` made two child tasks per sleep: at 60
+    /// sessions, 6 % of the server's CPU was that race (BENCHMARKS.md, 2026-12-05).
+    public func wait(atMost timeout: Duration) async throws {
+        await wait(timeout: timeout)
+        try Task.checkCancellation()
+    }
+
+    private func wait(timeout: Duration?) async {
         let id = state.withLock { state -> Int in
             state.nextWaiter += 1
             return state.nextWaiter
@@ -45,46 +61,16 @@ public final class CancellationSignal: Sendable {
                     state.waiters[id] = continuation
                     return false
                 }
-                if resumeNow { continuation.resume() }
-            }
-        } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
-                if !state.fired { state.cancelled.insert(id) }
-                return nil
-            }
-            waiter?.resume()
-        }
-    }
-
-    /// Returns when the signal fires, `timeout` of real time has passed, or the waiting task is
-    /// cancelled (then it throws `CancellationError`), whichever is first.
-    ///
-    /// One waiter and a dispatch timer, no child task: a reply's pacer sleeps this way between
-    /// bursts (``PlaybackGate/sleep(until:clock:)``), 17 times a second per speaking session. A
-    /// task group racing `Task.sleep` against ``wait()`` made two child tasks per sleep: at 60
-    /// sessions, 6 % of the server's CPU was that race (BENCHMARKS.md, 2026-12-05).
-    public func wait(atMost timeout: Duration) async throws {
-        let id = state.withLock { state -> Int in
-            state.nextWaiter += 1
-            return state.nextWaiter
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { state -> Bool in
-                    if state.fired || state.cancelled.remove(id) != nil { return true }
-                    state.waiters[id] = continuation
-                    return false
-                }
                 if resumeNow {
                     continuation.resume()
-                    return
-                }
-                let (seconds, attoseconds) = max(.zero, timeout).components
-                let nanoseconds =
-                    seconds >= Int64(Int.max / 1_000_000_000) ? Int.max : Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
-                DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
-                    self.resumeWaiter(id)
+                } else if let timeout {
+                    let (seconds, attoseconds) = max(.zero, timeout).components
+                    let nanoseconds =
+                        seconds >= Int64(Int.max / 1_000_000_000)
+                        ? Int.max : Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+                    DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
+                        self.resumeWaiter(id)
+                    }
                 }
             }
         } onCancel: {
@@ -98,7 +84,6 @@ public final class CancellationSignal: Sendable {
         // A cancellation that came after the timer woke this waiter left its id behind; the
         // handler cannot run any more once `withTaskCancellationHandler` has returned.
         state.withLock { _ = $0.cancelled.remove(id) }
-        try Task.checkCancellation()
     }
 
     /// Wakes waiter `id` if it still waits (its timer ran out).
