@@ -50,9 +50,7 @@ struct VoiceSocketHandler: Sendable {
         var tap: WebSocketReadTap.Handle?
         if let channel {
             tap = await WebSocketReadTap.install(on: channel) { opcode, payload in
-                guard opcode == .binary,
-                    let samples = try? payload.withUnsafeReadableBytes({ bytes throws(SessionError) in try WireProtocol.decodeAudio(bytes) })
-                else { return .deferred }  // the reader answers a bad frame with its error event
+                guard opcode == .binary, let samples = try? Self.decodeAudio(payload) else { return .deferred }  // the reader answers a bad frame
                 if guarding.admit(bytes: payload.readableBytes, isAudio: true) != nil { return .stop }
                 // Refused when the session fell behind (it ends, saying so) or is over.
                 return inbox.send(.audio(samples)) ? .taken : .stop
@@ -71,10 +69,7 @@ struct VoiceSocketHandler: Sendable {
                 do throws(SessionError) {
                     switch message {
                     case .binary(let buffer):
-                        decoded = .audio(
-                            try buffer.withUnsafeReadableBytes { bytes throws(SessionError) in
-                                try WireProtocol.decodeAudio(bytes)
-                            })
+                        decoded = .audio(try Self.decodeAudio(buffer))
                     case .text(let text):
                         decoded = try WireProtocol.decodeClientText(text)
                     }
@@ -93,6 +88,11 @@ struct VoiceSocketHandler: Sendable {
         } catch {
             logger.debug("socket closed", metadata: ["parley.error": "\(error)"])
         }
+    }
+
+    /// A binary client frame's PCM16 samples (``WireProtocol/decodeAudio(_:)``).
+    private static func decodeAudio(_ buffer: ByteBuffer) throws(SessionError) -> [Int16] {
+        try buffer.withUnsafeReadableBytes { bytes throws(SessionError) in try WireProtocol.decodeAudio(bytes) }
     }
 
     static func makeSessionID() -> String {

@@ -77,7 +77,8 @@ public final class PlaybackGate: Sendable {
             try await closing.wait(atMost: deadline - clock.now)
             return
         }
-        // A test's clock: its sleepers are counted and woken by the test. Whichever ends first wins; the other is cancelled before this returns.
+        // A test's clock, whose sleepers the test counts and wakes: whichever ends first wins,
+        // and the other is cancelled before this returns.
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await clock.sleep(until: deadline) }
             group.addTask { await closing.wait() }
