@@ -113,8 +113,10 @@ public func buildApplication(
         return .upgrade(SessionAuthenticator.responseHeaders(for: request))
     } onUpgrade: { inbound, outbound, context in
         let overrides = context.requestContext.channel.map { grants.take(for: $0) } ?? .none
-        await handler.handle(
-            inbound: inbound, outbound: outbound, channel: context.requestContext.channel, overrides: overrides, logger: context.logger)
+        await ConnectionLoop.run(on: context.requestContext.channel?.eventLoop) {
+            await handler.handle(
+                inbound: inbound, outbound: outbound, channel: context.requestContext.channel, overrides: overrides, logger: context.logger)
+        }
     }
     let webhook = TwilioWebhook(publicURL: configuration.publicURL, authToken: configuration.twilioAuthToken)
     router.post("/twilio/voice") { request, context in
@@ -132,7 +134,9 @@ public func buildApplication(
         }
         return .upgrade([:])
     } onUpgrade: { inbound, outbound, context in
-        await twilio.handle(inbound: inbound, outbound: outbound, channel: context.requestContext.channel, logger: context.logger)
+        await ConnectionLoop.run(on: context.requestContext.channel?.eventLoop) {
+            await twilio.handle(inbound: inbound, outbound: outbound, channel: context.requestContext.channel, logger: context.logger)
+        }
     }
     return Application(
         router: router,

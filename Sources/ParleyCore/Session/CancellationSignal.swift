@@ -37,7 +37,7 @@ public final class CancellationSignal: Sendable {
     /// Returns when the signal fires, `timeout` of real time has passed, or the waiting task is
     /// cancelled (then it throws `CancellationError`), whichever is first.
     ///
-    /// One waiter and a dispatch timer, no child task: a reply's pacer sleeps this way between
+    /// One waiter and a timer (``RealTimeTimers/current``, else dispatch's), no child task: a reply's pacer sleeps this way between
     /// bursts (``PlaybackGate/sleep(until:clock:)``), 17 times a second per speaking session. A
     /// task group racing `Task.sleep` against ``wait()`` made two child tasks per sleep: at 60
     /// sessions, 6 % of the server's CPU was that race (BENCHMARKS.md, 2026-12-05).
@@ -51,6 +51,8 @@ public final class CancellationSignal: Sendable {
             state.nextWaiter += 1
             return state.nextWaiter
         }
+        // The session's timer (its event loop in the server) if it has one, else dispatch's.
+        let timer = timeout == nil ? nil : RealTimeTimers.current
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 // The cancellation handler may run before or after this registration (or
@@ -63,6 +65,8 @@ public final class CancellationSignal: Sendable {
                 }
                 if resumeNow {
                     continuation.resume()
+                } else if let timeout, let timer {
+                    timer.schedule(after: timeout) { self.resumeWaiter(id) }
                 } else if let timeout {
                     let (seconds, attoseconds) = max(.zero, timeout).components
                     let nanoseconds =

@@ -1,0 +1,123 @@
+import NIOCore
+import NIOPosix
+import ParleyCore
+import Synchronization
+import Testing
+
+@testable import ParleyServer
+
+/// ``ConnectionLoop``: a session's real-time waits are timed by its connection's event loop, and
+/// still end at their limit, when their signal fires, or on cancellation.
+@Suite("Session timers on the connection's event loop", .timeLimit(.minutes(1)))
+struct ConnectionLoopTests {
+    /// Runs `body` with a fresh one-thread event loop, shut down afterwards.
+    static func withLoop(_ body: (any EventLoop) async throws -> Void) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            try await body(group.next())
+        } catch {
+            try await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+    }
+
+    /// A timer that counts what it schedules, on `loop`.
+    final class CountingTimer: RealTimeTimer {
+        let loop: any EventLoop
+        let count = Mutex(0)
+
+        init(loop: any EventLoop) {
+            self.loop = loop
+        }
+
+        func schedule(after delay: Duration, _ fire: @escaping @Sendable () -> Void) {
+            count.withLock { $0 += 1 }
+            let loop = loop
+            EventLoopTimer(eventLoop: loop).schedule(after: delay) {
+                #expect(loop.inEventLoop)
+                fire()
+            }
+        }
+    }
+
+    @Test("a wait lasts its limit, and its timer fires on the loop")
+    func timedByTheLoop() async throws {
+        try await Self.withLoop { loop in
+            let (waited, hadTimer) = try await ConnectionLoop.run(on: loop) { () async throws -> (Duration, Bool) in
+                let hadTimer = RealTimeTimers.current is EventLoopTimer
+                let start = ContinuousClock.now
+                try await CancellationSignal().wait(atMost: .milliseconds(80))
+                return (ContinuousClock.now - start, hadTimer)
+            }
+            #expect(hadTimer)
+            #expect(waited >= .milliseconds(80))
+            #expect(waited < .seconds(10))
+
+            let timer = CountingTimer(loop: loop)
+            try await RealTimeTimers.$current.withValue(timer) {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    // Child tasks inherit the timer.
+                    group.addTask { try await CancellationSignal().wait(atMost: .milliseconds(20)) }
+                    try await CancellationSignal().wait(atMost: .milliseconds(20))
+                    try await group.waitForAll()
+                }
+            }
+            #expect(timer.count.withLock { $0 } == 2)
+        }
+    }
+
+    @Test("firing the signal or cancelling the task ends a loop-timed wait at once")
+    func firedOrCancelled() async throws {
+        try await Self.withLoop { loop in
+            let signal = CancellationSignal()
+            let fired = try await ConnectionLoop.run(on: loop) { () async throws -> Duration in
+                let start = ContinuousClock.now
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await signal.wait(atMost: .seconds(30)) }
+                    try await Task.sleep(for: .milliseconds(30))
+                    signal.fire()
+                    try await group.waitForAll()
+                }
+                return ContinuousClock.now - start
+            }
+            #expect(fired < .seconds(10))
+
+            let (cancelledAfter, threw) = await ConnectionLoop.run(on: loop) { () async -> (Duration, Bool) in
+                let start = ContinuousClock.now
+                let threw = await withTaskGroup(of: Bool.self) { group in
+                    group.addTask {
+                        do {
+                            try await CancellationSignal().wait(atMost: .seconds(30))
+                            return false
+                        } catch {
+                            return error is CancellationError
+                        }
+                    }
+                    try? await Task.sleep(for: .milliseconds(30))
+                    group.cancelAll()
+                    return await group.next() ?? false
+                }
+                return (ContinuousClock.now - start, threw)
+            }
+            #expect(cancelledAfter < .seconds(10))
+            #expect(threw)
+        }
+    }
+
+    @Test("with no connection loop the body runs on dispatch's timers, as before")
+    func withoutALoop() async {
+        let hadTimer = await ConnectionLoop.run(on: nil) { RealTimeTimers.current != nil }
+        #expect(!hadTimer)
+    }
+
+    @Test("a loop that shuts down still wakes its timers' waiters")
+    func loopShutsDown() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let woke = Mutex(false)
+        EventLoopTimer(eventLoop: loop).schedule(after: .seconds(3600)) { woke.withLock { $0 = true } }
+        try await group.shutdownGracefully()
+        #expect(woke.withLock { $0 })
+    }
+}
