@@ -12,12 +12,15 @@ struct AudioPacerTests {
     final class Sent: Sendable {
         let items = Mutex<[(output: String, at: Int)]>([])
         let messages = Mutex<[Int]>([])
+        /// Frames per message.
+        let sizes = Mutex<[Int]>([])
         var frames: Int { items.withLock { $0.filter { $0.output == "frame" }.count } }
         func add(_ output: AudioPacer.Output, at instant: SessionClock.Instant) {
             let at = Int(instant.offset.milliseconds.rounded())
             switch output {
             case .frames(let samples):
                 messages.withLock { $0.append(at) }
+                sizes.withLock { $0.append((samples.count + 159) / 160) }
                 // 160 samples per 20 ms frame at 8 kHz.
                 items.withLock { $0.append(contentsOf: repeatElement((output: "frame", at: at), count: (samples.count + 159) / 160)) }
             case .paused: items.withLock { $0.append(("paused", at)) }
@@ -100,5 +103,48 @@ struct AudioPacerTests {
         // Frame 4 was due at 60 ms; 490 ms paused moves it to 550.
         let next = items.filter { $0.output == "frame" }[4]
         #expect(next.at == 550)
+    }
+
+    @Test("chunks that came while the pacer slept join its bursts; without them a burst holds only the chunk in hand")
+    func burstsAcrossChunks() async throws {
+        // The second in 25 chunks of 40 ms (two frames each), all there from the start.
+        let chunks = stride(from: 0, to: 8000, by: 320).map { AudioChunk(samples: Array(Self.second.samples[$0..<$0 + 320]), sampleRate: 8000) }
+        for refills in [true, false] {
+            let clock = ManualClock()
+            let session = SessionClock(clock)
+            let sent = Sent()
+            let rest = Mutex(Array(chunks.dropFirst()))
+            let task = Task {
+                var pacer = AudioPacer(outputRate: 8000, lead: .milliseconds(100), batch: .milliseconds(40), clock: session)
+                if refills {
+                    // As the reply's audio queue gives them: everything that has come.
+                    try await pacer.play(
+                        chunks[0],
+                        refill: {
+                            rest.withLock { chunks in
+                                defer { chunks.removeAll() }
+                                return chunks
+                            }
+                        }
+                    ) {
+                        sent.add($0, at: session.now)
+                    }
+                } else {
+                    for chunk in chunks { try await pacer.play(chunk) { sent.add($0, at: session.now) } }
+                }
+                try await pacer.finish { sent.add($0, at: session.now) }
+            }
+            try await Self.drive(clock, until: task, sent: sent)
+            let times = sent.items.withLock { $0.map(\.at) }
+            #expect(times.count == 50)
+            let wakes = Dictionary(grouping: times.filter { $0 > 0 }, by: { $0 }).sorted { $0.key < $1.key }
+            if refills {
+                // As with one long chunk: the lead and the batch at once, then three frames per wake.
+                #expect(times.prefix { $0 == 0 }.count == 4, "\(times)")
+                #expect(wakes.dropLast().allSatisfy { $0.value.count == 3 }, "\(times)")
+            } else {
+                #expect(sent.sizes.withLock { $0.max() } == 2, "\(times)")
+            }
+        }
     }
 }

@@ -61,8 +61,26 @@ public struct AudioPacer: Sendable {
         self.gate = gate
     }
 
-    /// Queues a chunk and sends every complete frame when it is due.
-    public mutating func play(_ chunk: AudioChunk, send: (Output) async throws -> Void) async throws {
+    /// Queues a chunk and sends every complete frame when it is due. Before each burst it adds the
+    /// chunks `refill` gives (those that came meanwhile), so a burst can hold frames of several
+    /// chunks.
+    public mutating func play(
+        _ chunk: AudioChunk, refill: () -> [AudioChunk] = { [] }, send: (Output) async throws -> Void
+    ) async throws {
+        append(chunk)
+        try await sendFrames(flushing: false, refill: refill, send: send)
+    }
+
+    /// Sends what remains, the last frame possibly short.
+    public mutating func finish(send: (Output) async throws -> Void) async throws {
+        if var resampler {
+            pending.append(contentsOf: resampler.finishInt16())
+            self.resampler = nil
+        }
+        try await sendFrames(flushing: true, refill: { [] }, send: send)
+    }
+
+    private mutating func append(_ chunk: AudioChunk) {
         if chunk.sampleRate == outputRate {
             pending.append(contentsOf: chunk.samples)
         } else {
@@ -72,19 +90,11 @@ public struct AudioPacer: Sendable {
             }
             pending.append(contentsOf: resampler!.process(chunk.samples))
         }
-        try await sendFrames(flushing: false, send: send)
     }
 
-    /// Sends what remains, the last frame possibly short.
-    public mutating func finish(send: (Output) async throws -> Void) async throws {
-        if var resampler {
-            pending.append(contentsOf: resampler.finishInt16())
-            self.resampler = nil
-        }
-        try await sendFrames(flushing: true, send: send)
-    }
-
-    private mutating func sendFrames(flushing: Bool, send: (Output) async throws -> Void) async throws {
+    private mutating func sendFrames(
+        flushing: Bool, refill: () -> [AudioChunk], send: (Output) async throws -> Void
+    ) async throws {
         var offset = 0
         defer { pending.removeFirst(offset) }
         func hasFrame(from offset: Int) -> Bool {
@@ -92,6 +102,7 @@ public struct AudioPacer: Sendable {
         }
         while hasFrame(from: offset) {
             try await waitForDeadline(send: send)
+            for chunk in refill() { append(chunk) }
             // This frame and the ones due within the burst after it: one message, one flush.
             var end = min(pending.count, offset + frameSamples)
             var frames = 1

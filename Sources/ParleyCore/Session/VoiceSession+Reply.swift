@@ -229,22 +229,35 @@ extension VoiceSession {
                 }
                 if let rest = chunker.finish() { try queue(rest) }
             }
+            // The synthesiser and the pacer each in their own task, with the reply's audio queued
+            // between them, so each burst holds all the audio that has come (ReplyAudioQueue).
+            let audio = ReplyAudioQueue(capacity: Self.audioAhead)
+            let outputRate = configuration.outputSampleRate
             group.addTask {
-                var pacer = AudioPacer(
-                    outputRate: configuration.outputSampleRate, lead: configuration.outputLead, batch: configuration.outputBatch,
-                    gate: request.gate, clock: clock)
-                let outputRate = configuration.outputSampleRate
-                let send = audioSender(request, output: output)
                 do {
                     try await providers.textToSpeech.synthesize(sentences, sampleRate: outputRate) { chunk in
                         recorder.mark(.ttsFirstAudio)
                         request.heard.addChunk(chunk, outputRate: outputRate)
-                        try await pacer.play(chunk, send: send)
+                        try await audio.push(chunk)
                     }
+                    // All of it came: the pacer plays out what is queued. (On a failure the group
+                    // cancels the pacer instead, and what is queued is dropped, as before.)
+                    audio.finish()
                 } catch let error as ProviderError {
                     configuration.observer?.providerFailed(error, stage: "tts")
                     throw StageFailure(error: SessionError(.ttsFailed, error.description))
                 }
+            }
+            group.addTask {
+                var pacer = AudioPacer(
+                    outputRate: outputRate, lead: configuration.outputLead, batch: configuration.outputBatch, gate: request.gate,
+                    clock: clock)
+                let send = audioSender(request, output: output)
+                while let chunk = await audio.next() {
+                    try await pacer.play(chunk, refill: audio.takeAvailable, send: send)
+                }
+                // Cancelled (the reply was interrupted or failed): nothing more is sent.
+                try Task.checkCancellation()
                 try await pacer.finish(send: send)
             }
             // The first failure stops the other half at once (`waitForAll()` would wait for it).

@@ -36,6 +36,9 @@ public struct VoiceSession: Sendable {
     static let speechCapacity = 1500
     /// Sentences waiting for text-to-speech.
     static let sentenceCapacity = 64
+    /// Reply audio a synthesiser may get ahead of the pacer before it waits (``ReplyAudioQueue``):
+    /// 64 KB at 16 kHz, 96 KB at 24 kHz.
+    static let audioAhead = Duration.seconds(2)
     /// How long after its last audio was sent a goodbye may take to play out at the client,
     /// beyond the output lead, before the session ends anyway.
     static let goodbyeGrace = Duration.seconds(2)
