@@ -38,11 +38,8 @@ struct EventLoopTimer: RealTimeTimer {
     }
 
     func schedule(after delay: Duration, _ fire: @escaping @Sendable () -> Void) {
-        let (seconds, attoseconds) = max(.zero, delay).components
-        let nanoseconds =
-            seconds >= Int64.max / 1_000_000_000 ? Int64.max : seconds * 1_000_000_000 + attoseconds / 1_000_000_000
         do {
-            _ = try eventLoop.scheduleCallback(in: .nanoseconds(nanoseconds), handler: Callback(fire: fire))
+            _ = try eventLoop.scheduleCallback(in: .nanoseconds(delay.clampedNanoseconds), handler: Callback(fire: fire))
         } catch {
             // NIO's loops do not throw here (one that has shut down logs and drops the work; the
             // server's never shut down); a loop that did could keep no time, so wake the waiter now.

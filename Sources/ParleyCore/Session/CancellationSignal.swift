@@ -1,4 +1,3 @@
-import Dispatch
 import Synchronization
 
 /// A one-shot signal that tasks can wait on; used to cancel a reply from outside its task tree.
@@ -37,8 +36,9 @@ public final class CancellationSignal: Sendable {
     /// Returns when the signal fires, `timeout` of real time has passed, or the waiting task is
     /// cancelled (then it throws `CancellationError`), whichever is first.
     ///
-    /// One waiter and a timer (``RealTimeTimers/current``, else dispatch's), no child task: a reply's pacer sleeps this way between
-    /// bursts (``PlaybackGate/sleep(until:clock:)``), 17 times a second per speaking session. A
+    /// One waiter and a timer (``RealTimeTimers/current``, else dispatch's), no child task: a
+    /// reply's pacer sleeps this way between bursts (``PlaybackGate/sleep(until:clock:)``), 17
+    /// times a second per speaking session. A
     /// task group racing `Task.sleep` against ``wait()`` made two child tasks per sleep: at 60
     /// sessions, 6 % of the server's CPU was that race (BENCHMARKS.md, 2026-12-05).
     public func wait(atMost timeout: Duration) async throws {
@@ -52,7 +52,7 @@ public final class CancellationSignal: Sendable {
             return state.nextWaiter
         }
         // The session's timer (its event loop in the server) if it has one, else dispatch's.
-        let timer = timeout == nil ? nil : RealTimeTimers.current
+        let timer: (any RealTimeTimer)? = timeout == nil ? nil : RealTimeTimers.current ?? DispatchTimer()
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 // The cancellation handler may run before or after this registration (or
@@ -67,14 +67,6 @@ public final class CancellationSignal: Sendable {
                     continuation.resume()
                 } else if let timeout, let timer {
                     timer.schedule(after: timeout) { self.resumeWaiter(id) }
-                } else if let timeout {
-                    let (seconds, attoseconds) = max(.zero, timeout).components
-                    let nanoseconds =
-                        seconds >= Int64(Int.max / 1_000_000_000)
-                        ? Int.max : Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
-                    DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
-                        self.resumeWaiter(id)
-                    }
                 }
             }
         } onCancel: {

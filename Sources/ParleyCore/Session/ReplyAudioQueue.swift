@@ -28,21 +28,36 @@ final class ReplyAudioQueue: Sendable {
         var consumer: UnsafeContinuation<AudioChunk?, Never>?
         /// The producer waiting in ``push(_:)`` for room.
         var producer: UnsafeContinuation<Void, Never>?
+
+        /// Whether a push must wait: `capacity` seconds or more queued, and the queue still open.
+        func producerWaits(capacity: Double) -> Bool {
+            !closed && !producerCancelled && !chunks.isEmpty && queued >= capacity
+        }
+
+        /// The first chunk queued (`.some(nil)`: the end; nil: none yet), with the waiting
+        /// producer taken out if there is room for it now.
+        mutating func pop(capacity: Double) -> (chunk: AudioChunk??, producer: UnsafeContinuation<Void, Never>?) {
+            if closed { return (.some(nil), nil) }
+            guard let chunk = chunks.popFirst() else { return (finished ? .some(nil) : nil, nil) }
+            queued = chunks.isEmpty ? 0 : queued - Double(chunk.samples.count) / Double(max(1, chunk.sampleRate))
+            return (.some(chunk), room(capacity: capacity))
+        }
+
+        /// The waiting producer, taken out, if the queue now has room for it.
+        mutating func room(capacity: Double) -> UnsafeContinuation<Void, Never>? {
+            guard queued < capacity || chunks.isEmpty, let waiting = producer else { return nil }
+            producer = nil
+            return waiting
+        }
     }
 
-    /// How much audio may wait before ``push(_:)`` waits for room.
-    let capacity: Duration
-    private let capacitySeconds: Double
+    /// How much audio, in seconds, may wait before ``push(_:)`` waits for room.
+    private let capacity: Double
     private let state = Mutex(State())
 
     /// An empty queue holding at most about `capacity` of audio (one chunk more at most).
     init(capacity: Duration) {
-        self.capacity = capacity
-        self.capacitySeconds = max(0, capacity.seconds)
-    }
-
-    private static func seconds(of chunk: AudioChunk) -> Double {
-        Double(chunk.samples.count) / Double(max(1, chunk.sampleRate))
+        self.capacity = max(0, capacity.seconds)
     }
 
     /// Queues `chunk` (or hands it to the waiting consumer), then waits while the queue holds
@@ -56,7 +71,7 @@ final class ReplyAudioQueue: Sendable {
                 return (consumer, false)
             }
             state.chunks.append(chunk)
-            state.queued += Self.seconds(of: chunk)
+            state.queued += Double(chunk.samples.count) / Double(max(1, chunk.sampleRate))
             return (nil, false)
         }
         if closed { throw CancellationError() }
@@ -64,12 +79,11 @@ final class ReplyAudioQueue: Sendable {
             consumer.resume(returning: chunk)
             return
         }
-        while state.withLock({ !$0.closed && !$0.producerCancelled && $0.queued >= capacitySeconds && !$0.chunks.isEmpty }) {
+        while state.withLock({ $0.producerWaits(capacity: capacity) }) {
             await withTaskCancellationHandler {
                 await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
                     let waits = state.withLock { state -> Bool in
-                        guard !state.closed, !state.producerCancelled, state.queued >= capacitySeconds, !state.chunks.isEmpty
-                        else { return false }
+                        guard state.producerWaits(capacity: capacity) else { return false }
                         state.producer = continuation
                         return true
                     }
@@ -105,16 +119,13 @@ final class ReplyAudioQueue: Sendable {
         if !Task.isCancelled, let ready = take() { return ready }
         return await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<AudioChunk?, Never>) in
-                let (ready, producer) = state.withLock { state -> (AudioChunk??, UnsafeContinuation<Void, Never>?) in
-                    if state.closed { return (.some(nil), nil) }
-                    if let chunk = state.chunks.popFirst() {
-                        state.queued = state.chunks.isEmpty ? 0 : state.queued - Self.seconds(of: chunk)
-                        return (.some(chunk), Self.room(&state, capacity: capacitySeconds))
+                let (ready, producer) = state.withLock { state in
+                    let (chunk, producer) = state.pop(capacity: capacity)
+                    if case .none = chunk {
+                        precondition(state.consumer == nil, "a reply audio queue has one consumer")
+                        state.consumer = continuation
                     }
-                    if state.finished { return (.some(nil), nil) }
-                    precondition(state.consumer == nil, "a reply audio queue has one consumer")
-                    state.consumer = continuation
-                    return (nil, nil)
+                    return (chunk, producer)
                 }
                 producer?.resume()
                 if let ready { continuation.resume(returning: ready) }
@@ -142,30 +153,16 @@ final class ReplyAudioQueue: Sendable {
             let chunks = Array(state.chunks)
             state.chunks.removeAll(keepingCapacity: true)
             state.queued = 0
-            return (chunks, Self.room(&state, capacity: capacitySeconds))
+            return (chunks, state.room(capacity: capacity))
         }
         producer?.resume()
         return chunks
     }
 
-    /// The first chunk queued, if any (nil when none is queued now or the queue is closed).
+    /// The first chunk queued (`.some(nil)`: the end; nil: none queued now), without waiting.
     private func take() -> AudioChunk?? {
-        let (chunk, producer) = state.withLock { state -> (AudioChunk??, UnsafeContinuation<Void, Never>?) in
-            if state.closed { return (.some(nil), nil) }
-            if let chunk = state.chunks.popFirst() {
-                state.queued = state.chunks.isEmpty ? 0 : state.queued - Self.seconds(of: chunk)
-                return (.some(chunk), Self.room(&state, capacity: capacitySeconds))
-            }
-            return (state.finished ? .some(nil) : nil, nil)
-        }
+        let (chunk, producer) = state.withLock { $0.pop(capacity: capacity) }
         producer?.resume()
         return chunk
-    }
-
-    /// The waiting producer, taken out, if the queue now has room for it.
-    private static func room(_ state: inout State, capacity: Double) -> UnsafeContinuation<Void, Never>? {
-        guard state.queued < capacity || state.chunks.isEmpty, let producer = state.producer else { return nil }
-        state.producer = nil
-        return producer
     }
 }
