@@ -36,6 +36,9 @@ public struct AudioPacer: Sendable {
     public let lead: Duration
     /// Frames due this soon after the one being sent go out with it.
     public let batch: Duration
+    /// The most frames in one message: the frame woken for and those due within ``batch``. A
+    /// pacer running late (a busy machine) catches up in messages of this size, back to back.
+    public var maximumBurst: Int { 1 + Int(batch / frameDuration) }
     /// Frames sent so far.
     public private(set) var framesSent = 0
     /// Samples sent so far.
@@ -106,7 +109,7 @@ public struct AudioPacer: Sendable {
             // This frame and the ones due within the burst after it: one message, one flush.
             var end = min(pending.count, offset + frameSamples)
             var frames = 1
-            while hasFrame(from: end), isDue(frame: framesSent + frames) {
+            while frames < maximumBurst, hasFrame(from: end), isDue(frame: framesSent + frames) {
                 end = min(pending.count, end + frameSamples)
                 frames += 1
             }
