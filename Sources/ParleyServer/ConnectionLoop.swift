@@ -1,26 +1,55 @@
 import NIOCore
 import ParleyCore
 
-/// Times a session's real-time waits on its connection's event loop.
+/// Runs a session on its connection's event loop: its Swift tasks and its real-time waits.
 ///
-/// A reply's pacer sleeps between bursts about 17 times a second
-/// (``CancellationSignal/wait(atMost:)``). On a dispatch timer each sleep woke dispatch's timer
-/// thread, which woke a dispatch worker to resume the pacer, which put it on Swift's cooperative
-/// pool: three threads per wake-up. On the event loop that already reads and writes the session's
-/// socket, the loop's timerfd wakes it and it resumes the pacer: about 4 % less server CPU in a
-/// conversation (BENCHMARKS.md, 2026-12-06).
+/// Every caller frame is read on the loop of the caller's socket (``WebSocketReadTap``). With the
+/// session's tasks on the cooperative pool, each frame, each reply burst and each provider
+/// message crossed threads: a futex wake-up of a pool thread, and for every write a hop back to
+/// the loop. With the tasks on the loop (``EventLoopTaskExecutor``) the reader queues a frame and
+/// the coordinator takes it on the same thread, and a write from the session is made in place:
+/// at 100 talking sessions futex calls fell by 85 % and context switches by half, and the server
+/// took 7–8 % less CPU (BENCHMARKS.md, 2026-12-06). Provider sockets opened from the session go
+/// on the same loop (``ProviderWebSocket``), so their reads and writes stay on it too.
 ///
-/// Only the timers move: the session's tasks stay on the cooperative pool, so that a session's
-/// Swift code never holds up the sockets of the other sessions on its loop. (Running them on the
-/// loop too saved another 8 %, but in debug test runs it delayed other tests' fake servers past
-/// their timeouts; BENCHMARKS.md.)
+/// The price is NIO's: code on a loop holds up every other socket on it while it runs. Session
+/// code never blocks (model runs go to ``ModelWorkers``, espeak-ng to NIO's thread pool, the local
+/// engines are child processes), and the coordinator gives the loop back after every 32 signals
+/// it handles (`VoiceSession.signalsPerTurnOfTheLoop`), so a backlog is worked off in turns.
+///
+/// A pacer's sleep between bursts (``CancellationSignal/wait(atMost:)``, about 17 times a second
+/// while a reply plays) is a timer on the loop (``EventLoopTimer``) rather than dispatch's timer
+/// thread, which woke a dispatch worker to resume the pacer: three threads per wake-up.
 enum ConnectionLoop {
-    /// Runs `body` with the real-time waits in its task tree timed by `eventLoop` (as before,
-    /// by dispatch, without one).
+    /// Runs `body` with its task tree on `eventLoop` and its real-time waits timed by it (as
+    /// before, on the cooperative pool and by dispatch, without one).
     static func run<Result>(on eventLoop: (any EventLoop)?, _ body: () async throws -> Result) async rethrows -> Result {
         guard let eventLoop else { return try await body() }
-        return try await RealTimeTimers.$current.withValue(EventLoopTimer(eventLoop: eventLoop)) {
-            try await body()
+        return try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop: eventLoop)) {
+            try await RealTimeTimers.$current.withValue(EventLoopTimer(eventLoop: eventLoop)) {
+                try await body()
+            }
+        }
+    }
+}
+
+/// A task executor that runs each job on one event loop, in the order enqueued.
+///
+/// NIO's event loops are serial executors (for actors) but not task executors, so this is
+/// written here; it is NIO's own `enqueue` (`EventLoop+SerialExecutor.swift`) with the job run
+/// on a task executor. `withTaskExecutorPreference` holds the executor for as long as any task
+/// that prefers it can run: the tasks of its body and their structured children.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let eventLoop: any EventLoop
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        eventLoop.execute {
+            job.runSynchronously(on: self.asUnownedTaskExecutor())
         }
     }
 }

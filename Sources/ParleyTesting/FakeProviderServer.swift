@@ -29,9 +29,14 @@ public struct FakeProviderServer: Sendable {
         self.respond = http
     }
 
+    /// The fakes' event loops, apart from the singleton loops that the code under test uses: a
+    /// server session runs its Swift code on its connection's loop, and a fake sharing that loop
+    /// would see its requests late whenever the session works, as no remote provider does.
+    static let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+
     /// Listens on 127.0.0.1 at a free port, runs `body` with the port, then stops.
     public func run<Result: Sendable>(_ body: @Sendable (Int) async throws -> Result) async throws -> Result {
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let server = try await ServerBootstrap(group: Self.eventLoops)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: "127.0.0.1", port: 0) { channel in

@@ -1,14 +1,17 @@
 import NIOCore
 import NIOPosix
 import ParleyCore
+import ParleyProviders
+import ParleyTesting
 import Synchronization
 import Testing
 
 @testable import ParleyServer
 
-/// ``ConnectionLoop``: a session's real-time waits are timed by its connection's event loop, and
-/// still end at their limit, when their signal fires, or on cancellation.
-@Suite("Session timers on the connection's event loop", .timeLimit(.minutes(1)))
+/// ``ConnectionLoop``: a session's tasks run on its connection's event loop, its real-time waits
+/// are timed by that loop, and they still end at their limit, when their signal fires, or on
+/// cancellation.
+@Suite("Sessions on the connection's event loop", .timeLimit(.minutes(1)))
 struct ConnectionLoopTests {
     /// Runs `body` with a fresh one-thread event loop, shut down afterwards.
     static func withLoop(_ body: (any EventLoop) async throws -> Void) async throws {
@@ -105,10 +108,44 @@ struct ConnectionLoopTests {
         }
     }
 
-    @Test("with no connection loop the body runs on dispatch's timers, as before")
+    @Test("the body and its child tasks run on the loop, after every suspension, and a provider socket opened there uses it")
+    func tasksOnTheLoop() async throws {
+        try await Self.withLoop { loop in
+            let fake = FakeProviderServer(webSocket: { _ in .accept(headers: []) { _ in try await Task.sleep(for: .seconds(30)) } })
+            try await fake.run { port in
+                let onLoop = try await ConnectionLoop.run(on: loop) { () async throws -> [Bool] in
+                    var seen = [loop.inEventLoop]
+                    try await Task.sleep(for: .milliseconds(5))
+                    seen.append(loop.inEventLoop)
+                    seen += try await withThrowingTaskGroup(of: Bool.self) { group in
+                        for _ in 0..<4 {
+                            group.addTask {
+                                try await Task.sleep(for: .milliseconds(5))
+                                await Task.yield()
+                                return loop.inEventLoop
+                            }
+                        }
+                        return try await group.reduce(into: []) { $0.append($1) }
+                    }
+                    seen.append(MultiThreadedEventLoopGroup.currentEventLoop === loop)
+                    let socketLoop = try await ProviderWebSocket.connect(
+                        to: "ws://127.0.0.1:\(port)/", headers: [], maximumMessageSize: 1 << 16, timeout: .seconds(5)
+                    ) { connection in connection.eventLoop }
+                    seen.append(socketLoop === loop)
+                    return seen
+                }
+                #expect(onLoop == [Bool](repeating: true, count: 8))
+            }
+        }
+    }
+
+    @Test("with no connection loop the body runs on the cooperative pool and dispatch's timers, as before")
     func withoutALoop() async {
-        let hadTimer = await ConnectionLoop.run(on: nil) { RealTimeTimers.current != nil }
+        let (hadTimer, onALoop) = await ConnectionLoop.run(on: nil) {
+            (RealTimeTimers.current != nil, MultiThreadedEventLoopGroup.currentEventLoop != nil)
+        }
         #expect(!hadTimer)
+        #expect(!onALoop)
     }
 
     @Test("a loop that shuts down still wakes its timers' waiters")

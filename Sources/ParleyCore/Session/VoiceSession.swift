@@ -39,6 +39,11 @@ public struct VoiceSession: Sendable {
     /// Reply audio a synthesiser may get ahead of the pacer before it waits (``ReplyAudioQueue``):
     /// 64 KB at 16 kHz, 96 KB at 24 kHz.
     static let audioAhead = Duration.seconds(2)
+    /// The coordinator yields after every so many signals it handles. A server session runs on
+    /// its connection's event loop, which also reads and writes every other socket on it: after a
+    /// backlog (the inbox holds up to 5 s of frames) the coordinator gives the loop back between
+    /// batches instead of working the whole backlog off in one go.
+    static let signalsPerTurnOfTheLoop = 32
     /// How long after its last audio was sent a goodbye may take to play out at the client,
     /// beyond the output lead, before the session ends anyway.
     static let goodbyeGrace = Duration.seconds(2)
@@ -212,11 +217,14 @@ public struct VoiceSession: Sendable {
                 defer { coordinator.stop() }
                 try coordinator.greet()
                 var ended = false
+                var handled = 0
                 while let signal = await signals.next() {
                     guard try await coordinator.handle(signal, output: output) else {
                         ended = true
                         break
                     }
+                    handled += 1
+                    if handled % Self.signalsPerTurnOfTheLoop == 0 { await Task.yield() }
                 }
                 if !ended, inbox.overflowed {
                     throw SessionError(.inputOverflow, "The server fell more than 5 s behind the audio sent; closing.", fatal: true)

@@ -67,7 +67,10 @@ public enum ProviderWebSocket {
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: requestHeaders)
         let sslContext = secure ? try NIOSSLContext(configuration: .makeClientConfiguration()) : nil
 
-        let pending = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        // On the caller's event loop when it runs on one (a server session runs on its caller's
+        // connection's loop): the socket's reads and writes then stay on that thread.
+        let loop: any EventLoopGroup = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton
+        let pending = try await ClientBootstrap(group: loop)
             .connectTimeout(.nanoseconds(timeout.nanoseconds))
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -105,7 +108,7 @@ public enum ProviderWebSocket {
         case .upgraded(let channel):
             return try await channel.executeThenClose { inbound, outbound in
                 let connection = ProviderWebSocketConnection(
-                    inbound: inbound, outbound: outbound, maximumMessageSize: maximumMessageSize)
+                    inbound: inbound, outbound: outbound, maximumMessageSize: maximumMessageSize, eventLoop: channel.channel.eventLoop)
                 // Leaving the body (normally, by error or by cancellation) closes the TCP connection.
                 return try await body(connection)
             }

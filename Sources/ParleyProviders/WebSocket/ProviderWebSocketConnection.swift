@@ -12,13 +12,16 @@ public struct ProviderWebSocketConnection: Sendable {
     private let maximumMessageSize: Int
     /// The frames' masking keys; nil on the server side, which does not mask.
     private let maskingKeys: MaskingKeySource?
+    /// The event loop of the socket (nil where the creator did not say).
+    package let eventLoop: (any EventLoop)?
 
     /// Wraps an upgraded channel; `masksFrames` is true for clients (RFC 6455 §5.3) and false for
     /// the server side used by the test fakes.
     package init(
         inbound: NIOAsyncChannelInboundStream<WebSocketFrame>, outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>,
-        maximumMessageSize: Int, masksFrames: Bool = true
+        maximumMessageSize: Int, masksFrames: Bool = true, eventLoop: (any EventLoop)? = nil
     ) {
+        self.eventLoop = eventLoop
         self.inbound = inbound
         self.outbound = outbound
         self.maximumMessageSize = maximumMessageSize
