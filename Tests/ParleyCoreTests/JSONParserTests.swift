@@ -56,4 +56,44 @@ struct JSONParserTests {
         #expect(JSONValue.parse(String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)) == JSONValue?.none)
         #expect(JSONValue.parse(String(repeating: "{\"a\":", count: 5000) + "1" + String(repeating: "}", count: 5000)) == JSONValue?.none)
     }
+
+    @Test("a quote, backslash, control character or multi-byte character at any offset of a long string is seen, as Foundation sees it")
+    func longStrings() throws {
+        let specials: [(json: String, valid: Bool)] = [
+            ("\\\"", true), ("\\\\", true), ("\\n", true), ("\\u00e9", true), ("é", true), ("\u{1}", false), ("\t", false),
+        ]
+        for length in 0..<24 {
+            for offset in 0...length {
+                for special in specials {
+                    let plain = String(repeating: "a", count: length)
+                    let body = String(plain.prefix(offset)) + special.json + String(plain.dropFirst(offset))
+                    let text = "[\"" + body + "\"]"
+                    let ours = JSONValue.parse(text)
+                    let foundation = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String]
+                    #expect((ours != nil) == special.valid, "\(text.debugDescription)")
+                    #expect(ours?.arrayValue?.first?.stringValue == foundation?.first, "\(text.debugDescription)")
+                }
+            }
+        }
+    }
+
+    @Test("parseObject leaves the raw member's plain string as bytes, and decodes it as usual when it has escapes or is not a string")
+    func rawMember() throws {
+        let audio = String(repeating: "QUJD", count: 40)
+        let plain = JSONValue.parseObject(#"{"audio":"\#(audio)","isFinal":null,"alignment":{"audio":"x"}}"#, rawStringMember: "audio") {
+            members, raw in (members, raw.map { String(decoding: $0, as: UTF8.self) })
+        }
+        #expect(plain?.1 == audio)
+        #expect(plain?.0["audio"] == nil)
+        #expect(plain?.0["isFinal"] == .null)
+        // Only the top-level member is raw.
+        #expect(plain?.0["alignment"]?["audio"] == "x")
+        let escaped = JSONValue.parseObject(#"{"audio":"a\/b"}"#, rawStringMember: "audio") { members, raw in (members, raw) }
+        #expect(escaped?.0["audio"] == "a/b" && escaped?.1 == nil)
+        let number = JSONValue.parseObject(#"{"audio": 12 }"#, rawStringMember: "audio") { members, raw in (members, raw) }
+        #expect(number?.0["audio"] == .number(12) && number?.1 == nil)
+        for invalid in [#"{"audio":"abc"#, #"{"audio":"abc"} x"#, #"["audio"]"#, #"{"audio":"a\#u{1}b"}"#] {
+            #expect(JSONValue.parseObject(invalid, rawStringMember: "audio") { _, _ in true } == nil, "\(invalid)")
+        }
+    }
 }

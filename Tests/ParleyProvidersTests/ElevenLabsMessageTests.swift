@@ -1,3 +1,4 @@
+import Foundation
 import ParleyCore
 import Testing
 
@@ -46,6 +47,20 @@ struct ElevenLabsMessageTests {
         #expect(throws: ElevenLabsServerMessage.Malformed.self) { try ElevenLabsServerMessage(parsing: "<html>") }
         #expect(throws: ElevenLabsServerMessage.Malformed.self) { try ElevenLabsServerMessage(parsing: #"{"audio":"%%%"}"#) }
         #expect(throws: ElevenLabsServerMessage.Malformed.self) { try ElevenLabsServerMessage(parsing: #"{"audio":12}"#) }
+        // Unpadded or cut base64 is refused, as Foundation's decoder refused it.
+        #expect(throws: ElevenLabsServerMessage.Malformed.self) { try ElevenLabsServerMessage(parsing: #"{"audio":"AQI"}"#) }
+        #expect(throws: ElevenLabsServerMessage.Malformed.self) { try ElevenLabsServerMessage(parsing: #"{"audio":"AQ=="#) }
+    }
+
+    @Test("long audio decodes from the message's bytes as Foundation decodes it; an escaped slash is still base64")
+    func longAudio() throws {
+        let bytes = (0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 3) }
+        let encoded = Data(bytes).base64EncodedString()
+        #expect(encoded.contains("/"))
+        let message = try ElevenLabsServerMessage(parsing: #"{"audio":"\#(encoded)","isFinal":false,"alignment":null}"#)
+        #expect(message.audio == bytes)
+        let escaped = encoded.replacingOccurrences(of: "/", with: #"\/"#)
+        #expect(try ElevenLabsServerMessage(parsing: #"{"audio":"\#(escaped)"}"#).audio == bytes)
     }
 
     @Test("PCM16 bytes split at any offset give the same samples; the odd byte waits for its partner")

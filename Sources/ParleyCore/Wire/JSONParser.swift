@@ -11,9 +11,14 @@ struct JSONParser: ~Copyable {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     private var depth = 0
+    /// The top-level member whose string value is left as bytes (``parseObject(_:rawStringMember:)``).
+    private let rawKey: String?
+    /// Where that string's bytes are, once found.
+    private var rawRange: Range<Int>?
 
-    private init(_ bytes: UnsafeBufferPointer<UInt8>) {
+    private init(_ bytes: UnsafeBufferPointer<UInt8>, rawKey: String? = nil) {
         self.bytes = bytes
+        self.rawKey = rawKey
     }
 
     /// Parses one JSON value filling all of `bytes` (whitespace around it allowed); nil when the
@@ -25,6 +30,24 @@ struct JSONParser: ~Copyable {
         // Not a ternary: `nil` there would become JSONValue.null (ExpressibleByNilLiteral).
         guard parser.index == bytes.count else { return nil }
         return value
+    }
+
+    /// Parses one JSON object filling all of `bytes`, except that the top-level member `rawKey`,
+    /// when its value is a string without escapes, is not decoded: its bytes (between the quotes)
+    /// are given as a range of `bytes` instead, and the member is left out of `members`. For a
+    /// long string read once (ElevenLabs' base64 audio), this saves making and validating a
+    /// `String`. A `rawKey` value of another kind, or with escapes, is a member as usual.
+    static func parseObject(
+        _ bytes: UnsafeBufferPointer<UInt8>, rawStringMember rawKey: String
+    ) -> (members: [String: JSONValue], raw: Range<Int>?)? {
+        var parser = JSONParser(bytes, rawKey: rawKey)
+        parser.skipWhitespace()
+        guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "{"),
+            case .object(let members)? = parser.object()
+        else { return nil }
+        parser.skipWhitespace()
+        guard parser.index == bytes.count else { return nil }
+        return (members, parser.rawRange)
     }
 
     private mutating func value() -> JSONValue? {
@@ -53,8 +76,13 @@ struct JSONParser: ~Copyable {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let key = string() else { return nil }
             skipWhitespace()
-            guard consume(UInt8(ascii: ":")), let member = value() else { return nil }
-            members[key] = member
+            guard consume(UInt8(ascii: ":")) else { return nil }
+            if depth == 1, key == rawKey, let range = rawString() {
+                rawRange = range
+            } else {
+                guard let member = value() else { return nil }
+                members[key] = member
+            }
             skipWhitespace()
             if consume(UInt8(ascii: ",")) { continue }
             guard consume(UInt8(ascii: "}")) else { return nil }
@@ -80,10 +108,55 @@ struct JSONParser: ~Copyable {
         }
     }
 
+    /// The bytes of a string without escapes or control characters, after whitespace, starting
+    /// at its opening quote; nil, with nothing consumed, for anything else.
+    private mutating func rawString() -> Range<Int>? {
+        skipWhitespace()
+        let opening = index
+        guard consume(UInt8(ascii: "\"")) else { return nil }
+        let start = index
+        skipPlainStringBytes()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+            index = opening
+            return nil
+        }
+        index += 1
+        return start..<(index - 1)
+    }
+
+    /// Moves past string bytes that need no attention: neither a quote, a backslash nor a control
+    /// character. Eight bytes at a time while none of them is one (a long string, such as base64
+    /// audio, is most of a message), then byte by byte.
+    private mutating func skipPlainStringBytes() {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        if let base = bytes.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while index + 8 <= bytes.count {
+                let word = raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                // Per byte: is it 0 (after the XOR: a quote or a backslash), or below 0x20?
+                // Exact as to whether any byte is: the bit trick's false positives sit only
+                // above a true one.
+                let quote = word ^ (ones &* 0x22)
+                let backslash = word ^ (ones &* 0x5C)
+                let special =
+                    ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word)
+                if special & highs != 0 { break }
+                index += 8
+            }
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 { return }
+            index += 1
+        }
+    }
+
     /// A string starting at the opening quote.
     private mutating func string() -> String? {
         index += 1
         let start = index
+        skipPlainStringBytes()
         // Fast path: no escape, so the bytes are the string (validated as UTF-8).
         while index < bytes.count {
             let byte = bytes[index]

@@ -15,6 +15,22 @@ public enum JSONValue: Sendable, Hashable {
         return text.withUTF8 { JSONParser.parse($0) }
     }
 
+    /// Parses a JSON object and hands its members to `body`, except the top-level member
+    /// `rawKey` when its value is a string without escapes: that string's bytes (between the
+    /// quotes, not validated as UTF-8) come separately, valid only during `body`. Nil when the
+    /// text is not a valid JSON object. For one long string read once, such as ElevenLabs'
+    /// base64 audio, this saves making a `String` of it.
+    package static func parseObject<Result>(
+        _ text: String, rawStringMember rawKey: String,
+        _ body: (_ members: [String: JSONValue], _ raw: UnsafeBufferPointer<UInt8>?) throws -> Result
+    ) rethrows -> Result? {
+        var text = text
+        return try text.withUTF8 { bytes in
+            guard let (members, raw) = JSONParser.parseObject(bytes, rawStringMember: rawKey) else { return nil }
+            return try body(members, raw.map { UnsafeBufferPointer(rebasing: bytes[$0]) })
+        }
+    }
+
     /// Parses JSON bytes; nil when they are not valid JSON (or not UTF-8).
     public static func parse(_ data: Data) -> JSONValue? {
         data.withUnsafeBytes { JSONParser.parse($0.bindMemory(to: UInt8.self)) }

@@ -1,4 +1,4 @@
-import Foundation
+import ExtrasBase64
 package import ParleyCore
 
 /// One JSON message from the `stream-input` WebSocket (docs/providers.md), decoded leniently:
@@ -25,30 +25,56 @@ package struct ElevenLabsServerMessage: Equatable {
     }
 
     /// Decodes a text message.
+    ///
+    /// The base64 audio, most of each message, is decoded from the message's bytes
+    /// (``JSONValue/parseObject(_:rawStringMember:_:)``) by ExtrasBase64, without a `String` of
+    /// it or Foundation's `Data`: ElevenLabs' messages were about 5 % of the server's CPU in a
+    /// conversation, half of it the audio string (BENCHMARKS.md, 2026-12-06).
     package init(parsing text: String) throws(Malformed) {
-        guard let json = JSONValue.parse(text), case .object = json else {
+        let decoded = JSONValue.parseObject(text, rawStringMember: "audio") { members, raw -> Result<Self, Malformed> in
+            Result { () throws(Malformed) in try Self(members: members, rawAudio: raw) }
+        }
+        guard let decoded else {
             throw Malformed(description: "a message that is not a JSON object: \(text.prefix(80))")
         }
+        self = try decoded.get()
+    }
+
+    private init(members: [String: JSONValue], rawAudio: UnsafeBufferPointer<UInt8>?) throws(Malformed) {
+        let json = JSONValue.object(members)
+        let hasAudio = rawAudio != nil || members["audio"] != nil
         // Errors first: an error message has no audio and must not be mistaken for an empty chunk.
         let errorCode = json["error"]?.stringValue
         let message = json["message"]?.stringValue
-        if errorCode != nil || (message != nil && json["audio"] == nil) {
+        if errorCode != nil || (message != nil && !hasAudio) {
             error = (errorCode ?? json["code"]?.intValue.map { "code \($0)" } ?? "error", message ?? "no message")
             return
         }
-        switch json["audio"] {
-        case .string(let encoded)?:
-            guard let data = Data(base64Encoded: encoded) else {
-                throw Malformed(description: "audio that is not base64")
+        if let rawAudio {
+            audio = try Self.base64(rawAudio)
+        } else {
+            switch json["audio"] {
+            case .string(let encoded)?:
+                // Only a string with escapes comes here (`\/` is a legal JSON spelling of `/`).
+                var encoded = encoded
+                audio = try encoded.withUTF8 { bytes in Result { () throws(Malformed) in try Self.base64(bytes) } }.get()
+            case .null?, nil:
+                break
+            default:
+                throw Malformed(description: "an `audio` field that is not a string")
             }
-            audio = Array(data)
-        case .null?, nil:
-            break
-        default:
-            throw Malformed(description: "an `audio` field that is not a string")
         }
         isFinal = json["isFinal"]?.boolValue ?? json["is_final"]?.boolValue ?? false
         alignment = Self.alignment(json["alignment"]) ?? Self.alignment(json["normalizedAlignment"])
+    }
+
+    /// Decodes standard base64 with its padding, as ElevenLabs sends it.
+    private static func base64(_ bytes: UnsafeBufferPointer<UInt8>) throws(Malformed) -> [UInt8] {
+        // Foundation's decoder, used before, also refused input whose length is not a multiple of four.
+        guard bytes.count.isMultiple(of: 4), let decoded = try? Base64.decode(bytes: bytes) else {
+            throw Malformed(description: "audio that is not base64")
+        }
+        return decoded
     }
 
     /// The largest time in an alignment, in milliseconds: far beyond any chunk's audio, and small
