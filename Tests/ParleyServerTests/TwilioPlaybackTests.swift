@@ -81,6 +81,29 @@ struct TwilioPlaybackTests {
         #expect(try #require(stalled.resumed(turnID: 2, at: at(5100))).audio.count == 4800 - 3200)
     }
 
+    @Test("a pacer that fell behind: Twilio's buffer ran dry, so the position counts from the late message, not from the echo")
+    func bufferRanDry() throws {
+        let playback = TwilioPlayback()
+        _ = send(playback, frames: 10, at: 0)  // 200 ms, mark at 1600
+        _ = playback.played(mark: "reply-1-1600", at: at(200))  // played out: the buffer is empty
+        // The next audio comes 300 ms late and starts playing as it arrives.
+        _ = send(playback, frames: 3, at: 500)
+        _ = send(playback, frames: 3, at: 560)  // on time again: 60 ms later, 480 samples ahead
+        // 100 ms after the late message: 800 samples past 1600, not 700 ms' worth past the echo.
+        #expect(playback.paused(turnID: 1, at: at(600)))
+        let resume = try #require(playback.resumed(turnID: 1, at: at(700)))
+        #expect(resume.audio.count == 1600 + 960 - 2400)
+        #expect(resume.lost == 0)
+
+        // While the pacer keeps ahead, the messages bound nothing: the echo's clock decides.
+        let steady = TwilioPlayback()
+        _ = send(steady, frames: 20, at: 0)  // 400 ms
+        _ = steady.played(mark: "reply-1-1600", at: at(200))
+        _ = send(steady, frames: 5, at: 250)  // 150 ms still buffered
+        #expect(steady.paused(turnID: 1, at: at(300)))
+        #expect(try #require(steady.resumed(turnID: 1, at: at(400))).audio.count == 4000 - (1600 + 800))
+    }
+
     @Test("without echoes the position runs from the first frame sent; nothing sent means nothing to clear")
     func noEchoes() throws {
         let playback = TwilioPlayback()

@@ -6,8 +6,11 @@ import Synchronization
 /// Parley queues a progress mark after each ``progressInterval`` of a reply's audio and one at its end;
 /// each echo says how many samples of that turn the caller has heard. Between echoes the position
 /// is interpolated at real time from the last fact known (an echo, or the first frame sent into
-/// an empty buffer), never beyond the next mark not yet echoed: the estimate errs towards
-/// repeating a little (twice the one-way latency to Twilio) rather than skipping.
+/// an empty buffer), never beyond the next mark not yet echoed, and never beyond what Twilio
+/// could have played of the audio sent since: when the pacer fell behind, Twilio's buffer ran
+/// dry and playback waited for the next message (`Reply.dryLimit`). The estimate errs towards
+/// repeating a little (twice the one-way latency to Twilio) rather than skipping; only after
+/// Twilio's buffer ran dry can it be ahead, by at most the one-way latency.
 ///
 /// When speech over a reply pauses it, Twilio's buffer is cleared at once (``paused(turnID:)``);
 /// the audio sent after the position reached stays here, so that if the speech was a false start
@@ -40,6 +43,12 @@ final class TwilioPlayback: Sendable {
         var epoch = 0
         /// A position playback was at, and when: interpolated from at real time.
         var anchor: (samples: Int, at: ContinuousClock.Instant)?
+        /// Of the messages sent since the anchor, the one that limits playback most: where it
+        /// began, and when. When it was sent nothing from `samples` on had reached Twilio, so
+        /// playback cannot be further at `now` than `samples + (now - at)` at the sample rate,
+        /// whatever the anchor says. Every message gives such a bound, and they all grow at the
+        /// same rate, so the lowest stays the lowest: one is enough.
+        var dryLimit: (samples: Int, at: ContinuousClock.Instant)?
         /// Positions of this epoch's marks not yet echoed, in order.
         var pendingMarks: [Int] = []
         /// μ-law audio from `retainedFrom` up to `samples`, not known to be played.
@@ -71,7 +80,11 @@ final class TwilioPlayback: Sendable {
                 Self.bound(&state.replies)
             }
             // The first frame into an empty buffer starts playing as it arrives.
-            if reply.anchor == nil { reply.anchor = (reply.samples, now) }
+            if reply.anchor == nil {
+                reply.anchor = (reply.samples, now)
+            } else if reply.dryLimit.map({ Self.reached(from: $0, at: now, sampleRate: sampleRate) > reply.samples }) ?? true {
+                reply.dryLimit = (reply.samples, now)
+            }
             reply.samples += bytes.count
             reply.retained += bytes
             if reply.retained.count > Self.retainedLimit {
@@ -119,6 +132,7 @@ final class TwilioPlayback: Sendable {
             reply.retainedFrom = from
             reply.clearedAt = nil
             reply.anchor = (from, now)
+            reply.dryLimit = nil
             reply.pendingMarks.append(reply.samples)
             state.replies[turnID] = reply
             return (reply.retained, Self.markName(turnID: turnID, samples: reply.samples, epoch: reply.epoch), from - stoppedAt)
@@ -149,6 +163,7 @@ final class TwilioPlayback: Sendable {
             let samples = min(mark.samples ?? reply.samples, reply.samples)
             reply.played = max(samples, reply.played)
             reply.anchor = (samples, now)
+            reply.dryLimit = nil
             reply.pendingMarks.removeAll { $0 <= samples }
             let heard = min(reply.played - reply.retainedFrom, reply.retained.count)
             if heard > 0 {
@@ -160,14 +175,21 @@ final class TwilioPlayback: Sendable {
         }
     }
 
-    /// Where playback of `reply` is at `now`: the anchor moved on at real time, not past the next
-    /// mark not yet echoed nor the audio sent, and not behind what echoes confirmed.
+    /// Where playback of `reply` is at `now`: the anchor moved on at real time, not past where
+    /// the audio sent since allows (a buffer run dry waits for the next message), the next mark
+    /// not yet echoed nor the audio sent, and not behind what echoes confirmed.
     private static func position(of reply: Reply, at now: ContinuousClock.Instant, sampleRate: Int) -> Int {
         guard let anchor = reply.anchor else { return reply.played }
-        let elapsed = max(.zero, now - anchor.at)
-        let moved = anchor.samples + Int(elapsed.seconds * Double(sampleRate))
+        let moved = min(
+            reached(from: anchor, at: now, sampleRate: sampleRate),
+            reply.dryLimit.map { reached(from: $0, at: now, sampleRate: sampleRate) } ?? .max)
         let limit = min(reply.pendingMarks.first { $0 > anchor.samples } ?? reply.samples, reply.samples)
         return max(reply.played, min(moved, limit))
+    }
+
+    /// How far playback from `start` can have gone by `now`, at real time.
+    private static func reached(from start: (samples: Int, at: ContinuousClock.Instant), at now: ContinuousClock.Instant, sampleRate: Int) -> Int {
+        start.samples + Int(max(.zero, now - start.at).seconds * Double(sampleRate))
     }
 
     /// After a clear: earlier marks no longer count, and nothing plays until audio is sent again.
@@ -175,6 +197,7 @@ final class TwilioPlayback: Sendable {
         reply.epoch += 1
         reply.pendingMarks.removeAll()
         reply.anchor = nil
+        reply.dryLimit = nil
     }
 
     /// `reply-<turn>` at a reply's end, `reply-<turn>-<samples>` for progress; after the turn's
