@@ -29,11 +29,16 @@ let package = Package(
         .package(name: "parley", path: ".."),
         // Twilio's signature check (a decoder here) uses swift-crypto's HMAC-SHA1.
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        // ElevenLabs' messages (a decoder here) decode their base64 audio with ExtrasBase64.
+        .package(url: "https://github.com/swift-extras/swift-extras-base64.git", from: "1.2.0"),
     ],
     targets: [
         .target(
             name: "ParleyFuzzing",
-            dependencies: [.product(name: "ParleyCore", package: "parley"), .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                .product(name: "ParleyCore", package: "parley"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ExtrasBase64", package: "swift-extras-base64"),
+            ],
             swiftSettings: swiftSettings
         )
     ]

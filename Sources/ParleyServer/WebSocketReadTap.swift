@@ -1,6 +1,7 @@
 import HummingbirdWebSocket
 import NIOCore
 import NIOWebSocket
+import ParleyProviders
 import Synchronization
 
 /// Reads a client WebSocket's common messages on the connection's event loop and queues them for
@@ -162,7 +163,7 @@ final class WebSocketReadTap: ChannelInboundHandler, RemovableChannelHandler {
                 context.fireChannelRead(wrapInboundOut(frame))
                 return
             }
-            switch take(frame.opcode, frame.unmaskedData) {
+            switch take(frame.opcode, frame.unmaskedPayload) {
             case .taken:
                 break
             case .deferred:

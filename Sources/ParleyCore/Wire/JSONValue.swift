@@ -20,7 +20,7 @@ public enum JSONValue: Sendable, Hashable {
     /// quotes, not validated as UTF-8) come separately, valid only during `body`. Nil when the
     /// text is not a valid JSON object. For one long string read once, such as ElevenLabs'
     /// base64 audio, this saves making a `String` of it.
-    package static func parseObject<Result>(
+    public static func parseObject<Result>(
         _ text: String, rawStringMember rawKey: String,
         _ body: (_ members: [String: JSONValue], _ raw: UnsafeBufferPointer<UInt8>?) throws -> Result
     ) rethrows -> Result? {
