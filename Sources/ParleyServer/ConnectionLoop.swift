@@ -8,8 +8,8 @@ import ParleyCore
 /// message crossed threads: a futex wake-up of a pool thread, and for every write a hop back to
 /// the loop. With the tasks on the loop (``EventLoopTaskExecutor``) the reader queues a frame and
 /// the coordinator takes it on the same thread, and a write from the session is made in place:
-/// at 100 talking sessions futex calls fell by 85 % and context switches by half, and the server
-/// took 7–8 % less CPU (BENCHMARKS.md, 2026-12-06). Provider sockets opened from the session go
+/// at 100 talking sessions futex calls fell by 85 % and context switches by half, and a
+/// conversation took 12 % less of the server's CPU (BENCHMARKS.md, 2026-12-06). Provider sockets opened from the session go
 /// on the same loop (``ProviderWebSocket``), so their reads and writes stay on it too.
 ///
 /// The price is NIO's: code on a loop holds up every other socket on it while it runs. Session

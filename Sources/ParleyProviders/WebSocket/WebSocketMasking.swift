@@ -20,11 +20,11 @@ extension ByteBuffer {
     /// XORs the readable bytes with `key` repeated (RFC 6455 §5.3), the key's first byte on the
     /// first readable byte. Masking and unmasking are the same operation.
     package mutating func applyWebSocketMask(_ key: WebSocketMaskingKey) {
-        let keyBytes = Array(key)
-        // The key twice over, as the eight bytes of a word in memory order.
+        // The key twice over, as the eight bytes of a word in memory order (no array: this runs
+        // for every caller frame).
         var pattern: UInt64 = 0
         withUnsafeMutableBytes(of: &pattern) { word in
-            for offset in 0..<8 { word[offset] = keyBytes[offset % 4] }
+            for offset in 0..<8 { word[offset] = key[offset % 4] }
         }
         withUnsafeMutableReadableBytes { bytes in
             var offset = 0
@@ -34,7 +34,7 @@ extension ByteBuffer {
                 offset += 8
             }
             while offset < bytes.count {
-                bytes[offset] ^= keyBytes[offset % 4]
+                bytes[offset] ^= key[offset % 4]
                 offset += 1
             }
         }
