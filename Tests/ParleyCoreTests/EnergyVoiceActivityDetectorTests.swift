@@ -9,6 +9,45 @@ struct EnergyVoiceActivityDetectorTests {
         return AudioFixtures.frames(samples).flatMap { vad.process($0).events }
     }
 
+    @Test("the same events whether the audio comes whole, in frames, in odd pieces or as slices")
+    func anyChunking() {
+        let audio =
+            AudioFixtures.silence(.milliseconds(500)) + AudioFixtures.tone(frequency: 220, duration: .milliseconds(800))
+            + AudioFixtures.silence(.milliseconds(600)) + AudioFixtures.tone(frequency: 330, duration: .milliseconds(300))
+        func events(_ pieces: [ArraySlice<Int16>]) -> [EnergyVoiceActivityDetector.Event] {
+            var vad = EnergyVoiceActivityDetector()
+            return pieces.flatMap { vad.process($0).events }
+        }
+        let frames = events(AudioFixtures.frames(audio).map { $0[...] })
+        #expect(frames.count == 3)  // start, end, and the second start
+        // Pieces of 97 samples: frames split across calls.
+        let odd = stride(from: 0, to: audio.count, by: 97).map { audio[$0..<min(audio.count, $0 + 97)] }
+        #expect(events(odd) == frames)
+        #expect(events([audio[...]]) == frames)
+        // An array, a slice that does not start at zero, and any other collection: the same.
+        var vad = EnergyVoiceActivityDetector()
+        var events: [EnergyVoiceActivityDetector.Event] = []
+        let offset = [Int16](repeating: 0, count: 5) + audio
+        events += vad.process(Array(audio[0..<6400])).events
+        events += vad.process(offset[(6400 + 5)..<(16000 + 5)]).events
+        events += vad.process(audio[16000...].reversed().reversed()).events
+        #expect(events == frames)
+    }
+
+    @Test("the RMS level in integers is the double-precision sum's, exactly")
+    func rmsExact() {
+        var generator = SystemRandomNumberGenerator()
+        for count in [1, 7, 320, 4801] {
+            let samples = (0..<count).map { _ in Int16.random(in: .min ... .max, using: &generator) }
+            let sum = samples.reduce(0.0) { $0 + Double($1) * Double($1) }
+            let expected = Float((sum / Double(count)).squareRoot() / 32768)
+            #expect(PCM.rms(samples) == expected)
+            #expect(PCM.rms(samples.reversed()) == expected)
+        }
+        #expect(PCM.rms([Int16.min, Int16.min]) == 1)
+        #expect(PCM.rms([Int16]()) == 0)
+    }
+
     @Test("silence produces no speech")
     func silence() {
         #expect(Self.run(AudioFixtures.silence(.seconds(3))).isEmpty)

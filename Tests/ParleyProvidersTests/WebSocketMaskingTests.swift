@@ -1,4 +1,5 @@
 import NIOCore
+import NIOEmbedded
 import NIOWebSocket
 import ParleyProviders
 import Testing
@@ -25,5 +26,41 @@ struct WebSocketMaskingTests {
         }
         let unmasked = WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: "hello"))
         #expect(unmasked.unmaskedPayload == ByteBuffer(string: "hello"))
+    }
+}
+
+/// `WebSocketClientFrameEncoder`: byte for byte what NIO's `WebSocketFrameEncoder` writes, for
+/// every length class, key and flag, and frames NIO's decoder reads back.
+@Suite("WebSocket client frame encoder")
+struct WebSocketClientFrameEncoderTests {
+    /// Everything `handler` writes for `frame`, joined.
+    private func encoded(_ frame: WebSocketFrame, by handler: some ChannelOutboundHandler) throws -> ByteBuffer {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.writeOutbound(frame)
+        var joined = ByteBuffer()
+        while var part = try channel.readOutbound(as: ByteBuffer.self) { joined.writeBuffer(&part) }
+        _ = try channel.finish()
+        return joined
+    }
+
+    @Test("the same bytes as NIO's encoder: lengths around 125, 126 and 65,535, with and without a key, extension data, every flag")
+    func matchesNIO() throws {
+        var generator = SystemRandomNumberGenerator()
+        let lengths = [0, 1, 7, 8, 9, 125, 126, 127, 640, 6400, 65_535, 65_536, 70_001]
+        for length in lengths {
+            for masked in [true, false] {
+                let data = ByteBuffer(bytes: (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) })
+                let key = masked ? WebSocketMaskingKey.random(using: &generator) : nil
+                let frame = WebSocketFrame(fin: length % 2 == 0, rsv1: length == 7, opcode: length == 1 ? .text : .binary, maskKey: key, data: data)
+                let ours = try encoded(frame, by: WebSocketClientFrameEncoder())
+                let nio = try encoded(frame, by: WebSocketFrameEncoder())
+                #expect(ours == nio, "\(length) bytes, masked: \(masked)")
+            }
+        }
+        let withExtension = WebSocketFrame(
+            fin: true, rsv2: true, rsv3: true, opcode: .binary, maskKey: .random(using: &generator), data: ByteBuffer(bytes: [1, 2, 3, 4, 5]),
+            extensionData: ByteBuffer(bytes: [9, 8, 7]))
+        #expect(try encoded(withExtension, by: WebSocketClientFrameEncoder()) == encoded(withExtension, by: WebSocketFrameEncoder()))
     }
 }

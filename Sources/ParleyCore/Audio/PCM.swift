@@ -101,11 +101,19 @@ public enum PCM {
     /// Root-mean-square level of the samples in −1…1 full-scale units (0 for an empty slice).
     public static func rms(_ samples: some Collection<Int16>) -> Float {
         guard !samples.isEmpty else { return 0 }
-        var sum: Double = 0
+        let sum = samples.withContiguousStorageIfAvailable(sumOfSquares) ?? Array(samples).withUnsafeBufferPointer(sumOfSquares)
+        return Float((Double(sum) / Double(samples.count)).squareRoot() / 32768)
+    }
+
+    /// The sum of the samples' squares, exact: in integers the loop vectorises, where a `Double`
+    /// sum is one long chain of dependent additions (the same value: every partial sum below 2⁵³ is
+    /// exact in a `Double` too). Each square is at most 2³⁰; 2³³ samples would overflow.
+    private static func sumOfSquares(_ samples: UnsafeBufferPointer<Int16>) -> Int64 {
+        var sum: Int64 = 0
         for sample in samples {
-            let value = Double(sample)
-            sum += value * value
+            let value = Int32(sample)
+            sum &+= Int64(value &* value)
         }
-        return Float((sum / Double(samples.count)).squareRoot() / 32768)
+        return sum
     }
 }

@@ -123,8 +123,8 @@ public enum ProviderWebSocket {
     private static func configureUpgrade(
         channel: any Channel, head: HTTPRequestHead, maximumMessageSize: Int
     ) throws -> EventLoopFuture<UpgradeResult> {
-        let upgrader = NIOTypedWebSocketClientUpgrader<UpgradeResult>(
-            maxFrameSize: maximumMessageSize,
+        let upgrader = WebSocketClientUpgrader<UpgradeResult>(
+            maximumFrameSize: maximumMessageSize,
             upgradePipelineHandler: { channel, _ in
                 channel.eventLoop.makeCompletedFuture {
                     .upgraded(try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel))

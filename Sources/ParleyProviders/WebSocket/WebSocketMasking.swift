@@ -20,23 +20,29 @@ extension ByteBuffer {
     /// XORs the readable bytes with `key` repeated (RFC 6455 §5.3), the key's first byte on the
     /// first readable byte. Masking and unmasking are the same operation.
     package mutating func applyWebSocketMask(_ key: WebSocketMaskingKey) {
+        withUnsafeMutableReadableBytes { $0.applyWebSocketMask(key) }
+    }
+}
+
+extension UnsafeMutableRawBufferPointer {
+    /// XORs the bytes with `key` repeated (RFC 6455 §5.3), the key's first byte on the first byte,
+    /// eight bytes at a time.
+    package func applyWebSocketMask(_ key: WebSocketMaskingKey) {
         // The key twice over, as the eight bytes of a word in memory order (no array: this runs
-        // for every caller frame).
+        // for every frame).
         var pattern: UInt64 = 0
         withUnsafeMutableBytes(of: &pattern) { word in
             for offset in 0..<8 { word[offset] = key[offset % 4] }
         }
-        withUnsafeMutableReadableBytes { bytes in
-            var offset = 0
-            while offset + 8 <= bytes.count {
-                let word = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-                bytes.storeBytes(of: word ^ pattern, toByteOffset: offset, as: UInt64.self)
-                offset += 8
-            }
-            while offset < bytes.count {
-                bytes[offset] ^= key[offset % 4]
-                offset += 1
-            }
+        var offset = 0
+        while offset + 8 <= count {
+            let word = loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            storeBytes(of: word ^ pattern, toByteOffset: offset, as: UInt64.self)
+            offset += 8
+        }
+        while offset < count {
+            self[offset] ^= key[offset % 4]
+            offset += 1
         }
     }
 }
