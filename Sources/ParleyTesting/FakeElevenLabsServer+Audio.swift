@@ -3,7 +3,7 @@ import ParleyCore
 
 extension FakeElevenLabsServer {
     /// An output format the fake can produce.
-    enum AudioFormat: Equatable {
+    enum AudioFormat: Hashable {
         /// PCM16LE at the rate.
         case pcm(Int)
         /// G.711 μ-law at 8000 Hz.
@@ -65,7 +65,7 @@ extension FakeElevenLabsServer {
     }
 
     /// One audio message's worth: a byte slice and the characters that start in it.
-    struct AudioPiece {
+    struct AudioPiece: Sendable {
         var bytes: [UInt8]
         /// Characters with start and duration in milliseconds from the piece's first byte.
         var characters: [(character: String, startMs: Int, durationMs: Int)]
@@ -90,5 +90,37 @@ extension FakeElevenLabsServer {
             }
             return AudioPiece(bytes: Array(bytes[start..<end]), characters: timings)
         }
+    }
+
+    /// What identifies a text's audio messages on one fake: everything else they depend on is
+    /// the fake's configuration.
+    struct MadeMessagesKey: Hashable {
+        let text: String
+        let format: AudioFormat
+        let syncAlignment: Bool
+    }
+
+    /// One audio message and the piece of speech it carries.
+    struct MadeMessage: Sendable {
+        let piece: AudioPiece
+        let message: String
+    }
+
+    /// The texts whose messages are kept; beyond it the kept messages are dropped.
+    static let madeMessagesLimit = 64
+
+    /// The audio messages for `text`, made by `make` the first time and kept: the fake's speech is
+    /// the same for the same text, and the capacity bench's thousands of replies repeat a few
+    /// texts. Making the tones, their base64 and the JSON anew for each was about a quarter of
+    /// that bench's load generator (`perf`, 2026-12-06), CPU the server under test then lacked.
+    func audioMessages(for text: String, format: AudioFormat, syncAlignment: Bool, make: () -> [MadeMessage]) -> [MadeMessage] {
+        let key = MadeMessagesKey(text: text, format: format, syncAlignment: syncAlignment)
+        if let made = madeMessages.withLock({ $0[key] }) { return made }
+        let made = make()
+        madeMessages.withLock { kept in
+            if kept.count >= Self.madeMessagesLimit { kept.removeAll() }
+            kept[key] = made
+        }
+        return made
     }
 }

@@ -10,10 +10,13 @@ extension FakeElevenLabsServer.StreamInputConnection {
             switch job {
             case .speak(let text):
                 fake.updateStreamInput(index) { $0.generations.append(text) }
-                let pieces = FakeElevenLabsServer.pieces(
-                    for: text, format: options.format, durationPerCharacter: configuration.durationPerCharacter,
-                    chunkBytes: configuration.audioChunkBytes)
-                for piece in pieces {
+                let messages = fake.audioMessages(for: text, format: options.format, syncAlignment: options.syncAlignment) {
+                    FakeElevenLabsServer.pieces(
+                        for: text, format: options.format, durationPerCharacter: configuration.durationPerCharacter,
+                        chunkBytes: configuration.audioChunkBytes
+                    ).map { FakeElevenLabsServer.MadeMessage(piece: $0, message: audioMessage($0)) }
+                }
+                for made in messages {
                     if firstAudio {
                         let delay = options.misbehaviour.firstByteDelay
                         if delay > .zero { try await Task.sleep(for: delay) }
@@ -22,9 +25,9 @@ extension FakeElevenLabsServer.StreamInputConnection {
                         try await Task.sleep(for: configuration.chunkPacing)
                     }
                     guard !isClosing else { return }
-                    try await socket.send(text: audioMessage(piece))
+                    try await socket.send(text: made.message)
                     fake.updateStreamInput(index) { record in
-                        if configuration.recordsAudio { record.audio += piece.bytes }
+                        if configuration.recordsAudio { record.audio += made.piece.bytes }
                         record.audioMessages += 1
                     }
                     if firstAudio {

@@ -21,6 +21,8 @@ public final class FakeElevenLabsServer: Sendable {
     private let boundPort = Mutex(0)
     let records = Mutex(Records())
     let dice: FakeFaultDice
+    /// Audio messages already made for a text (``audioMessages(for:format:syncAlignment:make:)``).
+    let madeMessages = Mutex<[MadeMessagesKey: [MadeMessage]]>([:])
 
     init(configuration: Configuration) {
         self.configuration = configuration

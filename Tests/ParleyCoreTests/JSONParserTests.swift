@@ -20,6 +20,9 @@ struct JSONParserTests {
     func escapes() {
         #expect(JSONValue.parse(#""a\"b\\c\/d\be\ff\ng\rh\ti""#) == .string("a\"b\\c/d\u{8}e\u{C}f\ng\rh\ti"))
         #expect(JSONValue.parse(#""\u00e9\u20AC\ud83d\ude00 é😀""#) == .string("é€😀 é😀"))
+        // Without escapes, from a String (not validated again) and from bytes (validated): the same.
+        #expect(JSONValue.parse(#"{"é😀":"ü ✓ 😀"}"#) == .object(["é😀": .string("ü ✓ 😀")]))
+        #expect(JSONValue.parse(Data(#"{"é😀":"ü ✓ 😀"}"#.utf8)) == .object(["é😀": .string("ü ✓ 😀")]))
         #expect(JSONValue.parse(#""\u0000""#) == .string("\u{0}"))
     }
 
@@ -29,6 +32,20 @@ struct JSONParserTests {
             "audio": .string(String(repeating: "QUJD", count: 400)), "alignment": ["chars": ["a", "\n", "\""], "ms": [0, 10.5]],
         ]
         #expect(JSONValue.parse(value.serialized) == value)
+    }
+
+    @Test("writes strings with exactly the escapes it wrote scalar by scalar, runs of characters whole, and Foundation reads them back")
+    func stringEscapes() throws {
+        let cases: [(String, String)] = [
+            ("", #""""#), ("plain", #""plain""#), ("a\"b", #""a\"b""#), ("\\", #""\\""#), ("x\ny\r\tz", #""x\ny\r\tz""#),
+            ("\u{0}\u{1f}", #""\u0000\u001f""#), ("\"\u{301}", "\"\\\"\u{301}\""), ("\r\n", #""\r\n""#), ("é😀\"✓", "\"é😀\\\"✓\""),
+        ]
+        for (value, expected) in cases {
+            let written = JSONValue.string(value).serialized
+            #expect(Array(written.utf8) == Array(expected.utf8), "\(value.unicodeScalars.map(\.value))")
+            let foundation = try JSONSerialization.jsonObject(with: Data(written.utf8), options: .fragmentsAllowed) as? String
+            #expect(foundation == value)
+        }
     }
 
     @Test("serialises object keys in the order of their UTF-8 bytes, whatever String's order says (found by fuzz-json)")

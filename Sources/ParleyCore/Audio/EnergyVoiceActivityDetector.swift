@@ -274,7 +274,7 @@ public struct EnergyVoiceActivityDetector: Sendable {
         }
     }
 
-    /// Runs the model on the frame in `pending` and returns its latest probability.
+    /// Runs the model on `frame` and returns its latest probability.
     private mutating func classify(_ frame: ArraySlice<Int16>, level: Float) -> Float {
         guard var model = classifier else { return 0 }
         do {
