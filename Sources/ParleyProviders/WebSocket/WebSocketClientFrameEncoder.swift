@@ -12,7 +12,7 @@ package import NIOWebSocket
 /// pipeline its upgrader builds, so ``WebSocketClientUpgrader`` adds this one in its place.
 ///
 /// The output is byte for byte NIO's (`WebSocketClientFrameEncoderTests`), in one buffer: the
-/// header, then the payload copied and masked in one pass.
+/// header, then the payload, copied and then masked in place.
 package final class WebSocketClientFrameEncoder: ChannelOutboundHandler {
     package typealias OutboundIn = WebSocketFrame
     package typealias OutboundOut = ByteBuffer
