@@ -62,10 +62,11 @@ MAX_SESSIONS = int(CORES * SESSIONS_PER_CORE)  # 200: Modal's per-container limi
 TARGET_SESSIONS = MAX_SESSIONS * 3 // 4  # 150
 
 # Modal gives @modal.exit 30 s before it kills a container. Parley's drain takes up to
-# --drain-timeout plus 5 s to close the sessions it cut off: 20 + 5 = 25 s, inside the 30.
+# --drain-timeout plus 5 s to close the sessions it cut off, plus 3 s for connections still open:
+# 20 + 5 + 3 = 28 s, inside the 30.
 DRAIN_TIMEOUT_S = 20
 MODAL_EXIT_GRACE_S = 30
-PARLEY_CLOSE_GRACE_S = 5
+PARLEY_CLOSE_GRACE_S = 5 + 3
 # 256 MiB: Parley's RSS is ~40 MB plus ~0.25 MB per idle session (BENCHMARKS.md) — about 90 MB
 # at 200 sessions — with room for replies in flight. Limit at 1 GiB.
 MEMORY_MIB = (256, 1024)
@@ -120,7 +121,7 @@ class Parley:
         # reply, get going_away and a 1001 close; Parley exits 0.
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=DRAIN_TIMEOUT_S + PARLEY_CLOSE_GRACE_S + 2)
+            self.process.wait(timeout=DRAIN_TIMEOUT_S + PARLEY_CLOSE_GRACE_S + 1)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()

@@ -191,7 +191,8 @@ public struct ParleyServer: Sendable {
             configuration: .init(
                 services: [
                     .init(service: EngineService(engines: engines, logger: logger)),
-                    .init(service: ToolServerService(servers: setup.toolServers, logger: logger)), .init(service: app),
+                    .init(service: ToolServerService(servers: setup.toolServers, logger: logger)),
+                    .init(service: HTTPServerService(app: app, logger: logger)),
                     .init(service: DrainService(lifecycle: lifecycle, timeout: configuration.drainTimeout, logger: logger)),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
@@ -275,6 +276,67 @@ struct DrainService: Service {
         // Thrown only when the group is cancelled instead: then there is nothing to drain for.
         try await gracefulShutdown()
         await lifecycle.drain(timeout: timeout, logger: logger)
+    }
+}
+
+/// Runs the HTTP server; on graceful shutdown (after the drain) gives the connections still open
+/// `closeLimit` (3 s) to finish, then cancels the server, which closes them.
+///
+/// Hummingbird's graceful shutdown waits for every connection to close. After the drain the
+/// sessions are gone, but a WebSocket whose client has not answered the close may wait out
+/// Hummingbird's close timeout (15 s), and an idle connection that missed the quiesce would hold
+/// the process until the platform kills it. The soak (`scripts/soak-test.sh --with-chains`) met
+/// such a connection in about one run in ten: the server then outlived the bench's 10 s.
+struct HTTPServerService<App: Service>: Service {
+    let app: App
+    let closeLimit: Duration
+    let logger: Logger
+
+    init(app: App, closeLimit: Duration = .seconds(3), logger: Logger) {
+        self.app = app
+        self.closeLimit = closeLimit
+        self.logger = logger
+    }
+
+    private enum Ending {
+        case stopped, limitPassed, cancelled
+    }
+
+    func run() async throws {
+        var closedByLimit = false
+        do {
+            try await withThrowingTaskGroup(of: Ending.self) { group in
+                defer { group.cancelAll() }
+                group.addTask {
+                    try await app.run()
+                    return .stopped
+                }
+                group.addTask {
+                    do {
+                        try await gracefulShutdown()
+                        try await Task.sleep(for: closeLimit)
+                    } catch {
+                        return .cancelled  // the group is being cancelled; the server's own end decides
+                    }
+                    return .limitPassed
+                }
+                while let ending = try await group.next() {
+                    switch ending {
+                    case .stopped: return
+                    case .cancelled: continue
+                    case .limitPassed:
+                        logger.warning(
+                            "HTTP connections still open after the drain; closing them",
+                            metadata: ["parley.close_limit_ms": "\(Int(closeLimit.milliseconds))"])
+                        closedByLimit = true
+                        group.cancelAll()
+                    }
+                }
+            }
+        } catch is CancellationError where closedByLimit {
+            // The cancellation above, as intended.
+        }
+        logger.info("HTTP server stopped")
     }
 }
 

@@ -63,10 +63,20 @@ struct FakeDeepgramConnection: Sendable {
 
     /// Closes the connection when the client has been idle too long, and drops it if the client
     /// does not answer the fake's close.
+    ///
+    /// A wake-up more than a tick late means this process stalled: the fake's reader stalled with
+    /// it, so frames the client sent in time may still wait in the socket. Such a wake-up does
+    /// not judge; the next one does, after the reader has had its turn. (Deepgram reads on its
+    /// own machines; a fake in the client's process must not blame the client for its own stall.
+    /// This failed a wall-clock test once in CI, on a loaded machine: a 1 s stall, then 1011.)
     private func watch(_ socket: FakeWebSocket, activity: Activity) async {
         let tick = max(.milliseconds(5), min(configuration.idleTimeout / 5, .milliseconds(50)))
         let clock = configuration.clock
-        while (try? await clock.sleep(for: tick)) != nil {
+        var due = clock.now + tick
+        while (try? await clock.sleep(until: due)) != nil {
+            let late = clock.now - due
+            due = clock.now + tick
+            if late > tick { continue }
             let state = activity.state.withLock { $0 }
             if let closeSent = state.closeSent {
                 if clock.now - closeSent > .seconds(2) {

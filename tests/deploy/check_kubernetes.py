@@ -78,7 +78,7 @@ def main() -> None:
     pause = int(pre_stop[1]) if len(pre_stop) == 2 and pre_stop[0] == "sleep" else 0
     period = pod.get("terminationGracePeriodSeconds", 30)
     p.expect(drain > 0, "no drain timeout (--drain-timeout, else Serve.swift's default)")
-    if p.expect(grace is not None, "ServerLifecycle.closeGrace not found in the Swift sources; update tests/deploy"):
+    if p.expect(grace is not None, "ServerLifecycle.closeGrace or HTTPServerService.closeLimit not found in the Swift sources; update tests/deploy"):
         p.expect(period > pause + drain + grace,
                  f"terminationGracePeriodSeconds {period} does not cover preStop {pause} + drain {drain} + close {grace} s")
 

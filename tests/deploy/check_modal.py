@@ -106,7 +106,7 @@ def main() -> None:
     p.expect(start is not None and start.flags & _PartialFunctionFlags.ENTER_POST_SNAPSHOT, "no @modal.enter hook named start")
     drain = int(option(command, "--drain-timeout") or 30)
     grace = close_grace()
-    if p.expect(grace is not None, "ServerLifecycle.closeGrace not found in the Swift sources; update tests/deploy"):
+    if p.expect(grace is not None, "ServerLifecycle.closeGrace or HTTPServerService.closeLimit not found in the Swift sources; update tests/deploy"):
         p.expect(drain + grace < MODAL_EXIT_GRACE_S,
                  f"--drain-timeout {drain} + {grace} s close grace is not inside Modal's {MODAL_EXIT_GRACE_S} s exit grace")
 

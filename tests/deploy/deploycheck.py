@@ -129,8 +129,12 @@ def drain_timeout_default() -> int | None:
 
 
 def close_grace() -> int | None:
-    """What Parley gives the sessions the drain timeout cut off to close (ServerLifecycle.closeGrace)."""
-    return swift_seconds("Sources/ParleyServer/ServerLifecycle.swift", r"closeGrace:\s*Duration\s*=\s*\.seconds\((\d+)\)")
+    """What Parley may take after the drain timeout: the sessions it cut off get
+    ServerLifecycle.closeGrace to close, then the connections still open get HTTPServerService's
+    closeLimit."""
+    sessions = swift_seconds("Sources/ParleyServer/ServerLifecycle.swift", r"closeGrace:\s*Duration\s*=\s*\.seconds\((\d+)\)")
+    connections = swift_seconds("Sources/ParleyServer/ParleyServer.swift", r"closeLimit:\s*Duration\s*=\s*\.seconds\((\d+)\)")
+    return None if sessions is None or connections is None else sessions + connections
 
 
 def option(args: list[str], name: str) -> str | None:

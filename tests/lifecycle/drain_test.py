@@ -12,7 +12,9 @@ silence in real time, and once the greeting's audio is flowing sends SIGTERM. Th
   then the `going_away` error event and a 1001 close;
 - the process exits 0.
 A second run with `--drain-timeout 1` checks that a reply longer than the timeout is cut: the
-socket closes with `going_away`/1001 about a second after SIGTERM and the process exits 0.
+socket closes with `going_away`/1001 about a second after SIGTERM and the process exits 0. A third
+has a raw client that reads but never answers the close: the process still exits 0 within 10 s
+(the drain, then at most 3 s for the connections still open).
 Prints one line per check; exits 1 on the first failure.
 """
 
@@ -154,6 +156,43 @@ async def drain(parley: str, cwd: str, log, drain_timeout: float | None) -> str:
             process.wait()
 
 
+async def silent_client(parley: str, cwd: str, log) -> str:
+    """A client that never answers the close: the server still exits soon after the drain."""
+    port = free_port()
+    process = start_server(parley, port, cwd, log, ["--drain-timeout", "1"])
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise Failure(f"the upgrade was answered {head[:40]!r}")
+        received = 0
+        while received < 16000:  # the greeting's audio is flowing: the session is open
+            received += len(await asyncio.wait_for(reader.read(65536), 20))
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        # Read everything (the going_away event, the close frame) but never answer the close.
+        while await asyncio.wait_for(reader.read(65536), 30):
+            pass
+        closed_after = time.monotonic() - signalled
+        code = await asyncio.to_thread(process.wait, 30)
+        exited_after = time.monotonic() - signalled
+        writer.close()
+        if code != 0:
+            raise Failure(f"parley serve exited with {code}")
+        # The drain (1 s), then at most 3 s for connections still open (Hummingbird's WebSocket
+        # close timeout, 15 s, would be well past 10 s).
+        if exited_after > 10:
+            raise Failure(f"parley serve exited {exited_after:.1f} s after SIGTERM with a client that never answers the close")
+        return f"socket closed at {closed_after:.1f} s, exit 0 at {exited_after:.1f} s after SIGTERM"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parley", required=True, help="the parley executable")
@@ -165,6 +204,7 @@ def main() -> int:
         try:
             print("drain, reply heard out: ok (" + asyncio.run(drain(parley, cwd, log, None)) + ")")
             print("drain, timeout 1 s: ok (" + asyncio.run(drain(parley, cwd, log, 1)) + ")")
+            print("drain, a client that never answers the close: ok (" + asyncio.run(silent_client(parley, cwd, log)) + ")")
         except (Failure, asyncio.TimeoutError, OSError, websockets.exceptions.WebSocketException) as failure:
             log.seek(0)
             print(log.read()[-4000:], file=sys.stderr)
