@@ -1,9 +1,6 @@
 import Foundation
-import HummingbirdWSClient
-import Logging
 import NIOCore
 import ParleyCore
-import Synchronization
 
 /// One simulated caller of `parley-bench capacity`, talking to `/ws` as the browser client does.
 ///
@@ -58,51 +55,26 @@ struct CapacityClient {
     let results: CapacityResults
 
     /// Connects, talks until the plan's stop, and hangs up; failures are counted, never thrown.
+    ///
+    /// The caller lives on its connection's event loop (``CapacityCaller``): its frames go out
+    /// from a timer there and its reads are handled there, with no task, async writer or lock in
+    /// between. On Hummingbird's WebSocket client (a task per caller, reading through an async
+    /// stream and writing through an async writer) the load generator took about 1.4 times the
+    /// server's CPU and, with it, saturated the 2-core machine at 255 sessions.
     func run() async {
-        let facts = Facts()
+        let caller: any Channel
         do {
-            try await WebSocketClient.connect(
-                url: "ws://127.0.0.1:\(plan.port)/ws", configuration: .init(maxFrameSize: WireProtocol.maxFrameBytes),
-                logger: Logger(label: "parley.bench.client")
-            ) { inbound, outbound, _ in
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    defer { group.cancelAll() }
-                    group.addTask { try await receive(inbound, facts: facts) }
-                    try await speak(outbound, facts: facts)
-                    group.cancelAll()
-                }
-                try? await outbound.close(.normalClosure, reason: "done")
-            }
+            caller = try await CapacityCaller.connect(id: id, plan: plan, results: results)
         } catch is CancellationError {
+            return
         } catch {
             if ContinuousClock.now < plan.stop { results.error("connection failed or dropped: \(error)") }
+            return
         }
-    }
-
-    /// The reader's findings, shared with the writer.
-    final class Facts: Sendable {
-        let state = Mutex(CapacityClientState())
-    }
-
-    // MARK: Sending
-
-    private func speak(_ outbound: WebSocketOutboundWriter, facts: Facts) async throws {
-        var generator = SplitMix64(seed: UInt64(id) &* 0x9E37_79B9 &+ 1)
-        let offset = Duration.milliseconds(Int64(generator.next() % UInt64(max(1, plan.spread / .milliseconds(1)))))
-        var phase = Phase.idle(until: plan.activeStart + offset)
-        var lastProgress = ContinuousClock.now
-        var tick = ContinuousClock.now
-        while tick < plan.stop {
-            try await Task.sleep(until: tick, tolerance: .milliseconds(1), clock: .continuous)
-            let now = ContinuousClock.now
-            results.lateness(now - tick)
-            if let cleared = facts.state.withLock({ $0.takeClearedReport() }) {
-                try await send(.playbackCleared(turnID: cleared.turn, playedSamples: cleared.played), outbound)
-            }
-            let voiced = phase.isSpeaking
-            try await outbound.write(.binary(voiced ? Self.voice : Self.quiet))
-            phase = try await advance(phase, at: now, facts: facts, lastProgress: &lastProgress, outbound: outbound)
-            tick += Self.frame
+        await withTaskCancellationHandler {
+            try? await caller.closeFuture.get()
+        } onCancel: {
+            caller.close(promise: nil)
         }
     }
 
@@ -121,86 +93,6 @@ struct CapacityClient {
             if case .speaking = self { return true }
             return false
         }
-    }
-
-    private func advance(
-        _ phase: Phase, at now: ContinuousClock.Instant, facts: Facts, lastProgress: inout ContinuousClock.Instant,
-        outbound: WebSocketOutboundWriter
-    ) async throws -> Phase {
-        switch phase {
-        case .idle(let until):
-            return now >= until ? .speaking(framesLeft: Self.questionFrames, bargeIn: true) : phase
-        case .speaking(let framesLeft, let bargeIn):
-            guard framesLeft <= 1 else { return .speaking(framesLeft: framesLeft - 1, bargeIn: bargeIn) }
-            facts.state.withLock { $0.questionEnded(at: now) }
-            return .waiting(since: now, bargeIn: bargeIn)
-        case .waiting(let since, let bargeIn):
-            if let reply = facts.state.withLock({ $0.replyStarted }) {
-                lastProgress = now
-                return .listening(turn: reply.turn, bargeAt: bargeIn ? reply.at + Self.bargeInAfter : nil, since: now)
-            }
-            if now - since > Self.replyTimeout {
-                if now < plan.stop - Self.replyTimeout { results.error("no reply audio within \(Self.replyTimeout) of the question") }
-                facts.state.withLock { $0.abandonReply() }
-                return .idle(until: now + Self.pauseAfterReply)
-            }
-            return phase
-        case .listening(let turn, let bargeAt, let since):
-            let playback = facts.state.withLock { $0.playback(at: now) }
-            if now - lastProgress >= Self.progressInterval, let playback, playback.turn == turn {
-                lastProgress = now
-                try await send(.playbackProgress(turnID: turn, playedSamples: playback.played), outbound)
-            }
-            if let bargeAt, now >= bargeAt {
-                return .speaking(framesLeft: Self.bargeInFrames, bargeIn: false)
-            }
-            let heardOut = playback.map { $0.turn == turn && $0.ended && $0.played >= $0.received } ?? true
-            if heardOut || now - since > .seconds(30) {
-                if let playback, playback.turn == turn {
-                    try await send(.playbackProgress(turnID: turn, playedSamples: playback.played), outbound)
-                }
-                return .idle(until: now + Self.pauseAfterReply)
-            }
-            return phase
-        }
-    }
-
-    private func send(_ message: ClientMessage, _ outbound: WebSocketOutboundWriter) async throws {
-        guard let text = WireProtocol.encode(message) else { return }
-        try await outbound.write(.text(text))
-    }
-
-    // MARK: Receiving
-
-    private func receive(_ inbound: WebSocketInboundStream, facts: Facts) async throws {
-        for try await message in inbound.messages(maxSize: WireProtocol.maxFrameBytes) {
-            let now = ContinuousClock.now
-            switch message {
-            case .binary(let buffer):
-                let outcome = facts.state.withLock { $0.audio(samples: buffer.readableBytes / 2, at: now) }
-                switch outcome {
-                case .firstOfReply(let voiceToVoice?) where now >= plan.measureStart: results.voiceToVoice(voiceToVoice)
-                case .stale: results.staleFrame()
-                default: break
-                }
-            case .text(let text):
-                guard let event = try? WireProtocol.decodeServerText(text) else {
-                    results.error("undecodable server event")
-                    continue
-                }
-                switch event {
-                case .agentAudioStart(let turn, _): facts.state.withLock { $0.audioStarted(turn: turn) }
-                case .agentAudioEnd(let turn, _): facts.state.withLock { $0.audioEnded(turn: turn) }
-                case .agentPaused(let turn): facts.state.withLock { $0.paused(turn: turn) }
-                case .agentResumed(let turn): facts.state.withLock { $0.resumed(turn: turn) }
-                case .agentInterrupted(let turn): facts.state.withLock { $0.interrupted(turn: turn, at: now) }
-                case .turnEnd(let summary) where now >= plan.measureStart && now < plan.stop: results.turn(summary)
-                case .error(let error): results.error("server error \(error.code)")
-                default: break
-                }
-            }
-        }
-        if ContinuousClock.now < plan.stop { results.error("the server closed the connection") }
     }
 }
 
