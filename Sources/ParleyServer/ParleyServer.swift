@@ -282,11 +282,12 @@ struct DrainService: Service {
 /// Runs the HTTP server; on graceful shutdown (after the drain) gives the connections still open
 /// `closeLimit` (3 s) to finish, then cancels the server, which closes them.
 ///
-/// Hummingbird's graceful shutdown waits for every connection to close. After the drain the
-/// sessions are gone, but a WebSocket whose client has not answered the close may wait out
-/// Hummingbird's close timeout (15 s), and an idle connection that missed the quiesce would hold
-/// the process until the platform kills it. The soak (`scripts/soak-test.sh --with-chains`) met
-/// such a connection in about one run in ten: the server then outlived the bench's 10 s.
+/// Hummingbird's graceful shutdown waits for every connection to close, and a connection with a
+/// request in progress is closed only once its response is written. After the drain the sessions
+/// are gone, but a request whose body never finishes (a webhook POST cut off by its client) held
+/// the process until the platform killed it (`tests/lifecycle/drain_test.py` reproduces it), and
+/// the soak (`scripts/soak-test.sh --with-chains`) met a connection that held its server past the
+/// bench's 10 s in about one run in twenty.
 struct HTTPServerService<App: Service>: Service {
     let app: App
     let closeLimit: Duration

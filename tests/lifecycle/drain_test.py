@@ -14,7 +14,9 @@ silence in real time, and once the greeting's audio is flowing sends SIGTERM. Th
 A second run with `--drain-timeout 1` checks that a reply longer than the timeout is cut: the
 socket closes with `going_away`/1001 about a second after SIGTERM and the process exits 0. A third
 has a raw client that reads but never answers the close: the process still exits 0 within 10 s
-(the drain, then at most 3 s for the connections still open).
+(the drain, then at most 3 s for the connections still open). A fourth leaves a webhook request's
+body unfinished, which holds the HTTP server after the drain (before this check, for good): the
+process exits 0 about 3 s after SIGTERM, having closed that connection and logged a warning.
 Prints one line per check; exits 1 on the first failure.
 """
 
@@ -60,11 +62,11 @@ def get(url: str) -> tuple[int, dict]:
         return error.code, json.loads(error.read() or b"{}")
 
 
-def start_server(parley: str, port: int, cwd: str, log, extra: list[str]) -> subprocess.Popen:
+def start_server(parley: str, port: int, cwd: str, log, extra: list[str], env_extra: dict | None = None) -> subprocess.Popen:
     unused = f"http://127.0.0.1:{free_port()}/v1"
     command = [parley, "serve", "--port", str(port), "--stt", "local", "--stt-url", unused, "--llm", "local",
                "--llm-url", unused, "--tts", "espeak", "--greeting", GREETING, *extra]
-    env = {"PATH": "/usr/bin:/bin"}  # a bare environment, as a container gives
+    env = {"PATH": "/usr/bin:/bin", **(env_extra or {})}  # a bare environment, as a container gives
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -193,6 +195,43 @@ async def silent_client(parley: str, cwd: str, log) -> str:
             process.wait()
 
 
+async def unfinished_request(parley: str, cwd: str, log) -> str:
+    """A request whose body never arrives holds the HTTP server after the drain: it is closed 3 s later."""
+    port = free_port()
+    # With an auth token the webhook reads the whole form body before it answers.
+    process = start_server(parley, port, cwd, log, [], {"TWILIO_AUTH_TOKEN": "drain-test", "PUBLIC_URL": "https://parley.example"})
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /twilio/voice HTTP/1.1\r\nHost: parley.example\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nCallSid=CA1")
+        await writer.drain()
+        await asyncio.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        try:
+            code = await asyncio.to_thread(process.wait, 15)
+        except subprocess.TimeoutExpired:
+            raise Failure("parley serve was still running 15 s after SIGTERM, held by a request never finished")
+        exited_after = time.monotonic() - signalled
+        closed = await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+        if code != 0:
+            raise Failure(f"parley serve exited with {code}")
+        if exited_after > 10:
+            raise Failure(f"parley serve exited {exited_after:.1f} s after SIGTERM with a request unfinished")
+        if not closed:
+            raise Failure("the unfinished request's connection was answered, not closed")
+        log.flush()
+        log.seek(0)
+        if "HTTP connections still open after the drain; closing them" not in log.read():
+            raise Failure("the server did not log that it closed the connection still open")
+        return f"exit 0 at {exited_after:.1f} s after SIGTERM, the connection closed, with a warning"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parley", required=True, help="the parley executable")
@@ -205,6 +244,7 @@ def main() -> int:
             print("drain, reply heard out: ok (" + asyncio.run(drain(parley, cwd, log, None)) + ")")
             print("drain, timeout 1 s: ok (" + asyncio.run(drain(parley, cwd, log, 1)) + ")")
             print("drain, a client that never answers the close: ok (" + asyncio.run(silent_client(parley, cwd, log)) + ")")
+            print("drain, a request that never finishes: ok (" + asyncio.run(unfinished_request(parley, cwd, log)) + ")")
         except (Failure, asyncio.TimeoutError, OSError, websockets.exceptions.WebSocketException) as failure:
             log.seek(0)
             print(log.read()[-4000:], file=sys.stderr)
