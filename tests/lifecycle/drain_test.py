@@ -158,6 +158,20 @@ async def drain(parley: str, cwd: str, log, drain_timeout: float | None) -> str:
             process.wait()
 
 
+async def exit_within(process: subprocess.Popen, signalled: float, limit: float, held_by: str) -> float:
+    """Waits for the exit after SIGTERM; fails unless it is status 0 within `limit` seconds. Returns when it came."""
+    try:
+        code = await asyncio.to_thread(process.wait, limit + 5)
+    except subprocess.TimeoutExpired:
+        raise Failure(f"parley serve was still running {limit + 5:.0f} s after SIGTERM, held by {held_by}")
+    exited_after = time.monotonic() - signalled
+    if code != 0:
+        raise Failure(f"parley serve exited with {code}")
+    if exited_after > limit:
+        raise Failure(f"parley serve exited {exited_after:.1f} s after SIGTERM, held by {held_by}")
+    return exited_after
+
+
 async def silent_client(parley: str, cwd: str, log) -> str:
     """A client that never answers the close: the server still exits soon after the drain."""
     port = free_port()
@@ -179,15 +193,10 @@ async def silent_client(parley: str, cwd: str, log) -> str:
         while await asyncio.wait_for(reader.read(65536), 30):
             pass
         closed_after = time.monotonic() - signalled
-        code = await asyncio.to_thread(process.wait, 30)
-        exited_after = time.monotonic() - signalled
-        writer.close()
-        if code != 0:
-            raise Failure(f"parley serve exited with {code}")
         # The drain (1 s), then at most 3 s for connections still open (Hummingbird's WebSocket
         # close timeout, 15 s, would be well past 10 s).
-        if exited_after > 10:
-            raise Failure(f"parley serve exited {exited_after:.1f} s after SIGTERM with a client that never answers the close")
+        exited_after = await exit_within(process, signalled, 10, "a client that never answers the close")
+        writer.close()
         return f"socket closed at {closed_after:.1f} s, exit 0 at {exited_after:.1f} s after SIGTERM"
     finally:
         if process.poll() is None:
@@ -208,17 +217,9 @@ async def unfinished_request(parley: str, cwd: str, log) -> str:
         await asyncio.sleep(0.5)
         process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
-        try:
-            code = await asyncio.to_thread(process.wait, 15)
-        except subprocess.TimeoutExpired:
-            raise Failure("parley serve was still running 15 s after SIGTERM, held by a request never finished")
-        exited_after = time.monotonic() - signalled
+        exited_after = await exit_within(process, signalled, 10, "a request never finished")
         closed = await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
-        if code != 0:
-            raise Failure(f"parley serve exited with {code}")
-        if exited_after > 10:
-            raise Failure(f"parley serve exited {exited_after:.1f} s after SIGTERM with a request unfinished")
         if not closed:
             raise Failure("the unfinished request's connection was answered, not closed")
         log.flush()
