@@ -263,9 +263,11 @@ extension ParleyServer {
                 apiKey: cloud.elevenLabsKey ?? "", baseURL: ProviderURL.http(cloud.elevenLabsURL), voiceID: cloud.elevenLabsVoice,
                 modelID: cloud.elevenLabsModel, connectTimeout: options.timeouts.connect, health: health)
             let textToSpeech: any TextToSpeech =
-                choice == .elevenlabs
-                ? ElevenLabsTextToSpeech(configuration: elevenLabs)
-                : ElevenLabsHTTPTextToSpeech(configuration: elevenLabs, httpClient: httpClient)
+                switch (choice, cloud.elevenLabsMultiContext) {
+                case (.elevenlabs, true): ElevenLabsMultiContextTextToSpeech(configuration: elevenLabs)
+                case (.elevenlabs, false): ElevenLabsTextToSpeech(configuration: elevenLabs)
+                default: ElevenLabsHTTPTextToSpeech(configuration: elevenLabs, httpClient: httpClient)
+                }
             return Built(
                 provider: textToSpeech,
                 stage: .init(stage: "tts", provider: textToSpeech.name, address: cloud.elevenLabsURL, connection: health))

@@ -132,6 +132,9 @@ public struct CloudSettings: Sendable, Equatable {
     public var elevenLabsVoice: String
     /// `ELEVENLABS_MODEL_ID`, default `eleven_flash_v2_5`.
     public var elevenLabsModel: String
+    /// `ELEVENLABS_WEBSOCKET`: `multi-stream-input` (the default: one socket per session, each
+    /// reply a context) or `stream-input` (one socket per reply), for `--tts elevenlabs`.
+    public var elevenLabsMultiContext: Bool
     /// `DEEPGRAM_FLUX_MODEL`, default `flux-general-en` (`--stt deepgram-flux`).
     public var fluxModel: String
     /// `DEEPGRAM_EOT_THRESHOLD` (Flux's `eot_threshold`, 0.5–1.0); nil keeps Deepgram's default, 0.7.
@@ -191,6 +194,13 @@ public struct CloudSettings: Sendable, Equatable {
         groqSpeechModel = value("GROQ_STT_MODEL") ?? "whisper-large-v3-turbo"
         elevenLabsVoice = value("ELEVENLABS_VOICE_ID") ?? "21m00Tcm4TlvDq8ikWAM"
         elevenLabsModel = value("ELEVENLABS_MODEL_ID") ?? "eleven_flash_v2_5"
+        switch value("ELEVENLABS_WEBSOCKET") {
+        case nil, "multi-stream-input": elevenLabsMultiContext = true
+        case "stream-input": elevenLabsMultiContext = false
+        case let other?:
+            throw ParleyServer.ConfigurationError(
+                "ELEVENLABS_WEBSOCKET=\(other.prefix(40)) is not an ElevenLabs socket; expected multi-stream-input or stream-input")
+        }
         func number(_ name: String, in range: ClosedRange<Double>) throws(ParleyServer.ConfigurationError) -> Double? {
             guard let text = value(name) else { return nil }
             guard let number = Double(text), range.contains(number) else {

@@ -34,6 +34,12 @@ extension FakeElevenLabsServer {
         /// upgrade or the request with a 5xx, `drop` drops the connection after the first audio,
         /// `stall` never sends audio (HTTP: the response head), `slow` sends it late.
         public var randomFaults: FakeRandomFaults?
+        /// `multi-stream-input`: how many contexts one socket may hold at once (ElevenLabs allows
+        /// 5); a context counts from its creation until its final message is sent.
+        public var maximumContexts: Int
+        /// `multi-stream-input`: how the final message's flag is spelt, so that client tests can
+        /// check both spellings are understood.
+        public var finalKey: FinalKey
 
         /// Creates a configuration.
         public init(
@@ -48,7 +54,9 @@ extension FakeElevenLabsServer {
             handshakeDelay: Duration = .zero,
             firstByteDelay: Duration = .zero,
             chunkPacing: Duration = .zero,
-            fault: Fault? = nil
+            fault: Fault? = nil,
+            maximumContexts: Int = 5,
+            finalKey: FinalKey = .isFinal
         ) {
             self.apiKey = apiKey
             self.voiceIDs = voiceIDs
@@ -62,6 +70,8 @@ extension FakeElevenLabsServer {
             self.firstByteDelay = firstByteDelay
             self.chunkPacing = chunkPacing
             self.fault = fault
+            self.maximumContexts = max(1, maximumContexts)
+            self.finalKey = finalKey
         }
     }
 
@@ -80,6 +90,14 @@ extension FakeElevenLabsServer {
         case charsDurationsMs
         /// The Python SDK's spelling.
         case charDurationsMs
+    }
+
+    /// The spelling of the final message's flag on `multi-stream-input` (sources differ).
+    public enum FinalKey: String, Sendable {
+        /// `{"isFinal":true,"contextId":…}`, as ElevenLabs' examples and `stream-input` spell it; the default.
+        case isFinal
+        /// `{"is_final":true,"contextId":…}`, as the AsyncAPI spec spells it.
+        case is_final
     }
 
     /// A failure the fake acts out.

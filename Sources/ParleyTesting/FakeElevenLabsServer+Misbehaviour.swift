@@ -1,5 +1,5 @@
 extension FakeElevenLabsServer {
-    /// What one `stream-input` connection or HTTP request acts out: the configured fault, or else
+    /// What one WebSocket connection or HTTP request acts out: the configured fault, or else
     /// a draw of ``Configuration/randomFaults``.
     struct Misbehaviour: Sendable {
         /// The fault, if any.

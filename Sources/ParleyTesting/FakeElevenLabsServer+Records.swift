@@ -86,6 +86,7 @@ extension FakeElevenLabsServer {
     /// Everything recorded so far.
     struct Records {
         var streamInput: [StreamInputRecord] = []
+        var multiStreamInput: [MultiStreamInputRecord] = []
         var http: [HTTPRequestRecord] = []
     }
 }

@@ -6,7 +6,7 @@ import Synchronization
 extension FakeElevenLabsServer {
     /// One accepted `stream-input` socket: reads the client's messages, buffers text, generates
     /// speech in a second task and watches for inactivity in a third.
-    final class StreamInputConnection: Sendable {
+    final class StreamInputConnection: FakeElevenLabsSocket {
         /// Work for the generator, in order.
         enum Job: Sendable {
             case speak(String)
@@ -54,8 +54,6 @@ extension FakeElevenLabsServer {
             }
         }
 
-        var configuration: Configuration { fake.configuration }
-
         /// Serves the socket until the client closes it or the connection drops.
         func serve() async throws {
             let (jobs, jobSink) = AsyncStream.makeStream(of: Job.self, bufferingPolicy: .bufferingOldest(1024))
@@ -64,41 +62,27 @@ extension FakeElevenLabsServer {
                 defer { group.cancelAll() }
                 group.addTask { try await self.generate(jobs) }
                 group.addTask { try await self.watchInactivity() }
-                for try await message in socket.messages {
-                    switch message {
-                    case .text(let text):
-                        let outcome = handle(text)
-                        for job in outcome.jobs {
-                            if case .dropped = jobSink.yield(job) {
-                                await fail("fake_overloaded", "The fake's generation queue is full.")
-                            }
+                try await readMessages { text in
+                    let outcome = handle(text)
+                    for job in outcome.jobs {
+                        if case .dropped = jobSink.yield(job) {
+                            await fail("fake_overloaded", "The fake's generation queue is full.")
                         }
-                        if let failure = outcome.failure { await fail(failure.error, failure.message) }
-                    case .binary:
-                        fake.updateStreamInput(index) { $0.messages.append("<binary message>") }
-                        await fail("invalid_input_message", Self.invalidInput)
-                    case .closed(let code, _):
-                        let serverClosed = state.withLock { $0.closing }
-                        if !serverClosed {
-                            fake.updateStreamInput(index) { record in
-                                record.clientCloseCode = code
-                                record.clientDropped = code == nil
-                            }
-                        }
-                        return
                     }
+                    if let failure = outcome.failure { await fail(failure.error, failure.message) }
                 }
             }
         }
 
-        static let invalidInput =
-            "Could not parse input message, make sure it is a json and follows the schema outlined in protocol."
+        func record(message: String) {
+            fake.updateStreamInput(index) { $0.messages.append(message) }
+        }
 
-        /// Sends an error message and closes with 1008 (once).
-        func fail(_ error: String, _ message: String) async {
-            guard beginClosing(code: 1008) else { return }
-            try? await socket.send(text: FakeElevenLabsServer.errorMessage(error, message))
-            try? await socket.close(code: 1008, reason: message)
+        func recordClientClose(code: Int?) {
+            fake.updateStreamInput(index) { record in
+                record.clientCloseCode = code
+                record.clientDropped = code == nil
+            }
         }
 
         /// Marks the socket as closing by the fake; false if it already was.

@@ -5,14 +5,14 @@ extension FakeElevenLabsServer.StreamInputConnection {
     /// Applies one client text message: records it, checks it, buffers its text and decides what
     /// to generate (docs/providers.md).
     func handle(_ raw: String) -> Outcome {
-        let redacted = raw.replacingOccurrences(of: configuration.apiKey, with: "<redacted>")
-        fake.updateStreamInput(index) { $0.messages.append(redacted) }
+        let redacted = fake.redacted(raw)
+        record(message: redacted)
         var violations: [String] = []
         defer {
             if !violations.isEmpty { fake.updateStreamInput(index) { $0.violations += violations } }
         }
         guard let json = JSONValue.parse(raw), case .object(let fields) = json else {
-            return Outcome(failure: ("invalid_input_message", Self.invalidInput))
+            return Outcome(failure: ("invalid_input_message", FakeElevenLabsServer.invalidInput))
         }
         return state.withLock { state -> Outcome in
             state.lastMessage = .now
@@ -22,7 +22,7 @@ extension FakeElevenLabsServer.StreamInputConnection {
                 return Outcome()
             }
             guard let text = fields["text"]?.stringValue else {
-                return Outcome(failure: ("invalid_input_message", Self.invalidInput))
+                return Outcome(failure: ("invalid_input_message", FakeElevenLabsServer.invalidInput))
             }
             if !state.initialized { return initialize(&state, text: text, fields: fields) }
             for key in ["voice_settings", "generation_config"] where fields[key] != nil && fields[key] != state.initialSettings[key] {
@@ -60,23 +60,15 @@ extension FakeElevenLabsServer.StreamInputConnection {
     /// The first message: exactly one space, the key if the upgrade carried none, and the settings.
     private func initialize(_ state: inout State, text: String, fields: [String: JSONValue]) -> Outcome {
         state.initialized = true
-        guard text == " " else { return Outcome(failure: ("invalid_input_message", Self.invalidInput)) }
+        guard text == " " else { return Outcome(failure: ("invalid_input_message", FakeElevenLabsServer.invalidInput)) }
         if state.keySource == nil {
-            let given = fields["xi-api-key"] ?? fields["xi_api_key"] ?? fields["authorization"]
-            guard !options.wrongKeyGiven, fake.isValidKey(given?.stringValue) else {
-                return Outcome(failure: ("invalid_api_key", "Invalid API key."))
-            }
+            if let failure = fake.firstMessageKeyFailure(fields, options: options) { return Outcome(failure: failure) }
             state.keySource = .firstMessage
             fake.updateStreamInput(index) { $0.keySource = .firstMessage }
         }
-        if let schedule = fields["generation_config"]?["chunk_length_schedule"] {
-            guard let values = schedule.arrayValue?.compactMap(\.intValue), !values.isEmpty,
-                values.count == schedule.arrayValue?.count, values.allSatisfy({ (50...500).contains($0) })
-            else {
-                return Outcome(failure: ("invalid_input_message", "chunk_length_schedule values must be between 50 and 500."))
-            }
-            state.schedule = values
-        }
+        let (schedule, failure) = FakeElevenLabsServer.chunkSchedule(in: fields)
+        if let failure { return Outcome(failure: failure) }
+        if let schedule { state.schedule = schedule }
         state.initialSettings = fields.filter { $0.key == "voice_settings" || $0.key == "generation_config" }
         return Outcome()
     }

@@ -2,7 +2,7 @@ import Foundation
 import ParleyCore
 
 extension FakeElevenLabsServer {
-    /// What one accepted `stream-input` socket was asked for.
+    /// What one accepted `stream-input` or `multi-stream-input` socket was asked for.
     struct StreamInputOptions: Sendable {
         var voiceID: String
         var query: [(String, String)]
@@ -18,10 +18,12 @@ extension FakeElevenLabsServer {
         var misbehaviour: Misbehaviour
     }
 
-    /// Accepts or refuses a WebSocket upgrade as ElevenLabs does (docs/providers.md).
+    /// Accepts or refuses a WebSocket upgrade as ElevenLabs does (docs/providers.md): the same
+    /// checks for `stream-input` and `multi-stream-input`, which differ only once accepted.
     func decideUpgrade(_ request: FakeRequest) async -> FakeUpgrade {
         if configuration.handshakeDelay > .zero { try? await Task.sleep(for: configuration.handshakeDelay) }
-        guard let voiceID = Self.voiceID(in: request.path, endpoint: "stream-input") else {
+        let multiContext = Self.voiceID(in: request.path, endpoint: "multi-stream-input")
+        guard let voiceID = multiContext ?? Self.voiceID(in: request.path, endpoint: "stream-input") else {
             return .reject(status: 404, body: #"{"detail":"Not Found"}"#)
         }
         let misbehaviour = nextMisbehaviour()
@@ -57,6 +59,9 @@ extension FakeElevenLabsServer {
             autoMode: request.queryValue("auto_mode") == "true",
             syncAlignment: request.queryValue("sync_alignment") == "true",
             keySource: keySource, wrongKeyGiven: wrongKeyGiven, misbehaviour: misbehaviour)
+        if multiContext != nil {
+            return .accept { socket in try await MultiContextConnection(fake: self, socket: socket, options: options).serve() }
+        }
         return .accept { socket in
             try await StreamInputConnection(fake: self, socket: socket, options: options).serve()
         }

@@ -2,9 +2,9 @@ import Foundation
 import ParleyCore
 import Synchronization
 
-/// A local ElevenLabs text-to-speech server that follows docs/providers.md: the `stream-input`
-/// WebSocket and the HTTP `…/stream` endpoint, with deterministic speech, odd-sized audio chunks,
-/// alignment, the documented errors, latency knobs and faults.
+/// A local ElevenLabs text-to-speech server that follows docs/providers.md: the `stream-input` and
+/// `multi-stream-input` WebSockets and the HTTP `…/stream` endpoint, with deterministic speech,
+/// odd-sized audio chunks, alignment, the documented errors, latency knobs and faults.
 ///
 /// ```swift
 /// try await FakeElevenLabsServer.run(.init(durationPerCharacter: .milliseconds(5))) { fake in

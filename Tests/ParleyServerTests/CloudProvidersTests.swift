@@ -124,7 +124,10 @@ struct CloudProvidersTests {
             let chat = try #require(groq.requests.first?.json)
             #expect(chat["model"]?.stringValue == "openai/gpt-oss-20b")
             #expect(chat["messages"]?.arrayValue?.last?["content"]?.stringValue == Self.question)
-            #expect(elevenLabs.streamInput.count == 1)
+            // One multi-context socket for the session, the reply a context on it.
+            #expect(elevenLabs.multiStreamInputCount == 1)
+            #expect(elevenLabs.multiStreamInput.first?.contexts.first?.finalSent == true)
+            #expect(elevenLabs.streamInput.isEmpty)
 
             // /health tells which provider serves each stage and that its last connection worked,
             // and no key appears anywhere a user can see.
@@ -217,7 +220,7 @@ struct CloudProvidersTests {
             #expect(connection.queryValue("sample_rate") == "8000")
             #expect(connection.queryValue("tag") == options.streamSID)
             #expect(groq.requests.first?.json?["messages"]?.arrayValue?.last?["content"]?.stringValue == Self.question)
-            #expect(elevenLabs.streamInput.first != nil)
+            #expect(elevenLabs.multiStreamInput.first?.queryValue("output_format") == "pcm_8000")
         }
     }
 }

@@ -51,6 +51,21 @@ struct ProviderPlanTests {
         #expect(error?.description.contains("SMALLEST_URL=ftp://x is not a URL") == true)
     }
 
+    @Test("ElevenLabs speaks over the multi-context socket unless ELEVENLABS_WEBSOCKET=stream-input; other values are refused")
+    func elevenLabsWebSocket() throws {
+        let key = ["ELEVENLABS_API_KEY": "k"]
+        let plan = { (environment: [String: String]) in
+            try ProviderPlan.resolve(speechToText: nil, languageModel: nil, textToSpeech: nil, environment: environment)
+        }
+        #expect(try plan(key).cloud.elevenLabsMultiContext)
+        #expect(try plan(key.merging(["ELEVENLABS_WEBSOCKET": "multi-stream-input"]) { $1 }).cloud.elevenLabsMultiContext)
+        #expect(try !plan(key.merging(["ELEVENLABS_WEBSOCKET": "stream-input"]) { $1 }).cloud.elevenLabsMultiContext)
+        let error = #expect(throws: ParleyServer.ConfigurationError.self) {
+            try plan(key.merging(["ELEVENLABS_WEBSOCKET": "multi"]) { $1 })
+        }
+        #expect(error?.description == "ELEVENLABS_WEBSOCKET=multi is not an ElevenLabs socket; expected multi-stream-input or stream-input")
+    }
+
     @Test("smallest.ai's Pulse and Lightning and Deepgram Flux serve only when asked for; the Flux thresholds are read and checked")
     func newProvidersOnlyWhenAsked() throws {
         let keys = ["SMALLEST_API_KEY": "k", "DEEPGRAM_API_KEY": "d"]

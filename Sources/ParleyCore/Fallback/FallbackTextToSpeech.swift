@@ -26,6 +26,23 @@ public struct FallbackTextToSpeech: TextToSpeech {
         self.chain = chain
     }
 
+    /// Runs `body` with a chain of each provider's session voice (each opened in turn, closed when
+    /// `body` returns).
+    public func withSessionVoice<Result: Sendable>(_ body: (any TextToSpeech) async throws -> Result) async throws -> Result {
+        try await Self.sessionVoices(voices[...], opened: []) { opened in
+            try await body(FallbackTextToSpeech(opened, chain: chain))
+        }
+    }
+
+    private static func sessionVoices<Result: Sendable>(
+        _ remaining: ArraySlice<any TextToSpeech>, opened: [any TextToSpeech], _ body: ([any TextToSpeech]) async throws -> Result
+    ) async throws -> Result {
+        guard let next = remaining.first else { return try await body(opened) }
+        return try await next.withSessionVoice { voice in
+            try await sessionVoices(remaining.dropFirst(), opened: opened + [voice], body)
+        }
+    }
+
     public func synthesize(_ text: AsyncStream<String>, sampleRate: Int, onAudio: (AudioChunk) async throws -> Void) async throws {
         let script = Script()
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -64,4 +64,19 @@ public protocol TextToSpeech: Sendable {
         sampleRate: Int,
         onAudio: (AudioChunk) async throws -> Void
     ) async throws
+
+    /// Runs `body` with the voice one session speaks through, for the session's whole length.
+    ///
+    /// A provider that keeps state across a session's replies (ElevenLabs' multi-context socket,
+    /// one connection for every reply) opens it here and closes it when `body` returns; the
+    /// default is the provider itself. ``VoiceSession`` speaks every reply through the voice it
+    /// is given.
+    func withSessionVoice<Result: Sendable>(_ body: (any TextToSpeech) async throws -> Result) async throws -> Result
+}
+
+extension TextToSpeech {
+    /// Runs `body` with this provider: it keeps nothing across a session's replies.
+    public func withSessionVoice<Result: Sendable>(_ body: (any TextToSpeech) async throws -> Result) async throws -> Result {
+        try await body(self)
+    }
 }

@@ -21,8 +21,9 @@ public struct VoiceSession: Sendable {
     public let id: String
     /// Behaviour.
     public let configuration: SessionConfiguration
-    /// The providers.
-    public let providers: SessionProviders
+    /// The providers. While the session runs, its text-to-speech is the provider's session
+    /// voice (``TextToSpeech/withSessionVoice(_:)``).
+    public private(set) var providers: SessionProviders
     /// The session's logger.
     public let logger: Logger
     /// The clock the session keeps time by: pacing, barge-in, timelines, tool deadlines.
@@ -100,7 +101,11 @@ public struct VoiceSession: Sendable {
         try await ProviderContext.$sessionID.withValue(id) {
             try await ProviderContext.$voice.withValue(configuration.voice) {
                 try await ProviderContext.$observer.withValue(configuration.observer) {
-                    try await runSession(inbox: inbox, output: output, windDown: windDown)
+                    try await providers.textToSpeech.withSessionVoice { voice in
+                        var session = self
+                        session.providers.textToSpeech = voice
+                        try await session.runSession(inbox: inbox, output: output, windDown: windDown)
+                    }
                 }
             }
         }

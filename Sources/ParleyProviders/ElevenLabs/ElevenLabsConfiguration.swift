@@ -95,6 +95,12 @@ public struct ElevenLabsConfiguration: Sendable {
             + "&output_format=pcm_\(sampleRate)&sync_alignment=true&inactivity_timeout=\(inactivityTimeoutSeconds)"
     }
 
+    /// The `multi-stream-input` WebSocket URL for PCM at `sampleRate` Hz (same parameters).
+    func multiStreamInputURL(sampleRate: Int) -> String {
+        "\(ProviderURL.webSocket(baseURL))/v1/text-to-speech/\(escapedVoiceID)/multi-stream-input?model_id=\(queryEscaped(modelID))"
+            + "&output_format=pcm_\(sampleRate)&sync_alignment=true&inactivity_timeout=\(inactivityTimeoutSeconds)"
+    }
+
     /// The HTTP streaming URL for PCM at `sampleRate` Hz.
     func streamURL(sampleRate: Int) -> String {
         "\(baseURL)/v1/text-to-speech/\(escapedVoiceID)/stream?output_format=pcm_\(sampleRate)"

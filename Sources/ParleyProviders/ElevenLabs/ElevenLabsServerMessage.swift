@@ -1,21 +1,23 @@
 import ExtrasBase64
 package import ParleyCore
 
-/// One JSON message from the `stream-input` WebSocket (docs/providers.md), decoded leniently:
-/// unknown fields are ignored, `isFinal` may be null, alignment may be null and its duration key
-/// may be spelt `charDurationsMs` or `charsDurationsMs`.
-package struct ElevenLabsServerMessage: Equatable {
+/// One JSON message from the `stream-input` or `multi-stream-input` WebSocket (docs/providers.md),
+/// decoded leniently: unknown fields are ignored, `isFinal` may be null or spelt `is_final`,
+/// alignment may be null and its duration key may be spelt `charDurationsMs` or `charsDurationsMs`.
+package struct ElevenLabsServerMessage: Equatable, Sendable {
     /// Audio bytes in the output format (empty when the message has none).
     package var audio: [UInt8] = []
     /// Character timings of this message's audio, relative to its first byte.
     package var alignment: SpeechAlignment?
-    /// Whether this is the last message of the stream.
+    /// Whether this is the last message of the stream (of its context, on the multi-context socket).
     package var isFinal = false
+    /// The context the message belongs to (`contextId`), on the multi-context socket.
+    package var contextID: String?
     /// An error ElevenLabs reported: its code (such as `input_timeout_exceeded`) and message.
     package var error: (code: String, message: String)?
 
     package static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.audio == rhs.audio && lhs.alignment == rhs.alignment && lhs.isFinal == rhs.isFinal
+        lhs.audio == rhs.audio && lhs.alignment == rhs.alignment && lhs.isFinal == rhs.isFinal && lhs.contextID == rhs.contextID
             && lhs.error?.code == rhs.error?.code && lhs.error?.message == rhs.error?.message
     }
 
@@ -43,6 +45,7 @@ package struct ElevenLabsServerMessage: Equatable {
     private init(members: [String: JSONValue], rawAudio: UnsafeBufferPointer<UInt8>?) throws(Malformed) {
         let json = JSONValue.object(members)
         let hasAudio = rawAudio != nil || members["audio"] != nil
+        contextID = json["contextId"]?.stringValue ?? json["context_id"]?.stringValue
         // Errors first: an error message has no audio and must not be mistaken for an empty chunk.
         let errorCode = json["error"]?.stringValue
         let message = json["message"]?.stringValue

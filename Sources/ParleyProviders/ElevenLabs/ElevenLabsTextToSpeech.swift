@@ -42,7 +42,7 @@ public struct ElevenLabsTextToSpeech: TextToSpeech {
                 }
             }
         } catch let failure where !connected {
-            let mapped = connectionFailure(failure)
+            let mapped = configuration.webSocketConnectFailure(name, failure)
             if let mapped = mapped as? ProviderError { configuration.health.failed(mapped) }
             throw mapped
         }
@@ -62,7 +62,7 @@ public struct ElevenLabsTextToSpeech: TextToSpeech {
             do {
                 message = try await messages.next()
             } catch {
-                throw streamFailure(error)
+                throw configuration.webSocketStreamFailure(name, error)
             }
             try Task.checkCancellation()
             switch message {
@@ -92,48 +92,8 @@ public struct ElevenLabsTextToSpeech: TextToSpeech {
             case .closed(let code, let reason)?:
                 try Task.checkCancellation()
                 if progress.finalReceived { return }
-                throw closeFailure(code: code, reason: reason, timedOut: progress.timedOut)
+                throw configuration.closeFailure(name, code: code, reason: reason, timedOut: progress.timedOut)
             }
         }
-    }
-
-    /// The error for a close before `isFinal`.
-    private func closeFailure(code: Int?, reason: String, timedOut: Bool) -> ProviderError {
-        if timedOut {
-            return configuration.error(
-                name, .timeout, "ElevenLabs sent no audio within \(configuration.responseTimeout) of being asked for speech")
-        }
-        let said = reason.isEmpty ? "" : ": \(reason)"
-        switch code {
-        case nil:
-            return configuration.error(name, .streamEnded, "the connection to ElevenLabs dropped before the final audio")
-        case 1000?:
-            return configuration.error(name, .streamEnded, "ElevenLabs closed the stream before the final audio\(said)")
-        case 1008?:
-            return configuration.error(name, .rejected, "ElevenLabs closed the connection (code 1008)\(said)")
-        case let code?:
-            return configuration.error(name, .streamEnded, "ElevenLabs closed the connection (code \(code))\(said)")
-        }
-    }
-
-    /// Maps a failure to open the socket.
-    private func connectionFailure(_ failure: any Error) -> any Error {
-        if let rejected = failure as? ProviderWebSocket.HandshakeRejected {
-            return configuration.httpError(name, status: rejected.status, body: rejected.body)
-        }
-        if let violation = failure as? ProviderWebSocket.ProtocolViolation {
-            return configuration.error(name, .badResponse, "ElevenLabs' WebSocket handshake failed: \(violation)")
-        }
-        return configuration.connectError(name, failure)
-    }
-
-    /// Maps a failure to read from the open socket.
-    private func streamFailure(_ failure: any Error) -> any Error {
-        if failure is CancellationError { return failure }
-        if Task.isCancelled { return CancellationError() }
-        if let violation = failure as? ProviderWebSocket.ProtocolViolation {
-            return configuration.error(name, .badResponse, "ElevenLabs broke the WebSocket protocol: \(violation)")
-        }
-        return configuration.error(name, .streamEnded, "the connection to ElevenLabs failed: \(failure)")
     }
 }
