@@ -37,6 +37,11 @@ struct BenchCalls: AsyncParsableCommand {
     @Option(name: .customLong("first-chunk-words"), help: "Passed to `parley serve` (0: whole sentences to text-to-speech).")
     var firstChunkWords: Int?
 
+    @Option(
+        name: .customLong("tts-handshake-ms"),
+        help: "Milliseconds the fake ElevenLabs takes to answer a WebSocket upgrade: TCP, TLS and the upgrade to a distant provider (default 0).")
+    var ttsHandshakeMilliseconds = 0
+
     @Option(name: .customLong("serve-arg"), help: "An argument for `parley serve` (repeat for each: --serve-arg=--output-batch=0).")
     var serveArguments: [String] = []
 
@@ -53,6 +58,7 @@ struct BenchCalls: AsyncParsableCommand {
         guard (1...2000).contains(calls) else { throw ValidationError("--calls must be 1…2000") }
         guard (5...3600).contains(duration) else { throw ValidationError("--duration must be 5…3600 seconds") }
         guard (0...200).contains(tokenMilliseconds) else { throw ValidationError("--token-ms must be 0…200") }
+        guard (0...2000).contains(ttsHandshakeMilliseconds) else { throw ValidationError("--tts-handshake-ms must be 0…2000") }
     }
 
     func run() async throws {
@@ -60,7 +66,8 @@ struct BenchCalls: AsyncParsableCommand {
         try BenchCapacity.raiseFileLimit(to: 4 * calls + 256)
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
         let run = CallsRun(
-            calls: calls, duration: .seconds(duration), tokenDelay: .milliseconds(tokenMilliseconds), firstChunkWords: firstChunkWords,
+            calls: calls, duration: .seconds(duration), tokenDelay: .milliseconds(tokenMilliseconds),
+            ttsHandshake: .milliseconds(ttsHandshakeMilliseconds), firstChunkWords: firstChunkWords,
             serveArguments: serveArguments, audio: speech ? try await .spoken() : .tones)
         let measurement: CallsMeasurement
         do {
@@ -84,6 +91,7 @@ struct CallsRun {
     let calls: Int
     let duration: Duration
     let tokenDelay: Duration
+    var ttsHandshake: Duration = .zero
     let firstChunkWords: Int?
     let serveArguments: [String]
     let audio: CallClient.Audio
@@ -104,7 +112,7 @@ struct CallsRun {
     }
 
     func measure(httpClient: HTTPClient) async throws -> CallsMeasurement {
-        try await BenchFakes.run(reply: Self.reply, tokenDelay: tokenDelay) { environment in
+        try await BenchFakes.run(reply: Self.reply, tokenDelay: tokenDelay, ttsHandshake: ttsHandshake) { environment in
             let logPath = FileManager.default.temporaryDirectory.path + "/parley-calls-\(getpid())-\(calls).log"
             var arguments = [
                 "--stt", "deepgram", "--llm", "groq", "--tts", "elevenlabs", "--log-level", "info",

@@ -3,11 +3,13 @@ import ParleyTesting
 /// The fake Deepgram, Groq and ElevenLabs that `parley-bench capacity` and `calls` run
 /// `parley serve` against, at realistic latencies: utterances end after the 300 ms endpointing
 /// Parley asks for (with Deepgram's empty finals every 3 s of silence), the first word after
-/// 150 ms, the first audio 150 ms after each piece of text, 30 ms of speech per character.
+/// 150 ms, the first audio 150 ms after each piece of text, 30 ms of speech per character; the
+/// fake ElevenLabs answers a WebSocket upgrade after `ttsHandshake` (what TCP, TLS and the upgrade
+/// take to a distant provider; nothing by default).
 enum BenchFakes {
     /// Runs `body` with the fakes up, passing the environment that points `parley serve` at them.
     static func run<Result: Sendable>(
-        reply: String, tokenDelay: Duration = .zero, _ body: @Sendable (_ environment: [String: String]) async throws -> Result
+        reply: String, tokenDelay: Duration = .zero, ttsHandshake: Duration = .zero, _ body: @Sendable (_ environment: [String: String]) async throws -> Result
     ) async throws -> Result {
         let keys = CapacityRun.keys
         var recogniser = FakeDeepgramServer.Configuration(apiKey: keys["DEEPGRAM_API_KEY"]!, utterances: [CapacityRun.question])
@@ -26,6 +28,7 @@ enum BenchFakes {
         var speech = FakeElevenLabsServer.Configuration(
             apiKey: keys["ELEVENLABS_API_KEY"]!, durationPerCharacter: .milliseconds(30), firstByteDelay: CapacityRun.ttsFirstByte)
         speech.recordsAudio = false
+        speech.handshakeDelay = ttsHandshake
         let elevenLabs = speech
         return try await FakeDeepgramServer.run(deepgram) { deepgram in
             try await FakeOpenAIServer.run(groq) { groq in
