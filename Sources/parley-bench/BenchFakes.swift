@@ -9,7 +9,8 @@ import ParleyTesting
 enum BenchFakes {
     /// Runs `body` with the fakes up, passing the environment that points `parley serve` at them.
     static func run<Result: Sendable>(
-        reply: String, tokenDelay: Duration = .zero, ttsHandshake: Duration = .zero, _ body: @Sendable (_ environment: [String: String]) async throws -> Result
+        reply: String, tokenDelay: Duration = .zero, ttsHandshake: Duration = .zero,
+        _ body: @Sendable (_ environment: [String: String]) async throws -> Result
     ) async throws -> Result {
         let keys = CapacityRun.keys
         var recogniser = FakeDeepgramServer.Configuration(apiKey: keys["DEEPGRAM_API_KEY"]!, utterances: [CapacityRun.question])
