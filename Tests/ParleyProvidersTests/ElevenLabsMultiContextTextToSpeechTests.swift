@@ -116,7 +116,8 @@ struct ElevenLabsMultiContextTextToSpeechTests {
                     await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
                             try await voice.synthesize(
-                                Support.sentences(["A reply long enough to be still speaking when the caller talks over it."]),
+                                // About 3 s of speech sent over 5 s: each context is still closing when the next opens.
+                                Support.sentences([String(repeating: "A reply long enough to be still speaking. ", count: 7)]),
                                 sampleRate: 16000
                             ) { log.record($0) }
                         }
@@ -138,11 +139,12 @@ struct ElevenLabsMultiContextTextToSpeechTests {
     @Test("a socket idle past the keep-alive interval is replaced before the next reply, and closed with 1000")
     func idleSocketReplaced() async throws {
         try await FakeElevenLabsServer.run { fake in
-            let tts = ElevenLabsMultiContextTextToSpeech(configuration: Support.configuration(fake) { $0.inactivityTimeout = .seconds(2) })
+            // Keep-alive interval 2 s; the fake would close the idle socket only after 4 s.
+            let tts = ElevenLabsMultiContextTextToSpeech(configuration: Support.configuration(fake) { $0.inactivityTimeout = .seconds(4) })
             try await tts.withSessionVoice { voice in
                 _ = try await Self.speak(["First."], through: voice)
                 _ = try await Self.speak(["Soon after."], through: voice)
-                try await Task.sleep(for: .milliseconds(1200))
+                try await Task.sleep(for: .milliseconds(2500))
                 _ = try await Self.speak(["After a pause."], through: voice)
             }
             #expect(fake.multiStreamInputCount == 2)
@@ -153,13 +155,14 @@ struct ElevenLabsMultiContextTextToSpeechTests {
 
     @Test("a keep-alive holds a context open while the LLM is slow, and does not end it")
     func keepAlive() async throws {
-        try await FakeElevenLabsServer.run(.init(inactivityTimeout: .seconds(1))) { fake in
+        // A 2 s timeout against keep-alives every second leaves a loaded machine a second of slack.
+        try await FakeElevenLabsServer.run { fake in
             let tts = ElevenLabsMultiContextTextToSpeech(
-                configuration: Support.configuration(fake) { $0.inactivityTimeout = .seconds(1) })
+                configuration: Support.configuration(fake) { $0.inactivityTimeout = .seconds(2) })
             let (sentences, sink) = AsyncStream.makeStream(of: String.self)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await tts.synthesize(sentences, sampleRate: 16000) { _ in } }
-                try await Task.sleep(for: .milliseconds(1600))
+                try await Task.sleep(for: .milliseconds(3200))
                 sink.yield("Late words.")
                 sink.finish()
                 try await group.waitForAll()
@@ -220,6 +223,20 @@ struct ElevenLabsMultiContextTextToSpeechTests {
             #expect(error?.kind == .rejected)
             #expect(error?.message.contains("quota_exceeded: This request exceeds your quota.") == true)
         }
+    }
+
+    @Test("a connection's answer that comes before the reply waits for it is kept, and a cancelled reply stops waiting")
+    func demandAnsweredEarly() async throws {
+        struct Refused: Error {}
+        let early = ElevenLabsContextSocket.Demand(url: "ws://127.0.0.1:9/")
+        early.resume(.failure(Refused()))
+        early.resume(.failure(CancellationError()))
+        await #expect(throws: Refused.self) { _ = try await early.wait() }
+
+        let waiting = ElevenLabsContextSocket.Demand(url: "ws://127.0.0.1:9/")
+        let task = Task { try await waiting.wait() }
+        task.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await task.value }
     }
 
     @Test("a fallback chain's session voice keeps ElevenLabs' socket across replies")

@@ -15,8 +15,11 @@ final class ElevenLabsContextSocket: Sendable {
     /// A reply waiting for a connection to `url`.
     final class Demand: Sendable {
         private enum Waiter {
+            /// Neither the reply nor the answer has come.
             case none
             case waiting(CheckedContinuation<ElevenLabsContextLink, any Error>)
+            /// The answer came before the reply began to wait.
+            case answered(Result<ElevenLabsContextLink, any Error>)
             case done
         }
 
@@ -32,24 +35,38 @@ final class ElevenLabsContextSocket: Sendable {
         func wait() async throws -> ElevenLabsContextLink {
             try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { continuation in
-                    let early = waiter.withLock { waiter -> Bool in
-                        guard case .none = waiter else { return true }
-                        waiter = .waiting(continuation)
-                        return false
+                    let answer = waiter.withLock { waiter -> Result<ElevenLabsContextLink, any Error>? in
+                        switch waiter {
+                        case .none:
+                            waiter = .waiting(continuation)
+                            return nil
+                        case .answered(let result):
+                            waiter = .done
+                            return result
+                        case .waiting, .done:
+                            return .failure(CancellationError())
+                        }
                     }
-                    if early { continuation.resume(throwing: CancellationError()) }
+                    if let answer { continuation.resume(with: answer) }
                 }
             } onCancel: {
                 resume(.failure(CancellationError()))
             }
         }
 
-        /// Gives the reply its connection or the failure to open one; only the first call counts.
+        /// Gives the reply its connection or the failure to open one; only the first answer counts.
         func resume(_ result: Result<ElevenLabsContextLink, any Error>) {
             let continuation = waiter.withLock { waiter -> CheckedContinuation<ElevenLabsContextLink, any Error>? in
-                defer { waiter = .done }
-                if case .waiting(let continuation) = waiter { return continuation }
-                return nil
+                switch waiter {
+                case .none:
+                    waiter = .answered(result)
+                    return nil
+                case .waiting(let continuation):
+                    waiter = .done
+                    return continuation
+                case .answered, .done:
+                    return nil
+                }
             }
             continuation?.resume(with: result)
         }
