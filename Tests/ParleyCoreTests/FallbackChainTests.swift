@@ -170,7 +170,9 @@ struct FallbackChainTests {
         let start = clock.now
         try await voice.synthesize(Self.sentences(["Hello there."]), sampleRate: 16000) { chunk in heard.add(chunk.alignment?.text ?? "") }
         #expect(heard.all.joined() == "Hello there. ")
-        #expect(clock.now - start < .seconds(2))
+        // Two tries of 300 ms, then the tone: well under a second; without the deadline it would
+        // wait for good. The bound leaves room for a machine busy with the rest of the suite (2.08 s seen).
+        #expect(clock.now - start < .seconds(5))
         #expect(chain.health.snapshot?.error.contains("no audio for the text within") == true)
     }
 
