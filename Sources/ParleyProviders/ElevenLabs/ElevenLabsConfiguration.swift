@@ -101,6 +101,18 @@ public struct ElevenLabsConfiguration: Sendable {
             + "&output_format=pcm_\(sampleRate)&sync_alignment=true&inactivity_timeout=\(inactivityTimeoutSeconds)"
     }
 
+    /// A socket's or a context's first message: one space, the voice settings and the chunk
+    /// schedule (allowed only there), and on the multi-context socket the context's id.
+    func initializeMessage(context id: String?) -> String {
+        var members: [String: JSONValue] = [
+            "text": " ",
+            "voice_settings": voiceSettings.json,
+            "generation_config": ["chunk_length_schedule": .array(chunkLengthSchedule.map { .number(Double($0)) })],
+        ]
+        if let id { members["context_id"] = .string(id) }
+        return JSONValue.object(members).serialized
+    }
+
     /// The HTTP streaming URL for PCM at `sampleRate` Hz.
     func streamURL(sampleRate: Int) -> String {
         "\(baseURL)/v1/text-to-speech/\(escapedVoiceID)/stream?output_format=pcm_\(sampleRate)"

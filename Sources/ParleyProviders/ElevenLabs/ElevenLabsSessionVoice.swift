@@ -32,9 +32,7 @@ struct ElevenLabsSessionVoice: TextToSpeech {
         _ events: AsyncStream<ElevenLabsContextLink.Event>, context id: String, of link: ElevenLabsContextLink, sampleRate: Int,
         progress: StreamProgress, onAudio: (AudioChunk) async throws -> Void
     ) async throws {
-        var assembler = PCM16Assembler()
-        // Timings that arrived with less than one whole sample; they belong to the next chunk.
-        var pendingAlignment: [SpeechAlignment.Character] = []
+        var audio = ElevenLabsAudio(sampleRate: sampleRate)
         for await event in events {
             try Task.checkCancellation()
             switch event {
@@ -44,14 +42,10 @@ struct ElevenLabsSessionVoice: TextToSpeech {
                 }
                 progress.received(audio: !message.audio.isEmpty, isFinal: message.isFinal)
                 if message.isFinal { return }
-                pendingAlignment += message.alignment?.characters ?? []
-                let samples = assembler.push(message.audio)
-                guard !samples.isEmpty else { continue }
-                let alignment = pendingAlignment.isEmpty ? nil : SpeechAlignment(characters: pendingAlignment)
-                pendingAlignment = []
+                guard let chunk = audio.chunk(for: message) else { continue }
                 // Barge-in: no audio may reach the caller once the reply is cancelled.
                 try Task.checkCancellation()
-                try await onAudio(AudioChunk(samples: samples, sampleRate: sampleRate, alignment: alignment))
+                try await onAudio(chunk)
             case .ended(let code, let reason):
                 try Task.checkCancellation()
                 throw configuration.closeFailure(name, code: code, reason: reason, timedOut: progress.timedOut)
@@ -72,7 +66,7 @@ struct ElevenLabsSessionVoice: TextToSpeech {
     private func sendInput(
         _ text: AsyncStream<String>, context id: String, over link: ElevenLabsContextLink, progress: StreamProgress
     ) async throws {
-        try await link.send(initializeMessage(id))
+        try await link.send(configuration.initializeMessage(context: id))
         progress.sent(.initialize)
         try await withThrowingTaskGroup(of: Void.self) { group in
             defer { group.cancelAll() }
@@ -123,17 +117,6 @@ struct ElevenLabsSessionVoice: TextToSpeech {
             link.retirement.fire()
             return
         }
-    }
-
-    /// A context's first message: one space, the voice settings and the chunk schedule.
-    private func initializeMessage(_ id: String) -> String {
-        let message: JSONValue = [
-            "text": " ",
-            "voice_settings": configuration.voiceSettings.json,
-            "generation_config": ["chunk_length_schedule": .array(configuration.chunkLengthSchedule.map { .number(Double($0)) })],
-            "context_id": .string(id),
-        ]
-        return message.serialized
     }
 
     /// One sentence for context `id`, ending in exactly one space, flushed; nil for blank text.

@@ -3,14 +3,7 @@ import ParleyCore
 
 extension ElevenLabsTextToSpeech {
     /// The first message: one space, the voice settings and the chunk schedule (both allowed only here).
-    var initializeMessage: String {
-        let message: JSONValue = [
-            "text": " ",
-            "voice_settings": configuration.voiceSettings.json,
-            "generation_config": ["chunk_length_schedule": .array(configuration.chunkLengthSchedule.map { .number(Double($0)) })],
-        ]
-        return message.serialized
-    }
+    var initializeMessage: String { configuration.initializeMessage(context: nil) }
 
     /// Keeps the socket open while no text is coming; an empty text would end the stream instead.
     static let keepAliveMessage = (["text": " "] as JSONValue).serialized

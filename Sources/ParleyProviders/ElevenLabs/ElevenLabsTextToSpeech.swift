@@ -53,9 +53,7 @@ public struct ElevenLabsTextToSpeech: TextToSpeech {
         from connection: ProviderWebSocketConnection, sampleRate: Int, progress: StreamProgress,
         onAudio: (AudioChunk) async throws -> Void
     ) async throws {
-        var assembler = PCM16Assembler()
-        // Timings that arrived with less than one whole sample; they belong to the next chunk.
-        var pendingAlignment: [SpeechAlignment.Character] = []
+        var audio = ElevenLabsAudio(sampleRate: sampleRate)
         var messages = connection.messages.makeAsyncIterator()
         while true {
             let message: ProviderWebSocket.Message?
@@ -79,14 +77,10 @@ public struct ElevenLabsTextToSpeech: TextToSpeech {
                     throw configuration.error(name, .rejected, "\(error.code): \(error.message)")
                 }
                 progress.received(audio: !decoded.audio.isEmpty, isFinal: decoded.isFinal)
-                pendingAlignment += decoded.alignment?.characters ?? []
-                let samples = assembler.push(decoded.audio)
-                guard !samples.isEmpty else { continue }
-                let alignment = pendingAlignment.isEmpty ? nil : SpeechAlignment(characters: pendingAlignment)
-                pendingAlignment = []
+                guard let chunk = audio.chunk(for: decoded) else { continue }
                 // Barge-in: no audio may reach the caller once the reply is cancelled.
                 try Task.checkCancellation()
-                try await onAudio(AudioChunk(samples: samples, sampleRate: sampleRate, alignment: alignment))
+                try await onAudio(chunk)
             case .binary?:
                 continue
             case .closed(let code, let reason)?:

@@ -29,3 +29,26 @@ package struct PCM16Assembler: Sendable {
         return samples
     }
 }
+
+/// ElevenLabs' audio messages as chunks for `onAudio`: samples assembled across odd byte
+/// boundaries, with the character timings that came with less than a whole sample carried to the
+/// next chunk (both WebSocket clients).
+struct ElevenLabsAudio {
+    let sampleRate: Int
+    private var assembler = PCM16Assembler()
+    private var pendingAlignment: [SpeechAlignment.Character] = []
+
+    init(sampleRate: Int) {
+        self.sampleRate = sampleRate
+    }
+
+    /// The chunk `message` completes; nil when it holds no whole sample yet.
+    mutating func chunk(for message: ElevenLabsServerMessage) -> AudioChunk? {
+        pendingAlignment += message.alignment?.characters ?? []
+        let samples = assembler.push(message.audio)
+        guard !samples.isEmpty else { return nil }
+        defer { pendingAlignment = [] }
+        return AudioChunk(
+            samples: samples, sampleRate: sampleRate, alignment: pendingAlignment.isEmpty ? nil : SpeechAlignment(characters: pendingAlignment))
+    }
+}
