@@ -89,34 +89,15 @@ struct ElevenLabsSessionVoice: TextToSpeech {
     /// Sends `{"text":"","context_id":…}` whenever nothing has been sent for the keep-alive
     /// interval (on this socket an empty text keeps a context alive; it does not end it).
     private func keepAlive(_ id: String, over link: ElevenLabsContextLink, progress: StreamProgress) async throws {
-        let interval = configuration.keepAliveInterval
-        let clock = configuration.clock
         let message = (["text": "", "context_id": .string(id)] as JSONValue).serialized
-        while true {
-            let due = progress.lastSent + interval
-            if clock.now >= due {
-                try await link.send(message)
-                progress.sent(.keepAlive)
-            } else {
-                try await clock.sleep(until: due)
-            }
-        }
+        try await progress.keepAlive(every: configuration.keepAliveInterval) { try await link.send(message) }
     }
 
     /// Gives up on a stalled context: when ElevenLabs has been asked for speech and sent nothing
     /// for ``ElevenLabsConfiguration/responseTimeout``, the connection (suspect) is closed, so the
     /// reader ends the reply with a timeout.
     private func watch(_ link: ElevenLabsContextLink, progress: StreamProgress) async throws {
-        let timeout = configuration.responseTimeout
-        let clock = configuration.clock
-        while true {
-            let deadline = (progress.awaitingSince ?? clock.now) + timeout
-            try await clock.sleep(until: deadline)
-            guard let stalled = progress.awaitingSince, clock.now - stalled >= timeout else { continue }
-            progress.markTimedOut()
-            link.retirement.fire()
-            return
-        }
+        try await progress.watch(timeout: configuration.responseTimeout) { link.retirement.fire() }
     }
 
     /// One sentence for context `id`, ending in exactly one space, flushed; nil for blank text.

@@ -44,33 +44,15 @@ extension ElevenLabsTextToSpeech {
 
     /// Sends `{"text":" "}` whenever nothing has been sent for the keep-alive interval.
     private func keepAlive(over connection: ProviderWebSocketConnection, progress: StreamProgress) async throws {
-        let interval = configuration.keepAliveInterval
-        let clock = configuration.clock
-        while true {
-            let due = progress.lastSent + interval
-            if clock.now >= due {
-                try await connection.send(text: Self.keepAliveMessage)
-                progress.sent(.keepAlive)
-            } else {
-                try await clock.sleep(until: due)
-            }
-        }
+        try await progress.keepAlive(every: configuration.keepAliveInterval) { try await connection.send(text: Self.keepAliveMessage) }
     }
 
     /// Gives up on a stalled stream: when ElevenLabs has been asked for speech and sent nothing
     /// for ``ElevenLabsConfiguration/responseTimeout``, closes the socket so the reader ends with
     /// a timeout (or, after `isFinal`, with success).
     func watch(_ connection: ProviderWebSocketConnection, progress: StreamProgress) async throws {
-        let timeout = configuration.responseTimeout
-        let clock = configuration.clock
-        while true {
-            let since = progress.awaitingSince
-            let deadline = (since ?? clock.now) + timeout
-            try await clock.sleep(until: deadline)
-            guard let stalled = progress.awaitingSince, clock.now - stalled >= timeout else { continue }
-            progress.markTimedOut()
+        try await progress.watch(timeout: configuration.responseTimeout) {
             try await connection.close(code: 1000, reason: progress.finalReceived ? "" : "no audio in time")
-            return
         }
     }
 }

@@ -75,4 +75,30 @@ final class StreamProgress: Sendable {
             if !state.finalReceived { state.timedOut = true }
         }
     }
+
+    /// Sends a keep-alive (`send`) whenever nothing has been sent for `interval`; runs until cancelled.
+    func keepAlive(every interval: Duration, send: () async throws -> Void) async throws {
+        while true {
+            let due = lastSent + interval
+            if clock.now >= due {
+                try await send()
+                sent(.keepAlive)
+            } else {
+                try await clock.sleep(until: due)
+            }
+        }
+    }
+
+    /// Gives up on a stalled stream: once an answer has been due for `timeout` and none has come,
+    /// marks the stream timed out and calls `giveUp` (which closes the connection, so the reader
+    /// ends with a timeout, or after `isFinal` with success).
+    func watch(timeout: Duration, giveUp: () async throws -> Void) async throws {
+        while true {
+            try await clock.sleep(until: (awaitingSince ?? clock.now) + timeout)
+            guard let stalled = awaitingSince, clock.now - stalled >= timeout else { continue }
+            markTimedOut()
+            try await giveUp()
+            return
+        }
+    }
 }
