@@ -98,17 +98,24 @@ struct WebSocketServerTests {
         let app = makeApplication(providers: fakeProviders())
         try await app.test(.live) { client in
             let port = try #require(client.port)
+            // The four sessions stay open until the fifth handshake has been answered (waiting a
+            // fixed time instead failed on a machine busy with the rest of the suite).
+            let opened = (0..<4).map { _ in CancellationSignal() }
+            let checked = CancellationSignal()
             try await withThrowingTaskGroup(of: [SessionEvent].self) { group in
-                for _ in 0..<4 {
+                for session in opened {
                     group.addTask {
                         try await RawSocket.converse(port: port) { _, received in
                             await received.wait { !$0.isEmpty }
-                            try await Task.sleep(for: .milliseconds(500))
+                            session.fire()
+                            try await checked.wait(atMost: .seconds(30))
                         }
                     }
                 }
-                try await Task.sleep(for: .milliseconds(200))
+                for session in opened { try await session.wait(atMost: .seconds(30)) }
+                #expect(opened.allSatisfy { $0.isFired })
                 #expect(try await RawSocket.handshakeStatus(port: port) == 503)
+                checked.fire()
                 for try await events in group {
                     #expect(events.first.map { if case .ready = $0 { true } else { false } } == true)
                 }
