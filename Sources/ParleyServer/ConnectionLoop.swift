@@ -1,5 +1,6 @@
 import NIOCore
 import ParleyCore
+import ParleyProviders
 
 /// Runs a session on its connection's event loop: its Swift tasks and its real-time waits.
 ///
@@ -29,27 +30,6 @@ enum ConnectionLoop {
             try await RealTimeTimers.$current.withValue(EventLoopTimer(eventLoop: eventLoop)) {
                 try await body()
             }
-        }
-    }
-}
-
-/// A task executor that runs each job on one event loop, in the order enqueued.
-///
-/// NIO's event loops are serial executors (for actors) but not task executors, so this is
-/// written here; it is NIO's own `enqueue` (`EventLoop+SerialExecutor.swift`) with the job run
-/// on a task executor. `withTaskExecutorPreference` holds the executor for as long as any task
-/// that prefers it can run: the tasks of its body and their structured children.
-final class EventLoopTaskExecutor: TaskExecutor {
-    let eventLoop: any EventLoop
-
-    init(eventLoop: any EventLoop) {
-        self.eventLoop = eventLoop
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        eventLoop.execute {
-            job.runSynchronously(on: self.asUnownedTaskExecutor())
         }
     }
 }

@@ -50,7 +50,12 @@ public struct FakeProviderServer: Sendable {
                     // Discarding group: finished connections must not pile up as unread results.
                     try await withThrowingDiscardingTaskGroup { group in
                         for try await connection in connections {
-                            group.addTask { await serve(connection) }
+                            // Each connection's tasks run on the loop that reads its socket, as the
+                            // server's sessions do: on the cooperative pool every message crossed
+                            // threads twice (the load generator of `parley-bench capacity`).
+                            group.addTask(executorPreference: EventLoopTaskExecutor(eventLoop: connection.eventLoop)) {
+                                await serve(connection)
+                            }
                         }
                     }
                 }
