@@ -116,7 +116,7 @@ struct Serve: AsyncParsableCommand {
         help:
             "Reply audio due this many milliseconds after a frame being sent goes out with it, in one wake and one write: less CPU, up to this much more audio buffered at the client (0: every frame on its own deadline)."
     )
-    var outputBatch = 40
+    var outputBatch = 100
 
     @Option(
         name: .customLong("vad"),

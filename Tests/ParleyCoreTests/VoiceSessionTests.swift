@@ -114,7 +114,8 @@ struct VoiceSessionTests {
         let text = events.compactMap { if case .agentText(_, let delta) = $0 { delta } else { nil } }.joined()
         #expect(text == llm.reply)
         let frames = harness.output.events.compactMap { if case .agentAudio(1, let samples) = $0 { samples } else { nil } }
-        #expect(frames.dropLast().allSatisfy { $0.count % 320 == 0 && $0.count <= 320 * 3 })
+        let burst = 320 * AudioPacer(outputRate: 16000, batch: SessionConfiguration(systemPrompt: "").outputBatch).maximumBurst
+        #expect(frames.dropLast().allSatisfy { $0.count % 320 == 0 && $0.count <= burst })
         guard case .agentAudioEnd(_, let total) = events[audioEnd], case .turnEnd(let summary) = events[turnEnd] else { return }
         #expect(total == frames.reduce(0) { $0 + $1.count })
         #expect(summary.text == llm.reply && !summary.interrupted)
@@ -374,10 +375,10 @@ struct VoiceSessionTests {
         let start = try #require(timeline[.playbackStart])
         let firstSent = try #require(timeline[.firstAudioSent])
         let lastSent = try #require(timeline[.lastAudioSent])
-        // The report came at least 400 ms after the first frame went out (500 ms sent, 100 ms
-        // lead), so the start it implies is at least 300 ms after it, and the later report
-        // does not move it.
-        #expect(start - firstSent >= .milliseconds(300) && start < lastSent)
+        // The report came at least 300 ms after the first frame went out (500 ms sent, at most
+        // 200 ms ahead: the 100 ms lead and the 100 ms batch), so the start it implies is at
+        // least 200 ms after it, and the later report does not move it.
+        #expect(start - firstSent >= .milliseconds(200) && start < lastSent)
         let firstFrame = try #require(
             harness.output.timedEvents.first {
                 if case .agentAudio(1, _) = $0.event { true } else { false }

@@ -22,7 +22,7 @@ public struct SessionConfiguration: Sendable {
     /// Frames of agent audio due this soon after one being sent go out with it, in one wake of
     /// the pacer: fewer wake-ups and socket flushes per session, at up to this much more audio
     /// buffered at the client. Zero sends each frame on its own deadline.
-    public var outputBatch: Duration = .milliseconds(40)
+    public var outputBatch: Duration = .milliseconds(100)
     /// When speech over a reply pauses, interrupts or resumes it.
     public var bargeIn: BargeInPolicy.Configuration
     /// Start the LLM on a final transcript before the turn is committed, keeping its answer
