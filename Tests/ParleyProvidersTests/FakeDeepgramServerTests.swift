@@ -27,7 +27,7 @@ struct FakeDeepgramServerTests {
                 }
                 for text in beforeClose { try await connection.send(text: text) }
                 try await connection.send(text: #"{"type":"CloseStream"}"#)
-            } catch where closingEarly {
+            } catch  where closingEarly {
                 // The fake ended the connection before the rest was written: what it sent is the answer.
             }
             return try await connection.allMessages()

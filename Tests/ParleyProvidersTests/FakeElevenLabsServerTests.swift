@@ -22,7 +22,7 @@ struct FakeElevenLabsServerTests {
             for message in messages {
                 do {
                     try await socket.send(text: message)
-                } catch where closingEarly {
+                } catch  where closingEarly {
                     // The fake ended the connection before the rest was written: what it sent is the answer.
                     break
                 }
