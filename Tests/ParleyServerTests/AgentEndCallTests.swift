@@ -93,7 +93,7 @@ struct AgentEndCallTests {
             try Self.checkGoodbye(run.conversation, close: run.close, clientClosed: run.clientClosed)
             let progressAt = try #require(run.progressAt)
             let ended = try Self.sessionEndAt(run.conversation)
-            // Well inside the grace the server would otherwise wait (outputLead + 2 s).
+            // Well inside the grace the server would otherwise wait (outputLead + outputBatch + 2 s).
             #expect(ended - progressAt < .seconds(1), "session.end \(ended - progressAt) after playback.progress")
         }
     }
@@ -107,8 +107,10 @@ struct AgentEndCallTests {
             let timed = run.conversation.received.timedEvents
             let turnEnd = try #require(timed.first { if case .turnEnd = $0.event { true } else { false } }?.at)
             let ended = try Self.sessionEndAt(run.conversation)
-            // The grace is outputLead (100 ms) + 2 s after the reply finished.
-            #expect(ended - turnEnd >= .milliseconds(1900), "session.end \(ended - turnEnd) after turn.end")
+            // The grace is outputLead + outputBatch + 2 s (2.2 s) after the reply finished. Both
+            // instants are when the client read the event: under load turn.end can be read late
+            // (1.75 s apart was seen in CI with a 2.1 s grace), so the bound only shows it waited.
+            #expect(ended - turnEnd >= .milliseconds(1500), "session.end \(ended - turnEnd) after turn.end")
             #expect(ended - turnEnd < .seconds(5), "session.end \(ended - turnEnd) after turn.end")
         }
     }
@@ -125,7 +127,7 @@ struct AgentEndCallTests {
                 let echoedAt = ContinuousClock.now
                 let closed = await call.wait(timeout: .seconds(10)) { $0.closed }
                 try #require(closed, "the server did not close the stream")
-                // Closed on the echoed mark, not after the grace (outputLead + 2 s).
+                // Closed on the echoed mark, not after the grace (outputLead + outputBatch + 2 s).
                 #expect(ContinuousClock.now - echoedAt < .seconds(1), "closed \(ContinuousClock.now - echoedAt) after the final mark")
                 let snapshot = call.snapshot
                 let media = snapshot.received.compactMap { if case .media(let bytes) = $0.event { bytes } else { nil } }

@@ -46,7 +46,8 @@ public struct VoiceSession: Sendable {
     /// batches instead of working the whole backlog off in one go.
     static let signalsPerTurnOfTheLoop = 32
     /// How long after its last audio was sent a goodbye may take to play out at the client,
-    /// beyond the output lead, before the session ends anyway.
+    /// beyond the audio the client may hold (the output lead and batch), before the session ends
+    /// anyway.
     static let goodbyeGrace = Duration.seconds(2)
 
     /// Creates a session that keeps time by `clock`: the continuous clock in a server, a manual
@@ -174,7 +175,8 @@ public struct VoiceSession: Sendable {
                         try Self.enqueue(
                             .callEnding(turnID: request.turnID, samples: request.recorder.audioSamples ?? 0), on: signals,
                             "the end of the call", logger: logger)
-                        let grace = configuration.outputLead + Self.goodbyeGrace
+                        // The last burst went out up to lead + batch ahead of its playback.
+                        let grace = configuration.outputLead + configuration.outputBatch + Self.goodbyeGrace
                         if (try? await coordinatorEnded.run { try await clock.sleep(for: grace) }) == true {
                             try Self.enqueue(.callEnded, on: signals, "the end of the call", logger: logger)
                         }
