@@ -28,6 +28,12 @@ struct SmallestPulseStream {
     private var closingDeadline: SessionClock.Instant?
     /// Whether the final marked `is_last` came.
     private var lastReceived = false
+    /// Why a send failed: the connection is going away. What Pulse sent before it (an `error`,
+    /// its close) is still read, so that its own words are reported rather than the failed send;
+    /// the failure itself only if the connection's end has not come a tick later.
+    private var sendFailure: String?
+    /// Ticks seen since the send failed.
+    private var ticksSinceSendFailure = 0
 
     init(client: SmallestSpeechToText, socket: ProviderWebSocketConnection, logger: Logger) {
         self.client = client
@@ -64,6 +70,12 @@ struct SmallestPulseStream {
                 try await send(text: Self.control.closeStream)
                 closingDeadline = client.clock.now + client.closeTimeout
             case .tick:
+                if let sendFailure {
+                    // The first tick may have been queued before the reader saw the end.
+                    ticksSinceSendFailure += 1
+                    if ticksSinceSendFailure > 1 { throw sendError(sendFailure) }
+                    continue
+                }
                 if let closingDeadline, client.clock.now >= closingDeadline {
                     logger.warning("smallest.ai Pulse did not close after close_stream; closing")
                     return
@@ -77,6 +89,7 @@ struct SmallestPulseStream {
             }
         }
         try Task.checkCancellation()
+        if let sendFailure { throw sendError(sendFailure) }
         if queue.overflowed {
             throw api.error(.engine, "Parley fell behind smallest.ai Pulse's stream: \(RecognitionQueue<Event>.capacity) events were waiting")
         }
@@ -95,7 +108,7 @@ struct SmallestPulseStream {
             logger.debug("ignoring a binary message from smallest.ai Pulse")
             return false
         case .closed(let code, let reason):
-            if closingDeadline != nil && serverError == nil { return true }
+            if closingDeadline != nil && serverError == nil && sendFailure == nil { return true }
             throw closeError(code: code, reason: reason)
         }
     }
@@ -160,21 +173,30 @@ struct SmallestPulseStream {
 
     private mutating func flushAudio() async throws {
         guard !unsent.isEmpty else { return }
+        guard sendFailure == nil else {
+            unsent.removeAll(keepingCapacity: true)
+            return
+        }
         let bytes = client.encoding == .mulaw ? MuLaw.encode(unsent) : PCM.littleEndianBytes(unsent)
         // Cleared after encoding, so the storage is reused rather than copied.
         unsent.removeAll(keepingCapacity: true)
         do {
             try await socket.send(binary: bytes)
         } catch {
-            throw api.error(.streamEnded, "sending to smallest.ai Pulse failed: \(error)")
+            sendFailure = "\(error)"
         }
     }
 
-    private func send(text: String) async throws {
+    private mutating func send(text: String) async throws {
+        guard sendFailure == nil else { return }
         do {
             try await socket.send(text: text)
         } catch {
-            throw api.error(.streamEnded, "sending to smallest.ai Pulse failed: \(error)")
+            sendFailure = "\(error)"
         }
+    }
+
+    private func sendError(_ failure: String) -> ProviderError {
+        api.error(.streamEnded, "sending to smallest.ai Pulse failed: \(failure)")
     }
 }
