@@ -30,10 +30,15 @@ struct EmbeddedEnginesCallTests {
                 let greeted = await call.wait(timeout: .seconds(30)) { $0.echoedMarks.contains("reply-0") }
                 #expect(greeted, "the greeting played to its mark")
                 call.say(AudioFixtures.silence(.milliseconds(300), sampleRate: 8000) + question)
-                // The reply starts (a sentence or two of speech) …
+                // The reply starts (a sentence or two of speech): half a second of it has come (in
+                // bytes, not messages: a message holds a burst of up to `--output-batch` + 20 ms) …
                 let replying = await call.wait(timeout: .seconds(60)) { snapshot in
                     guard let sent = snapshot.speechSentAt else { return false }
-                    return snapshot.received.filter { $0.at > sent && Self.isMedia($0.event) }.count > 25
+                    let bytes = snapshot.received.reduce(0) { total, received in
+                        guard received.at > sent, case .media(let bytes) = received.event else { return total }
+                        return total + bytes
+                    }
+                    return bytes > 4000
                 }
                 #expect(replying, "the reply to the question started")
                 // … and the caller talks over it (speech: the Silero VAD hears no voice in a tone).
