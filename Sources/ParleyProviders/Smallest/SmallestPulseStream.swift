@@ -52,22 +52,22 @@ struct SmallestPulseStream {
             case .input(.audio(let samples)):
                 guard closingDeadline == nil, !samples.isEmpty else { continue }
                 unsent.append(contentsOf: samples)
-                if unsent.count >= batchSamples { try await flushAudio() }
+                if unsent.count >= batchSamples { await flushAudio() }
             case .input(.speechStarted):
                 // Pulse's own speech_started may lag the audio; Parley's VAD counts as well.
                 turnOpen = true
             case .input(.speechEnded):
-                try await flushAudio()
+                await flushAudio()
                 if turnOpen, !finalizing, closingDeadline == nil {
                     finalizing = true
-                    try await send(text: Self.control.finalize)
+                    await send(text: Self.control.finalize)
                 }
             case .input:
                 continue
             case .inputFinished:
                 guard closingDeadline == nil else { continue }
-                try await flushAudio()
-                try await send(text: Self.control.closeStream)
+                await flushAudio()
+                await send(text: Self.control.closeStream)
                 closingDeadline = client.clock.now + client.closeTimeout
             case .tick:
                 if let sendFailure {
@@ -80,7 +80,7 @@ struct SmallestPulseStream {
                     logger.warning("smallest.ai Pulse did not close after close_stream; closing")
                     return
                 }
-                if closingDeadline == nil { try await flushAudio() }
+                if closingDeadline == nil { await flushAudio() }
             case .message(let message):
                 if try await handle(message, onEvent: onEvent) { return }
             case .readFailed(let description):
@@ -171,7 +171,7 @@ struct SmallestPulseStream {
         }
     }
 
-    private mutating func flushAudio() async throws {
+    private mutating func flushAudio() async {
         guard !unsent.isEmpty else { return }
         guard sendFailure == nil else {
             unsent.removeAll(keepingCapacity: true)
@@ -187,7 +187,7 @@ struct SmallestPulseStream {
         }
     }
 
-    private mutating func send(text: String) async throws {
+    private mutating func send(text: String) async {
         guard sendFailure == nil else { return }
         do {
             try await socket.send(text: text)
