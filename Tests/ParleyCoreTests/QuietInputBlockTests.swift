@@ -4,11 +4,12 @@ import ParleyTesting
 import Synchronization
 import Testing
 
-@Suite("Quiet audio reaches the recogniser in blocks")
+@Suite("Caller audio reaches the recogniser in blocks")
 struct QuietInputBlockTests {
     /// Records everything the session gives it.
     struct RecordingRecogniser: SpeechToText {
         let quietInputDuration: Duration?
+        var speechInputDuration: Duration? = nil
         let received = Received()
 
         final class Received: Sendable {
@@ -26,8 +27,8 @@ struct QuietInputBlockTests {
 
     /// Sends 500 ms of silence, 600 ms of a voiced tone and 1 s of silence (the speech ends), then
     /// 30 ms of silence (not a whole block) and leaves; returns what the recogniser got.
-    static func run(quiet: Duration?) async throws -> (items: [SpeechInput], sent: Int) {
-        let recogniser = RecordingRecogniser(quietInputDuration: quiet)
+    static func run(quiet: Duration?, speech: Duration? = nil) async throws -> (items: [SpeechInput], sent: Int) {
+        let recogniser = RecordingRecogniser(quietInputDuration: quiet, speechInputDuration: speech)
         let harness = VoiceSessionTests.Harness(stt: recogniser, llm: StreamingFakeLanguageModel(reply: ""), tts: ToneTextToSpeech())
         let audio =
             AudioFixtures.silence(.milliseconds(500)) + AudioFixtures.tone(frequency: 200, duration: .milliseconds(600))
@@ -69,6 +70,23 @@ struct QuietInputBlockTests {
         if case .audio = items[ended - 1] {} else { Issue.record("no audio right before speechEnded") }
     }
 
+    @Test("speech goes over in the recogniser's blocks too, flushed at the end of speech")
+    func blocksInSpeech() async throws {
+        let (items, sent) = try await Self.run(quiet: .milliseconds(100), speech: .milliseconds(40))
+        let started = try #require(items.firstIndex(of: .speechStarted))
+        let ended = try #require(items.firstIndex(of: .speechEnded))
+        #expect(Self.blocks(items[...]).reduce(0, +) == sent)
+        // While the VAD hears speech, 40 ms blocks; the last holds what was left at the VAD's
+        // end-of-speech decision, which it comes right before.
+        let speaking = Self.blocks(items[started..<ended])
+        #expect(speaking.count >= 2, "\(speaking)")
+        #expect(speaking.dropLast().allSatisfy { $0 == 2 * Self.frame }, "\(speaking)")
+        #expect(speaking.last.map { $0 > 0 && $0 <= 2 * Self.frame } == true, "\(speaking)")
+        if case .audio = items[ended - 1] {} else { Issue.record("no audio right before speechEnded") }
+        // Silence before and after still goes in its own blocks.
+        #expect(Self.blocks(items[(ended + 1)...]).dropLast().allSatisfy { $0 == 1600 })
+    }
+
     @Test("a recogniser without a quiet block length gets every frame as it comes")
     func framesByDefault() async throws {
         let (items, sent) = try await Self.run(quiet: nil)
@@ -88,5 +106,12 @@ struct QuietInputBlockTests {
             [RecordingRecogniser(quietInputDuration: .milliseconds(200)), RecordingRecogniser(quietInputDuration: nil)], chain: chain,
             sampleRate: 16000)
         #expect(one.quietInputDuration == nil)
+        let speech = FallbackSpeechToText(
+            [
+                RecordingRecogniser(quietInputDuration: nil, speechInputDuration: .milliseconds(40)),
+                RecordingRecogniser(quietInputDuration: nil, speechInputDuration: .milliseconds(80)),
+            ], chain: chain, sampleRate: 16000)
+        #expect(speech.speechInputDuration == .milliseconds(40))
+        #expect(one.speechInputDuration == nil)
     }
 }

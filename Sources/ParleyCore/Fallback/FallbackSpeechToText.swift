@@ -22,6 +22,12 @@ public struct FallbackSpeechToText: SpeechToText {
         return durations.count == recognisers.count ? durations.min() : nil
     }
 
+    /// Blocks of speech only when every provider in the chain takes them: the shortest.
+    public var speechInputDuration: Duration? {
+        let durations = recognisers.compactMap(\.speechInputDuration)
+        return durations.count == recognisers.count ? durations.min() : nil
+    }
+
     /// The most speech kept for a replay.
     static let replayLimit: Duration = .seconds(15)
     /// Times the whole chain is started over in one session after every provider failed.

@@ -71,8 +71,18 @@ public protocol SpeechToText: Sendable {
     /// speech, any other VAD event and the end of the input flush what is held first, so speech
     /// and the end of a turn are never held back.
     var quietInputDuration: Duration? { get }
+
+    /// The most caller audio the recogniser takes in one ``SpeechInput/audio(_:)`` block while
+    /// Parley's VAD hears speech, or nil for every frame as it comes (the default).
+    ///
+    /// A recogniser that sends speech on in messages longer than a frame anyway (Deepgram: 40 ms)
+    /// says so here, and the session hands speech over in blocks of that length: the recogniser
+    /// gets each message's audio at the moment it would have sent it, with one hand-off instead
+    /// of one per frame. As with quiet audio, every VAD event flushes what is held first.
+    var speechInputDuration: Duration? { get }
 }
 
 extension SpeechToText {
     public var quietInputDuration: Duration? { nil }
+    public var speechInputDuration: Duration? { nil }
 }

@@ -42,10 +42,13 @@ extension VoiceSession {
         var endOfTurnVerdict: EndOfTurnVerdict?
         /// Whether the end-of-turn model failing has been logged.
         var turnModelFailureLogged = false
-        /// Quiet audio held for the recogniser, handed over in blocks of `quietBlockSamples`
-        /// (``SpeechToText/quietInputDuration``); nil: every frame goes over as it comes.
+        /// Audio held for the recogniser, handed over in blocks of `quietBlockSamples`
+        /// (``SpeechToText/quietInputDuration``) while the VAD hears no speech and of
+        /// `speechBlockSamples` (``SpeechToText/speechInputDuration``) while it does; nil: every
+        /// frame goes over as it comes.
         var quietBlockSamples: Int?
-        var heldQuiet: [Int16] = []
+        var speechBlockSamples: Int?
+        var heldAudio: [Int16] = []
 
         init(
             session: VoiceSession, speech: AsyncStream<SpeechInput>.Continuation, requests: AsyncStream<ReplyRequest>.Continuation,
@@ -65,11 +68,11 @@ extension VoiceSession {
                 history = AudioHistory(capacity: Int(held.seconds * Double(session.configuration.inputSampleRate)))
             }
             self.vad = EnergyVoiceActivityDetector(configuration: vad, classifier: session.configuration.speechClassifier)
-            if let quiet = session.providers.speechToText.quietInputDuration, quiet > vad.frameDuration {
-                let samples = Int(quiet.seconds * Double(session.configuration.inputSampleRate))
-                quietBlockSamples = samples
-                heldQuiet.reserveCapacity(samples)
-            }
+            let recogniser = session.providers.speechToText
+            let rate = Double(session.configuration.inputSampleRate)
+            if let quiet = recogniser.quietInputDuration, quiet > vad.frameDuration { quietBlockSamples = Int(quiet.seconds * rate) }
+            if let speech = recogniser.speechInputDuration, speech > vad.frameDuration { speechBlockSamples = Int(speech.seconds * rate) }
+            heldAudio.reserveCapacity(max(quietBlockSamples ?? 0, speechBlockSamples ?? 0))
             self.bargeIn = BargeInPolicy(configuration: session.configuration.bargeIn)
             self.conversation = ConversationStore(
                 Conversation(
@@ -136,7 +139,7 @@ extension VoiceSession {
         private mutating func hear(_ samples: [Int16], output: some SessionOutput) async throws {
             let now = session.clock.now
             let result = vad.process(samples)
-            try giveRecogniser(samples, flush: vad.isSpeaking || !result.events.isEmpty)
+            try giveRecogniser(samples, flush: !result.events.isEmpty)
             if !modelFailureLogged, let failure = vad.classifierFailure {
                 modelFailureLogged = true
                 session.logger.warning(
@@ -162,16 +165,18 @@ extension VoiceSession {
             }
         }
 
-        /// Hands `samples` to the recogniser: at once while the VAD hears speech (or on `flush`),
-        /// in blocks of `quietBlockSamples` otherwise. Before any of the VAD's events is acted on,
-        /// so the recogniser has the audio up to it first.
+        /// Hands `samples` to the recogniser: in blocks of `speechBlockSamples` while the VAD
+        /// hears speech and of `quietBlockSamples` otherwise (each frame as it comes where that is
+        /// nil), and with what is held on `flush` (the VAD had events). Before any of the VAD's
+        /// events is acted on, so the recogniser has the audio up to it first.
         private mutating func giveRecogniser(_ samples: [Int16], flush: Bool) throws {
             var block = samples
-            if let quietBlockSamples, !(flush && heldQuiet.isEmpty) {
-                heldQuiet.append(contentsOf: samples)
-                guard flush || heldQuiet.count >= quietBlockSamples else { return }
-                block = heldQuiet
-                heldQuiet.removeAll(keepingCapacity: true)
+            let blockSamples = vad.isSpeaking ? speechBlockSamples : quietBlockSamples
+            if !heldAudio.isEmpty || (blockSamples != nil && !flush) {
+                heldAudio.append(contentsOf: samples)
+                guard flush || heldAudio.count >= blockSamples ?? 0 else { return }
+                block = heldAudio
+                heldAudio.removeAll(keepingCapacity: true)
             }
             if case .dropped = speech.yield(.audio(block)) {
                 throw SessionError(.inputOverflow, "Speech-to-text fell 30 s behind the audio; closing.", fatal: true)
@@ -400,9 +405,9 @@ extension VoiceSession {
         func stop() {
             early?.discard()
             activeReply?.interruption.fire()
-            // The recogniser gets the quiet audio held back (the caller may have been speaking
-            // below the VAD's threshold) before its input ends.
-            if !heldQuiet.isEmpty { speech.yield(.audio(heldQuiet)) }
+            // The recogniser gets the audio held back (the caller may have been speaking below
+            // the VAD's threshold) before its input ends.
+            if !heldAudio.isEmpty { speech.yield(.audio(heldAudio)) }
             speech.finish()
             requests.finish()
         }

@@ -83,6 +83,10 @@ public struct DeepgramSpeechToText: SpeechToText {
     /// over in blocks of that length.
     public var quietInputDuration: Duration? { quietMessageLength }
 
+    /// Speech goes to Deepgram in ``audioMessageDuration`` messages, so the session may hand it
+    /// over in blocks of that length.
+    public var speechInputDuration: Duration? { audioMessageDuration }
+
     /// Creates a client; the defaults are Deepgram's recommended settings for a voice agent (docs/providers.md).
     public init(
         apiKey: String, baseURL: String = "wss://api.deepgram.com", model: String = "nova-3", language: String = "en-US",
