@@ -70,6 +70,44 @@ struct ConnectionLoopTests {
         }
     }
 
+    @Test("the session's continuous clock sleeps on the loop's timer: to its deadline, or until cancelled")
+    func clockSleepsOnTheLoop() async throws {
+        try await Self.withLoop { loop in
+            let timer = CountingTimer(loop: loop)
+            let clock = SessionClock.continuous
+            let slept = try await RealTimeTimers.$current.withValue(timer) { () async throws -> Duration in
+                let start = ContinuousClock.now
+                try await clock.sleep(until: clock.now + .milliseconds(60))
+                try await clock.sleep(for: .milliseconds(20))
+                return ContinuousClock.now - start
+            }
+            #expect(timer.count.withLock { $0 } == 2)
+            #expect(slept >= .milliseconds(80))
+            #expect(slept < .seconds(10))
+
+            let (cancelledAfter, threw) = await RealTimeTimers.$current.withValue(timer) { () async -> (Duration, Bool) in
+                let start = ContinuousClock.now
+                let threw = await withTaskGroup(of: Bool.self) { group in
+                    group.addTask {
+                        do {
+                            try await clock.sleep(for: .seconds(30))
+                            return false
+                        } catch {
+                            return error is CancellationError
+                        }
+                    }
+                    try? await Task.sleep(for: .milliseconds(30))
+                    group.cancelAll()
+                    return await group.next() ?? false
+                }
+                return (ContinuousClock.now - start, threw)
+            }
+            #expect(timer.count.withLock { $0 } == 3)
+            #expect(cancelledAfter < .seconds(10))
+            #expect(threw)
+        }
+    }
+
     @Test("firing the signal or cancelling the task ends a loop-timed wait at once")
     func firedOrCancelled() async throws {
         try await Self.withLoop { loop in

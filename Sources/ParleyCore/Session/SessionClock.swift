@@ -78,7 +78,17 @@ public struct SessionClock: Clock {
     public var now: Instant { Instant(offset: elapsed()) }
 
     /// Suspends until `deadline`; throws `CancellationError` if the task is cancelled first.
+    ///
+    /// On the continuous clock in a task tree with a real-time timer (``RealTimeTimers/current``:
+    /// a server session, timed by its connection's event loop) the wait is that timer's. The
+    /// continuous clock's own sleep is dispatch's timer: its thread wakes, then a dispatch worker
+    /// to resume the sleeper, which hands it to the session's loop. The recogniser's ticker, the
+    /// keep-alives and the watchdogs sleep this way about once a second per session.
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
-        try await sleeper(deadline.offset, tolerance)
+        if isContinuous, RealTimeTimers.current != nil {
+            try await CancellationSignal().wait(atMost: deadline - now)
+        } else {
+            try await sleeper(deadline.offset, tolerance)
+        }
     }
 }
