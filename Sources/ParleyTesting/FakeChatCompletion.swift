@@ -112,7 +112,9 @@ struct FakeChatCompletion {
     }
 
     /// Streams the completion; returns false when the client went away first.
-    func stream(to response: FakeResponseWriter, headers: [(String, String)], fault: FakeOpenAIServer.Fault?) async throws -> Bool {
+    func stream(
+        to response: FakeResponseWriter, headers: [(String, String)], fault: FakeOpenAIServer.Fault?, beforeDrop: () -> Void = {}
+    ) async throws -> Bool {
         var writer = EventWriter(response: response, configuration: configuration)
         do {
             try await response.writeHead(status: 200, headers: headers)
@@ -147,6 +149,7 @@ struct FakeChatCompletion {
                     try await response.end()
                     return true
                 case .dropAfter(let tokens) where tokens == index:
+                    beforeDrop()
                     response.abort()
                     return true
                 default:

@@ -238,9 +238,11 @@ public struct FakeOpenAIServer: Sendable {
                 fault = .dropAfter(tokens: min(completion.content.count - 1, Int(at * Double(completion.content.count))))
             }
             if body["stream"]?.boolValue == true {
-                let finished = try await completion.stream(to: response, headers: headers + [("Content-Type", "text/event-stream")], fault: fault)
+                // A drop is counted before the connection goes, so a client that sees it end sees it counted.
+                let finished = try await completion.stream(to: response, headers: headers + [("Content-Type", "text/event-stream")], fault: fault) {
+                    if case .drop? = random { log.dice.acted(.drop) }
+                }
                 if !finished { log.abandoned.withLock { $0 += 1 } }
-                if finished, case .drop? = random { log.dice.acted(.drop) }
             } else {
                 try await response.send(status: 200, headers: headers + json, body: completion.whole().serialized)
             }

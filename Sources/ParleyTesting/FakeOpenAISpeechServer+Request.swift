@@ -157,11 +157,14 @@ extension FakeOpenAISpeechServer {
         var dropAfter: Int?
         if case .dropAfter(let bytes)? = fault { dropAfter = bytes }
         if let dropAt { dropAfter = Int(dropAt * Double(body.audioBytes)) }
-        let outcome = try await body.stream(to: response, headers: headers, dropAfter: dropAfter)
+        // A drop is counted before the connection goes, so a client that sees it end sees it counted.
+        let outcome = try await body.stream(to: response, headers: headers, dropAfter: dropAfter) {
+            if dropAt != nil { log.dice.acted(.drop) }
+        }
         switch outcome {
         case .completed: log.completed.withLock { $0 += 1 }
         case .abandoned: log.abandoned.withLock { $0 += 1 }
-        case .dropped: if dropAt != nil { log.dice.acted(.drop) }
+        case .dropped: break
         }
     }
 }

@@ -61,8 +61,10 @@ extension FakeOpenAISpeechServer {
         }
 
         /// Streams the answer with chunked encoding, dropping the connection after `dropAfter`
-        /// audio bytes if set; `.abandoned` when the client went away first.
-        func stream(to response: FakeResponseWriter, headers rateLimits: [(String, String)], dropAfter: Int?) async throws -> Outcome {
+        /// audio bytes if set (calling `beforeDrop` first); `.abandoned` when the client went away first.
+        func stream(
+            to response: FakeResponseWriter, headers rateLimits: [(String, String)], dropAfter: Int?, beforeDrop: () -> Void = {}
+        ) async throws -> Outcome {
             let sizes = configuration.chunkBytes.filter { $0 > 0 }.isEmpty ? [1001] : configuration.chunkBytes.filter { $0 > 0 }
             var sizeIndex = 0
             var sent = 0
@@ -75,7 +77,7 @@ extension FakeOpenAISpeechServer {
                     }
                     var offset = 0
                     while offset < burst.count {
-                        if let dropAfter, sent >= dropAfter { return try await drop(response) }
+                        if let dropAfter, sent >= dropAfter { return try await drop(response, beforeDrop) }
                         if sent > 0, !configuration.sentenceBursts, configuration.chunkDelay > .zero {
                             try await Task.sleep(for: configuration.chunkDelay)
                         }
@@ -89,7 +91,7 @@ extension FakeOpenAISpeechServer {
                 }
                 if dropAfter != nil {
                     // Asked to drop at or past the end: all the audio, but no end of the body.
-                    return try await drop(response)
+                    return try await drop(response, beforeDrop)
                 }
                 if speech.sse { try await response.write(Array("data: {\"type\":\"speech.audio.done\",\"usage\":\(usage)}\n\n".utf8)) }
                 try await response.end()
@@ -104,8 +106,9 @@ extension FakeOpenAISpeechServer {
         /// Drops the connection once the bytes written have had time to reach the client: closing
         /// at once can lose the last of them, sent but not yet read by the client when the reset
         /// comes, and the fault would then cut at a different byte each run.
-        private func drop(_ response: FakeResponseWriter) async throws -> Outcome {
+        private func drop(_ response: FakeResponseWriter, _ beforeDrop: () -> Void) async throws -> Outcome {
             try await Task.sleep(for: .milliseconds(20))
+            beforeDrop()
             response.abort()
             return .dropped
         }
