@@ -25,6 +25,26 @@ struct ConnectionLoopTests {
         try await group.shutdownGracefully()
     }
 
+    /// Runs `wait` in a child task, cancels it 30 ms later, and returns how long that took and
+    /// whether `wait` threw `CancellationError`.
+    static func cancelled(_ wait: @escaping @Sendable () async throws -> Void) async -> (after: Duration, threw: Bool) {
+        let start = ContinuousClock.now
+        let threw = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                do {
+                    try await wait()
+                    return false
+                } catch {
+                    return error is CancellationError
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(30))
+            group.cancelAll()
+            return await group.next() ?? false
+        }
+        return (ContinuousClock.now - start, threw)
+    }
+
     /// A timer that counts what it schedules, on `loop`.
     final class CountingTimer: RealTimeTimer {
         let loop: any EventLoop
@@ -85,22 +105,8 @@ struct ConnectionLoopTests {
             #expect(slept >= .milliseconds(80))
             #expect(slept < .seconds(10))
 
-            let (cancelledAfter, threw) = await RealTimeTimers.$current.withValue(timer) { () async -> (Duration, Bool) in
-                let start = ContinuousClock.now
-                let threw = await withTaskGroup(of: Bool.self) { group in
-                    group.addTask {
-                        do {
-                            try await clock.sleep(for: .seconds(30))
-                            return false
-                        } catch {
-                            return error is CancellationError
-                        }
-                    }
-                    try? await Task.sleep(for: .milliseconds(30))
-                    group.cancelAll()
-                    return await group.next() ?? false
-                }
-                return (ContinuousClock.now - start, threw)
+            let (cancelledAfter, threw) = await RealTimeTimers.$current.withValue(timer) {
+                await Self.cancelled { try await clock.sleep(for: .seconds(30)) }
             }
             #expect(timer.count.withLock { $0 } == 3)
             #expect(cancelledAfter < .seconds(10))
@@ -124,22 +130,8 @@ struct ConnectionLoopTests {
             }
             #expect(fired < .seconds(10))
 
-            let (cancelledAfter, threw) = await ConnectionLoop.run(on: loop) { () async -> (Duration, Bool) in
-                let start = ContinuousClock.now
-                let threw = await withTaskGroup(of: Bool.self) { group in
-                    group.addTask {
-                        do {
-                            try await CancellationSignal().wait(atMost: .seconds(30))
-                            return false
-                        } catch {
-                            return error is CancellationError
-                        }
-                    }
-                    try? await Task.sleep(for: .milliseconds(30))
-                    group.cancelAll()
-                    return await group.next() ?? false
-                }
-                return (ContinuousClock.now - start, threw)
+            let (cancelledAfter, threw) = await ConnectionLoop.run(on: loop) {
+                await Self.cancelled { try await CancellationSignal().wait(atMost: .seconds(30)) }
             }
             #expect(cancelledAfter < .seconds(10))
             #expect(threw)
