@@ -24,6 +24,12 @@ struct DeepgramFluxStream {
     private var forcedSince: SessionClock.Instant?
     /// Set once `CloseStream` is sent: the time by which Flux must have closed.
     private var closingDeadline: SessionClock.Instant?
+    /// Why a send failed: the connection is going away. What Flux sent before it (an `Error`, its
+    /// close) is still read, so that its own words are reported rather than the failed send; the
+    /// failure itself only if the connection's end has not come a tick later.
+    private var sendFailure: String?
+    /// Ticks seen since the send failed.
+    private var ticksSinceSendFailure = 0
 
     init(client: DeepgramFluxSpeechToText, socket: ProviderWebSocketConnection, logger: Logger) {
         self.client = client
@@ -44,22 +50,23 @@ struct DeepgramFluxStream {
             case .input(.audio(let samples)):
                 guard closingDeadline == nil, !samples.isEmpty else { continue }
                 unsent.append(contentsOf: samples)
-                if unsent.count >= batchSamples { try await flushAudio() }
+                if unsent.count >= batchSamples { await flushAudio() }
             case .input:
                 // Flux's model judges turns; Parley's VAD decisions are not sent.
                 continue
             case .inputFinished:
-                try await closeStream()
+                await closeStream()
             case .tick:
                 if try await tick() { return }
             case .message(let message):
                 if try await handle(message, onEvent: onEvent) { return }
             case .readFailed(let description):
-                if closingDeadline != nil { return }
+                if closingDeadline != nil && sendFailure == nil { return }
                 throw failure(.streamEnded, "Deepgram Flux's connection dropped (\(description))")
             }
         }
         try Task.checkCancellation()
+        if let sendFailure { throw sendError(sendFailure) }
         if queue.overflowed {
             throw failure(.engine, "Parley fell behind Deepgram Flux's stream: \(RecognitionQueue<Event>.capacity) events were waiting")
         }
@@ -98,7 +105,7 @@ struct DeepgramFluxStream {
             return false
         case .closed(let code, let reason):
             // After CloseStream Flux closes without a status code (seen as none, or 1005).
-            if closingDeadline != nil { return true }
+            if closingDeadline != nil && sendFailure == nil { return true }
             let detail = code.map { "\($0)\(reason.isEmpty ? "" : " \(reason)")" } ?? "without a close code"
             throw failure(.streamEnded, "Deepgram Flux closed the stream before the session ended: \(detail)")
         }
@@ -106,16 +113,22 @@ struct DeepgramFluxStream {
 
     /// Keeps the stream alive and watches the turn; true when the close after `CloseStream` is overdue.
     private mutating func tick() async throws -> Bool {
+        if let sendFailure {
+            // The first tick may have been queued before the reader saw the end.
+            ticksSinceSendFailure += 1
+            if ticksSinceSendFailure > 1 { throw sendError(sendFailure) }
+            return false
+        }
         let now = client.clock.now
         if let closingDeadline {
             guard now >= closingDeadline else { return false }
             logger.warning("Deepgram Flux did not close after CloseStream; closing")
             return true
         }
-        try await flushAudio()
+        await flushAudio()
         if now - lastAudio >= client.keepAliveInterval {
             // Flux has no KeepAlive message: silence keeps the stream alive.
-            try await send(audio: [Int16](repeating: 0, count: batchSamples))
+            await send(audio: [Int16](repeating: 0, count: batchSamples))
         }
         guard tracker.turnOpen, now - lastTurnInfo >= client.effectiveTurnWatchdog else { return false }
         if let forcedSince {
@@ -126,7 +139,7 @@ struct DeepgramFluxStream {
         }
         logger.warning("Deepgram Flux sent nothing inside an open turn; forcing its end")
         forcedSince = now
-        try await send(text: Self.control.forceEndTurn)
+        await send(text: Self.control.forceEndTurn)
         return false
     }
 
@@ -134,41 +147,46 @@ struct DeepgramFluxStream {
     ///
     /// `ForceEndTurn` goes out whether or not this side has seen the turn open: Flux's
     /// `StartOfTurn` may still be on its way. With no turn open Flux only answers with a warning.
-    private mutating func closeStream() async throws {
+    private mutating func closeStream() async {
         guard closingDeadline == nil else { return }
-        try await flushAudio()
-        try await send(text: Self.control.forceEndTurn)
-        try await send(text: Self.control.closeStream)
+        await flushAudio()
+        await send(text: Self.control.forceEndTurn)
+        await send(text: Self.control.closeStream)
         closingDeadline = client.clock.now + client.closeTimeout
     }
 
-    private mutating func flushAudio() async throws {
+    private mutating func flushAudio() async {
         guard !unsent.isEmpty else { return }
-        try await send(audio: unsent)
+        await send(audio: unsent)
         // After the send, so the storage is no longer shared and is reused rather than copied.
         unsent.removeAll(keepingCapacity: true)
     }
 
-    private mutating func send(audio samples: [Int16]) async throws {
+    /// Sends audio; a failed send is recorded (``sendFailure``), and nothing is sent after it.
+    private mutating func send(audio samples: [Int16]) async {
+        guard sendFailure == nil else { return }
         let bytes = client.encoding == .mulaw ? MuLaw.encode(samples) : PCM.littleEndianBytes(samples)
         do {
             try await socket.send(binary: bytes)
         } catch {
-            throw sendFailure(error)
+            sendFailure = "\(error)"
+            return
         }
         lastAudio = client.clock.now
     }
 
-    private func send(text: String) async throws {
+    /// Sends a control message; a failed send is recorded, as for audio.
+    private mutating func send(text: String) async {
+        guard sendFailure == nil else { return }
         do {
             try await socket.send(text: text)
         } catch {
-            throw sendFailure(error)
+            sendFailure = "\(error)"
         }
     }
 
-    private func sendFailure(_ error: any Error) -> ProviderError {
-        failure(.streamEnded, "sending to Deepgram Flux failed: \(client.redacted("\(error)"))")
+    private func sendError(_ failure: String) -> ProviderError {
+        self.failure(.streamEnded, "sending to Deepgram Flux failed: \(client.redacted(failure))")
     }
 
     private func failure(_ kind: ProviderError.Kind, _ message: String) -> ProviderError {
