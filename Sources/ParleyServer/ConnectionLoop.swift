@@ -33,26 +33,3 @@ enum ConnectionLoop {
         }
     }
 }
-
-/// One-shot timers on an event loop (its timerfd), in place of dispatch's timer thread.
-struct EventLoopTimer: RealTimeTimer {
-    let eventLoop: any EventLoop
-
-    private struct Callback: NIOScheduledCallbackHandler, Sendable {
-        let fire: @Sendable () -> Void
-
-        func handleScheduledCallback(eventLoop: some EventLoop) { fire() }
-        // A loop that shuts down cancels its callbacks: the waiter must still wake.
-        func didCancelScheduledCallback(eventLoop: some EventLoop) { fire() }
-    }
-
-    func schedule(after delay: Duration, _ fire: @escaping @Sendable () -> Void) {
-        do {
-            _ = try eventLoop.scheduleCallback(in: .nanoseconds(delay.clampedNanoseconds), handler: Callback(fire: fire))
-        } catch {
-            // NIO's loops do not throw here (one that has shut down logs and drops the work; the
-            // server's never shut down); a loop that did could keep no time, so wake the waiter now.
-            fire()
-        }
-    }
-}

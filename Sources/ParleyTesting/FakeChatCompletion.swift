@@ -133,7 +133,7 @@ struct FakeChatCompletion {
             for piece in reasoning {
                 try await writer.send(chunk(delta: ["reasoning": .string(piece)]))
             }
-            if configuration.firstTokenDelay > .zero { try await Task.sleep(for: configuration.firstTokenDelay) }
+            if configuration.firstTokenDelay > .zero { try await FakeClock.sleep(for: configuration.firstTokenDelay) }
             for (index, piece) in content.enumerated() {
                 switch fault {
                 case .errorAfter(let tokens) where tokens == index:
@@ -155,12 +155,12 @@ struct FakeChatCompletion {
                 default:
                     break
                 }
-                if index > 0, configuration.tokenDelay > .zero { try await Task.sleep(for: configuration.tokenDelay) }
+                if index > 0, configuration.tokenDelay > .zero { try await FakeClock.sleep(for: configuration.tokenDelay) }
                 try await writer.send(chunk(delta: ["content": .string(piece)]))
             }
             if !toolCalls.isEmpty {
                 for delta in toolCallDeltas() {
-                    if configuration.tokenDelay > .zero { try await Task.sleep(for: configuration.tokenDelay) }
+                    if configuration.tokenDelay > .zero { try await FakeClock.sleep(for: configuration.tokenDelay) }
                     try await writer.send(chunk(delta: delta))
                 }
                 if fault == .cutBeforeFinish {

@@ -180,7 +180,7 @@ struct FakeDeepgramConnection: Sendable {
             for message in messages where !activity.closing {
                 let isResult = message["type"]?.stringValue == "Results"
                 if isResult && resultsSent == 0 && connection.configuration.firstResultDelay > .zero {
-                    try await Task.sleep(for: connection.configuration.firstResultDelay)
+                    try await FakeClock.sleep(for: connection.configuration.firstResultDelay)
                 }
                 try await send(message)
                 guard isResult else { continue }

@@ -188,7 +188,7 @@ public enum FakeDeepgramServer {
     static func upgrade(
         _ request: FakeRequest, configuration: Configuration, log: FakeDeepgramLog, script: FakeDeepgramScript
     ) async -> FakeUpgrade {
-        if configuration.handshakeDelay > .zero { try? await Task.sleep(for: configuration.handshakeDelay) }
+        if configuration.handshakeDelay > .zero { try? await FakeClock.sleep(for: configuration.handshakeDelay) }
         let authorization = request.header("authorization") ?? ""
         let scheme = authorization.split(separator: " ", maxSplits: 1).first.map(String.init)
         let authorized = ["Token", "Bearer"].contains { authorization == "\($0) \(configuration.apiKey)" }
@@ -220,7 +220,7 @@ public enum FakeDeepgramServer {
                 return .stall(limit: limit)
             case .slow(let delay):
                 log.dice.acted(.slow)
-                try? await Task.sleep(for: delay)
+                try? await FakeClock.sleep(for: delay)
             case .drop(let at):
                 // Within the first 5 s of audio, so most sessions see it; at least 100 ms in.
                 let bytesPerSecond = options.sampleRate * options.encoding.bytesPerSample

@@ -72,14 +72,14 @@ extension FakeElevenLabsServer {
             }
             return
         }
-        if misbehaviour.firstByteDelay > .zero { try await Task.sleep(for: misbehaviour.firstByteDelay) }
+        if misbehaviour.firstByteDelay > .zero { try await FakeClock.sleep(for: misbehaviour.firstByteDelay) }
         updateHTTP(index) { $0.status = 200 }
         let pieces = Self.pieces(
             for: text, format: format, durationPerCharacter: configuration.durationPerCharacter, chunkBytes: configuration.audioChunkBytes)
         do {
             try await response.writeHead(status: 200, headers: [("Content-Type", format == .ulaw ? "audio/basic" : "audio/pcm")])
             for (number, piece) in pieces.enumerated() {
-                if number > 0 && configuration.chunkPacing > .zero { try await Task.sleep(for: configuration.chunkPacing) }
+                if number > 0 && configuration.chunkPacing > .zero { try await FakeClock.sleep(for: configuration.chunkPacing) }
                 try await response.write(piece.bytes)
                 if configuration.recordsAudio { updateHTTP(index) { $0.audio += piece.bytes } }
                 if number == 0 && misbehaviour.fault == .dropAfterFirstAudio {

@@ -15,9 +15,9 @@ extension FakeElevenLabsServer.MultiContextConnection {
                 for made in audioMessages(for: text) {
                     if firstInContext {
                         let delay = options.misbehaviour.firstByteDelay
-                        if delay > .zero { try await Task.sleep(for: delay) }
+                        if delay > .zero { try await FakeClock.sleep(for: delay) }
                     } else if configuration.chunkPacing > .zero {
-                        try await Task.sleep(for: configuration.chunkPacing)
+                        try await FakeClock.sleep(for: configuration.chunkPacing)
                     }
                     let firstOnSocket = state.withLock { state in
                         defer { state.audioSent = true }

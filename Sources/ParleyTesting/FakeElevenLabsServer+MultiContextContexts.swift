@@ -100,7 +100,7 @@ extension FakeElevenLabsServer.MultiContextConnection {
                 await fail("input_timeout_exceeded", FakeElevenLabsServer.inactivityMessage(timeout))
                 return
             }
-            try await Task.sleep(until: deadline, clock: .continuous)
+            try await FakeClock.sleep(until: deadline)
         }
     }
 }

@@ -24,7 +24,7 @@ extension FakeElevenLabsSocket {
         case .stallFirstByte?:
             // Hold the audio back until the client gives up (the reader ends and cancels this
             // task) or the limit passes.
-            try await Task.sleep(for: options.misbehaviour.stallLimit)
+            try await FakeClock.sleep(for: options.misbehaviour.stallLimit)
             _ = beginClosing(code: nil)
             socket.abort()
             return true

@@ -113,7 +113,7 @@ extension FakeElevenLabsServer {
                     await fail("input_timeout_exceeded", FakeElevenLabsServer.inactivityMessage(timeout))
                     return
                 }
-                try await Task.sleep(until: last + timeout, clock: .continuous)
+                try await FakeClock.sleep(until: last + timeout)
             }
         }
     }

@@ -13,10 +13,10 @@ extension FakeElevenLabsServer.StreamInputConnection {
                 for made in audioMessages(for: text) {
                     if firstAudio {
                         let delay = options.misbehaviour.firstByteDelay
-                        if delay > .zero { try await Task.sleep(for: delay) }
+                        if delay > .zero { try await FakeClock.sleep(for: delay) }
                         if try await actOutFirstAudioFault(contextID: nil) { return }
                     } else if configuration.chunkPacing > .zero {
-                        try await Task.sleep(for: configuration.chunkPacing)
+                        try await FakeClock.sleep(for: configuration.chunkPacing)
                     }
                     guard !isClosing else { return }
                     try await socket.send(text: made.message)

@@ -21,7 +21,7 @@ extension FakeElevenLabsServer {
     /// Accepts or refuses a WebSocket upgrade as ElevenLabs does (docs/providers.md): the same
     /// checks for `stream-input` and `multi-stream-input`, which differ only once accepted.
     func decideUpgrade(_ request: FakeRequest) async -> FakeUpgrade {
-        if configuration.handshakeDelay > .zero { try? await Task.sleep(for: configuration.handshakeDelay) }
+        if configuration.handshakeDelay > .zero { try? await FakeClock.sleep(for: configuration.handshakeDelay) }
         let multiContext = Self.voiceID(in: request.path, endpoint: "multi-stream-input")
         guard let voiceID = multiContext ?? Self.voiceID(in: request.path, endpoint: "stream-input") else {
             return .reject(status: 404, body: #"{"detail":"Not Found"}"#)

@@ -175,7 +175,7 @@ public struct FakeOpenAIServer: Sendable {
         if path.hasPrefix("/waves/v1/") { path = String(path.dropFirst("/waves".count)) }
         let authorized = configuration.apiKey.map { request.header("authorization") == "Bearer \($0)" } ?? true
         let headers = rateLimitHeaders()
-        if configuration.headDelay > .zero { try await Task.sleep(for: configuration.headDelay) }
+        if configuration.headDelay > .zero { try await FakeClock.sleep(for: configuration.headDelay) }
         switch (request.method, path) {
         case ("GET", "/v1/models"):
             guard authorized else { return try await sendError(response, 401, invalidKey, headers: headers) }
@@ -214,7 +214,7 @@ public struct FakeOpenAIServer: Sendable {
                 return await response.stall(upTo: limit)
             case .slow(let delay)?:
                 log.dice.acted(.slow)
-                try await Task.sleep(for: delay)
+                try await FakeClock.sleep(for: delay)
             case .drop?, nil:
                 break
             }
@@ -289,7 +289,7 @@ public struct FakeOpenAIServer: Sendable {
             case .refuse(let status): return try await sendError(response, status, statusError(status), headers: headers)
             case .drop: return response.abort()
             case .stall(let limit): return await response.stall(upTo: limit)
-            case .slow(let delay): try await Task.sleep(for: delay)
+            case .slow(let delay): try await FakeClock.sleep(for: delay)
             }
         }
         let index = log.transcriptIndex.withLock { index in

@@ -103,7 +103,7 @@ extension FakeOpenAISpeechServer {
     static func handle(_ request: FakeRequest, _ response: FakeResponseWriter, configuration: Configuration, log: Log) async throws {
         let shape = configuration.errorShape
         let headers = shape == .openAI ? FakeOpenAIServer.rateLimitHeaders() : []
-        if configuration.headDelay > .zero { try await Task.sleep(for: configuration.headDelay) }
+        if configuration.headDelay > .zero { try await FakeClock.sleep(for: configuration.headDelay) }
         guard request.path == "/v1/audio/speech" else {
             return try await Refusal.notFound(method: request.method, path: request.path).send(shape, to: response, headers: headers)
         }
@@ -134,7 +134,7 @@ extension FakeOpenAISpeechServer {
             return await response.stall(upTo: limit)
         case .slow(let delay)?:
             log.dice.acted(.slow)
-            try await Task.sleep(for: delay)
+            try await FakeClock.sleep(for: delay)
         case .drop(let at)?:
             dropAt = at
         case nil:
@@ -149,7 +149,7 @@ extension FakeOpenAISpeechServer {
         case .stall?:
             return await response.stall(upTo: configuration.stallLimit)
         case .slowHead(let delay)?:
-            try await Task.sleep(for: delay)
+            try await FakeClock.sleep(for: delay)
         case .dropAfter?, nil:
             break
         }

@@ -70,16 +70,16 @@ extension FakeOpenAISpeechServer {
             var sent = 0
             do {
                 try await response.writeHead(status: 200, headers: headers(rateLimits))
-                if configuration.firstAudioDelay > .zero { try await Task.sleep(for: configuration.firstAudioDelay) }
+                if configuration.firstAudioDelay > .zero { try await FakeClock.sleep(for: configuration.firstAudioDelay) }
                 for (number, burst) in bursts.enumerated() {
                     if number > 0, configuration.sentenceBursts, configuration.chunkDelay > .zero {
-                        try await Task.sleep(for: configuration.chunkDelay)
+                        try await FakeClock.sleep(for: configuration.chunkDelay)
                     }
                     var offset = 0
                     while offset < burst.count {
                         if let dropAfter, sent >= dropAfter { return try await drop(response, beforeDrop) }
                         if sent > 0, !configuration.sentenceBursts, configuration.chunkDelay > .zero {
-                            try await Task.sleep(for: configuration.chunkDelay)
+                            try await FakeClock.sleep(for: configuration.chunkDelay)
                         }
                         var size = min(sizes[sizeIndex % sizes.count], burst.count - offset)
                         sizeIndex += 1
@@ -107,7 +107,7 @@ extension FakeOpenAISpeechServer {
         /// at once can lose the last of them, sent but not yet read by the client when the reset
         /// comes, and the fault would then cut at a different byte each run.
         private func drop(_ response: FakeResponseWriter, _ beforeDrop: () -> Void) async throws -> Outcome {
-            try await Task.sleep(for: .milliseconds(20))
+            try await FakeClock.sleep(for: .milliseconds(20))
             beforeDrop()
             response.abort()
             return .dropped

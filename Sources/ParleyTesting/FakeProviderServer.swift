@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+import ParleyCore
 public import ParleyProviders
 import Synchronization
 
@@ -52,9 +53,12 @@ public struct FakeProviderServer: Sendable {
                         for try await connection in connections {
                             // Each connection's tasks run on the loop that reads its socket, as the
                             // server's sessions do: on the cooperative pool every message crossed
-                            // threads twice (the load generator of `parley-bench capacity`).
+                            // threads twice (the load generator of `parley-bench capacity`). Its
+                            // pacing sleeps (`FakeClock`) are that loop's timers too.
                             group.addTask(executorPreference: EventLoopTaskExecutor(eventLoop: connection.eventLoop)) {
-                                await serve(connection)
+                                await RealTimeTimers.$current.withValue(EventLoopTimer(eventLoop: connection.eventLoop)) {
+                                    await serve(connection)
+                                }
                             }
                         }
                     }
@@ -124,7 +128,7 @@ public struct FakeProviderServer: Sendable {
     static func hold(_ channel: any Channel, upTo limit: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                try? await Task.sleep(for: limit)
+                try? await FakeClock.sleep(for: limit)
                 channel.close(promise: nil)
             }
             // Completes when the client closes (or the sleep above closed it).
@@ -284,7 +288,7 @@ public struct FakeWebSocket: Sendable {
                     }
                 } catch {}
             }
-            group.addTask { try? await Task.sleep(for: timeout) }
+            group.addTask { try? await FakeClock.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
         }

@@ -39,7 +39,7 @@ struct FakeSmallestLightning: Sendable {
             }
             group.addTask {
                 while true {
-                    try await Task.sleep(for: .milliseconds(10))
+                    try await FakeClock.sleep(for: .milliseconds(10))
                     await events.send(.tick)
                 }
             }

@@ -83,7 +83,7 @@ extension FakeTwilioCall {
         var tick = 0
         while !Task.isCancelled {
             tick += 1
-            try await Task.sleep(until: start + .milliseconds(20 * tick), clock: .continuous)
+            try await FakeClock.sleep(until: start + .milliseconds(20 * tick))
             try await sendMicrophoneFrame()
             for name in state.withLock({ Self.play(&$0, through: .now) }) { try await echo(name) }
         }

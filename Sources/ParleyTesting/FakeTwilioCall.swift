@@ -3,8 +3,10 @@ import HTTPTypes
 public import HummingbirdWSClient
 import Logging
 import NIOCore
+import NIOPosix
 import NIOWebSocket
 import ParleyCore
+import ParleyProviders
 import Synchronization
 
 /// A fake Twilio Media Streams client (docs/twilio.md) that holds a phone call against Parley.
@@ -122,18 +124,26 @@ public final class FakeTwilioCall: Sendable {
         for (name, value) in headers {
             if let field = HTTPField.Name(name) { configuration.additionalHeaders[field] = value }
         }
+        // The call's tasks and its 20 ms clock run on the loop that reads its socket, as the fake
+        // providers' do (``FakeProviderServer``): with `Task.sleep` every tick woke dispatch's
+        // timer thread and a worker, which handed the call back to the loop.
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
         return try await WebSocketClient.connect(
-            url: "ws://127.0.0.1:\(port)\(path)", configuration: configuration, logger: Logger(label: "fake-twilio")
+            url: "ws://127.0.0.1:\(port)\(path)", configuration: configuration, eventLoopGroup: loop, logger: Logger(label: "fake-twilio")
         ) { inbound, outbound, _ in
-            let call = FakeTwilioCall(options: options, outbound: outbound)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                defer { group.cancelAll() }
-                group.addTask { try await call.read(inbound) }
-                group.addTask { try await call.runClock() }
-                try await body(call)
-                group.cancelAll()
+            try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop: loop)) {
+                try await RealTimeTimers.$current.withValue(EventLoopTimer(eventLoop: loop)) {
+                    let call = FakeTwilioCall(options: options, outbound: outbound)
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        defer { group.cancelAll() }
+                        group.addTask { try await call.read(inbound) }
+                        group.addTask { try await call.runClock() }
+                        try await body(call)
+                        group.cancelAll()
+                    }
+                    try? await outbound.close(.normalClosure, reason: nil)
+                }
             }
-            try? await outbound.close(.normalClosure, reason: nil)
         }
     }
 
