@@ -172,14 +172,18 @@ echo "==> parley-bench capacity (10 real-time callers into a parley serve child 
 # Exit status 1 means a target was missed; on a loaded CI machine with a debug build the latency
 # may miss, so the JSON is checked for what must hold regardless: every caller connected, turns
 # answered, barge-ins, no error, no stale audio, memory figures.
+# The server is pinned to one core this process may use (--server-cpus), as on a machine where the
+# load generator must not share the server's cores.
+FIRST_CPU=$(.venv/bin/python -c 'import os; print(min(os.sched_getaffinity(0)))')
 set +e
-"$BENCH" capacity --sessions 10 --duration 5 --json 2>"$WORK/capacity.err" >"$WORK/capacity.json"
+"$BENCH" capacity --sessions 10 --duration 5 --server-cpus "$FIRST_CPU" --json 2>"$WORK/capacity.err" >"$WORK/capacity.json"
 status=$?
 set -e
 [ "$status" -le 1 ] || { cat "$WORK/capacity.err"; echo "parley-bench capacity failed (exit $status)" >&2; exit 1; }
-.venv/bin/python - "$WORK/capacity.json" <<'PY'
+.venv/bin/python - "$WORK/capacity.json" "$FIRST_CPU" <<'PY'
 import json, sys
 report = json.loads(open(sys.argv[1]).read())
+assert report["server_cpus"] == sys.argv[2] and report["generator_cpus"] is None, report
 assert report["connected"] == 10, report
 assert report["errors"] == {} and report["stale_audio_frames"] == 0, report
 assert report["turns"] >= 5 and report["interrupted_turns"] >= 1, report
@@ -190,3 +194,10 @@ overhead = report["overhead_ms"]
 print(f"parley-bench capacity: ok ({report['turns']} turns, overhead p99 {overhead['p99']:.1f} ms, "
       f"{report['idle_kb_per_session']:.0f} KB per idle session, passed={report['passed']}, debug build)")
 PY
+# A CPU list taskset cannot read is refused before anything starts.
+set +e
+"$BENCH" capacity --sessions 1 --server-cpus 0-x >/dev/null 2>"$WORK/cpus.err"
+status=$?
+set -e
+[ "$status" -ne 0 ] && grep -q -- "--server-cpus must be CPU numbers" "$WORK/cpus.err" \
+    || { cat "$WORK/cpus.err"; echo "parley-bench accepted --server-cpus 0-x (exit $status)" >&2; exit 1; }

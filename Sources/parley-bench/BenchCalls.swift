@@ -51,6 +51,9 @@ struct BenchCalls: AsyncParsableCommand {
     )
     var speech = false
 
+    @OptionGroup(title: "Cores")
+    var cpus: CPUPinning
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -64,11 +67,12 @@ struct BenchCalls: AsyncParsableCommand {
     func run() async throws {
         ParleyLogging.bootstrap(.error)
         try BenchCapacity.raiseFileLimit(to: 4 * calls + 256)
+        try await cpus.pinGenerator()
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
         let run = CallsRun(
             calls: calls, duration: .seconds(duration), tokenDelay: .milliseconds(tokenMilliseconds),
             ttsHandshake: .milliseconds(ttsHandshakeMilliseconds), firstChunkWords: firstChunkWords,
-            serveArguments: serveArguments, audio: speech ? try await .spoken() : .tones)
+            serveArguments: serveArguments, audio: speech ? try await .spoken() : .tones, cpus: cpus)
         let measurement: CallsMeasurement
         do {
             measurement = try await run.measure(httpClient: httpClient)
@@ -95,6 +99,8 @@ struct CallsRun {
     let firstChunkWords: Int?
     let serveArguments: [String]
     let audio: CallClient.Audio
+    /// The cores of the server and of this process (`--server-cpus`, `--generator-cpus`).
+    var cpus = CPUPinning()
 
     /// The providers' own time from the end of the question to the first reply audio: the
     /// endpointing silence, the LLM's first token and the words until the first piece for
@@ -121,7 +127,7 @@ struct CallsRun {
             if let firstChunkWords { arguments += ["--first-chunk-words", "\(firstChunkWords)"] }
             arguments += serveArguments
             let server = try await ServerProcess.start(
-                arguments: arguments, environment: environment, logPath: logPath, speakingCallers: audio.isSpeech)
+                arguments: arguments, environment: environment, logPath: logPath, speakingCallers: audio.isSpeech, cpus: cpus.server)
             do {
                 try await server.waitUntilSettled(httpClient: httpClient)
                 let measurement = try await drive(server, httpClient: httpClient)
@@ -143,7 +149,7 @@ struct CallsRun {
         let plan = CallClient.Plan(
             port: server.port, activeStart: activeStart, measureStart: measureStart, stop: measureStart + duration, spread: spread)
         let results = CallResults()
-        var measurement = CallsMeasurement(calls: calls, duration: duration, floor: floor, tokenDelay: tokenDelay)
+        var measurement = CallsMeasurement(calls: calls, duration: duration, floor: floor, tokenDelay: tokenDelay, cpus: cpus)
         try await withThrowingTaskGroup(of: Void.self) { group in
             defer { group.cancelAll() }
             for id in 0..<calls {
@@ -174,6 +180,8 @@ struct CallsMeasurement {
     let duration: Duration
     let floor: Duration
     let tokenDelay: Duration
+    /// The cores the server and the generator were pinned to, if they were.
+    let cpus: CPUPinning
     var serverCPUSeconds = 0.0
     var generatorCPUSeconds = 0.0
     var samples = CallResults.Samples()
@@ -195,6 +203,8 @@ struct CallsMeasurement {
             "server_cpu_cores": .number((serverCPUSeconds / duration.seconds * 1000).rounded() / 1000),
             "server_cpu_s_per_session_minute": .number((cpuPerSessionMinute * 1000).rounded() / 1000),
             "generator_cpu_cores": .number((generatorCPUSeconds / duration.seconds * 1000).rounded() / 1000),
+            "server_cpus": cpus.server.map { .string($0) } ?? .null,
+            "generator_cpus": cpus.generator.map { .string($0) } ?? .null,
             "passed": .bool(passed),
         ]
     }
@@ -211,6 +221,7 @@ struct CallsMeasurement {
             errors                        \(errors)
             server CPU                    \(String(format: "%.2f", serverCPUSeconds / duration.seconds)) of a core, \(String(format: "%.3f", cpuPerSessionMinute)) s per session-minute
             generator CPU                 \(String(format: "%.2f", generatorCPUSeconds / duration.seconds)) of a core
+            cores                         the server \(cpus.server ?? "any"), the generator \(cpus.generator ?? "any")
             verdict                       \(passed ? "pass" : "FAIL")
             """
     }

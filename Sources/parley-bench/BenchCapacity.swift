@@ -41,6 +41,9 @@ struct BenchCapacity: AsyncParsableCommand {
     )
     var idle = 4
 
+    @OptionGroup(title: "Cores")
+    var cpus: CPUPinning
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -57,6 +60,7 @@ struct BenchCapacity: AsyncParsableCommand {
         ParleyLogging.bootstrap(.error)
         try Self.raiseFileLimit(to: 4 * max(sessions, ramp ? rampLimit : 0) + 256)
         let measured = Duration.seconds(duration ?? (ramp ? 30 : 60))
+        try await cpus.pinGenerator()
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
             try await measure(for: measured, httpClient: httpClient)
@@ -69,7 +73,8 @@ struct BenchCapacity: AsyncParsableCommand {
 
     private func measure(for measured: Duration, httpClient: HTTPClient) async throws {
         guard ramp else {
-            let run = CapacityRun(sessions: sessions, duration: measured, rounds: rounds, serveArguments: serveArguments, idle: .seconds(idle))
+            let run = CapacityRun(
+                sessions: sessions, duration: measured, rounds: rounds, serveArguments: serveArguments, idle: .seconds(idle), cpus: cpus)
             let measurements = try await run.measure(httpClient: httpClient)
             if json {
                 print(measurements.count == 1 ? measurements[0].json.serialized : JSONValue.array(measurements.map(\.json)).serialized)
@@ -88,7 +93,7 @@ struct BenchCapacity: AsyncParsableCommand {
                 print("… \(count) sessions")
                 fflush(nil)  // every output stream: progress shows even when stdout is a file
             }
-            let run = CapacityRun(sessions: count, duration: measured, serveArguments: serveArguments, idle: .seconds(idle))
+            let run = CapacityRun(sessions: count, duration: measured, serveArguments: serveArguments, idle: .seconds(idle), cpus: cpus)
             let measurement = try await run.measure(httpClient: httpClient)[0]
             steps.append(measurement)
             if !json {

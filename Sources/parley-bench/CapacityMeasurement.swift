@@ -23,6 +23,8 @@ struct CapacityMeasurement: Sendable {
     /// Server CPU while every caller was connected and streaming quiet frames, and for how long.
     var idleCPUSeconds = 0.0
     var idleDuration: Duration = .zero
+    /// The cores the server and the generator were pinned to, if they were.
+    var cpus = CPUPinning()
     var samples = CapacityResults.Samples()
 
     init(sessions: Int, duration: Duration, baseline: ServerProcess.Usage) {
@@ -72,6 +74,8 @@ struct CapacityMeasurement: Sendable {
             "server_cpu_seconds_per_session_minute": .number((cpuPerSessionMinute * 10000).rounded() / 10000),
             "idle_server_cpu_seconds_per_session_minute": idleCPUPerSessionMinute.map { .number(($0 * 10000).rounded() / 10000) } ?? .null,
             "generator_cpu_seconds": .number((generatorCPUSeconds * 100).rounded() / 100),
+            "server_cpus": cpus.server.map { .string($0) } ?? .null,
+            "generator_cpus": cpus.generator.map { .string($0) } ?? .null,
             "rss_mb": ["baseline": megabytes(baseline), "idle": megabytes(idle), "active": megabytes(active), "after": megabytes(after)],
             "idle_kb_per_session": idleBytesPerSession.map { .number(($0 / 1024).rounded()) } ?? .null,
             "errors": .object(samples.errors.mapValues { .number(Double($0)) }),
@@ -119,6 +123,7 @@ struct CapacityMeasurement: Sendable {
             String(
                 format: "  load generator (this process, with the fakes): %.1f s CPU; %d frames sent over 20 ms late (max %.0f ms)",
                 generatorCPUSeconds, samples.lateFrames, samples.maximumLateness.milliseconds),
+            "  cores: the server \(cpus.server ?? "any"), the generator \(cpus.generator ?? "any")",
             "  \(passed ? "PASS" : "FAIL"): p99 overhead ≤ \(Int(Self.overheadTarget)) ms, no errors, no stale audio",
         ]
         return lines.joined(separator: "\n")

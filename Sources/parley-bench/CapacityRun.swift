@@ -28,6 +28,8 @@ struct CapacityRun {
     /// How long every caller streams only quiet frames once all are connected, before the first
     /// starts talking (`--idle`); the server's CPU over that window is the idle cost.
     var idle: Duration
+    /// The cores of the server and of this process (`--server-cpus`, `--generator-cpus`).
+    var cpus = CPUPinning()
 
     /// One measurement per round.
     func measure(httpClient: HTTPClient) async throws -> [CapacityMeasurement] {
@@ -42,7 +44,7 @@ struct CapacityRun {
                     // Every simulated caller comes from 127.0.0.1.
                     "--max-connections-per-address", "\(max(1000, sessions + 10))",
                 ] + serveArguments,
-                environment: environment, logPath: logPath)
+                environment: environment, logPath: logPath, cpus: cpus.server)
             do {
                 try await server.waitUntilSettled(httpClient: httpClient)
                 let baseline = try server.requireUsage()
@@ -74,6 +76,7 @@ struct CapacityRun {
         let results = CapacityResults(llmFirstToken: Self.llmFirstToken, ttsFirstByte: Self.ttsFirstByte)
 
         var measurement = CapacityMeasurement(sessions: sessions, duration: duration, baseline: baseline)
+        measurement.cpus = cpus
         try await withThrowingTaskGroup(of: Void.self) { group in
             defer { group.cancelAll() }
             for id in 0..<sessions {

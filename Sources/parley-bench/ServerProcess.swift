@@ -48,11 +48,11 @@ final class ServerProcess: Sendable {
     }
 
     /// Starts `parley serve` with `arguments` (after `serve`) and extra `environment`, listening
-    /// on a free loopback port; returns once the process is launched (not yet ready).
-    /// Starts `parley serve` with `arguments`; with `speakingCallers` false (tones and noise), on
-    /// the energy VAD with a fixed end-of-turn silence.
+    /// on a free loopback port, pinned to `cpus` if given (``CPUPinning``); returns once the
+    /// process is launched (not yet ready). With `speakingCallers` false (tones and noise), the
+    /// server runs on the energy VAD with a fixed end-of-turn silence.
     static func start(
-        arguments: [String], environment: [String: String], logPath: String, speakingCallers: Bool = false
+        arguments: [String], environment: [String: String], logPath: String, speakingCallers: Bool = false, cpus: String? = nil
     ) async throws
         -> ServerProcess
     {
@@ -102,6 +102,16 @@ final class ServerProcess: Sendable {
             life.cancel()
             await life.value
             throw CancellationError()
+        }
+        if let cpus {
+            // The child has just started: its threads now and those they start inherit the mask.
+            do {
+                try await CPUPinning.pin(pid, to: cpus, what: "parley serve")
+            } catch {
+                life.cancel()
+                await life.value
+                throw error
+            }
         }
         return ServerProcess(port: port, logPath: logPath, pid: pid, ended: ended, life: life)
     }
