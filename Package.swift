@@ -91,6 +91,7 @@ let package = Package(
                 "ParleyCore",
                 "ParleyProviders",
                 "CMalloc",
+                .product(name: "ExtrasBase64", package: "swift-extras-base64"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

@@ -60,6 +60,36 @@ struct MuLawTests {
         #expect(inversions.isEmpty)
     }
 
+    @Test("every sample encodes and every code decodes as G.711's reference loop does")
+    func matchesReference() {
+        // Sun's g711.c: the segment found by testing one bit at a time from the top.
+        func referenceEncode(_ sample: Int16) -> UInt8 {
+            let value = Int(sample)
+            let sign = value < 0 ? 0x80 : 0
+            let magnitude = min(abs(value), 32635) + 0x84
+            var segment = 7
+            var mask = 0x4000
+            while segment > 0, magnitude & mask == 0 {
+                segment -= 1
+                mask >>= 1
+            }
+            return ~UInt8(sign | segment << 4 | (magnitude >> (segment + 3)) & 0x0F)
+        }
+        func referenceDecode(_ code: UInt8) -> Int16 {
+            let bits = Int(~code)
+            let segment = (bits >> 4) & 0x07
+            let magnitude = (((bits & 0x0F) << 3) + 0x84) << segment
+            return Int16(bits & 0x80 != 0 ? 0x84 - magnitude : magnitude - 0x84)
+        }
+        let samples = (Int(Int16.min)...Int(Int16.max)).map { Int16($0) }
+        let mismatches = zip(samples, MuLaw.encode(samples)).filter { referenceEncode($0) != $1 }.map(\.0)
+        #expect(mismatches.isEmpty, "first: \(mismatches.prefix(5))")
+        let codes = Array(UInt8.min...UInt8.max)
+        #expect(MuLaw.decode(codes) == codes.map(referenceDecode))
+        #expect(codes.map { MuLaw.decode($0) } == codes.map(referenceDecode))
+        #expect(MuLaw.encode(samples[1000..<1100]) == samples[1000..<1100].map(referenceEncode))
+    }
+
     @Test("collections encode to one byte per sample and back")
     func collections() {
         let samples: [Int16] = [0, 1000, -1000, 32767, -32768]

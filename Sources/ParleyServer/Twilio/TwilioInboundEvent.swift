@@ -1,3 +1,4 @@
+import ExtrasBase64
 import Foundation
 import ParleyCore
 
@@ -42,7 +43,12 @@ package enum TwilioInboundEvent: Sendable, Equatable {
             return .start(try TwilioStreamStart(message))
         case "media":
             guard let payload = message["media"]?["payload"]?.stringValue else { throw DecodingError("media without a payload") }
-            guard payload.utf8.count <= maximumPayloadBytes * 4 / 3 + 4, let bytes = Data(base64Encoded: payload) else {
+            // ExtrasBase64 into an array, not Foundation's `Data`: every sample of the frame is
+            // then read from contiguous bytes. Padded base64 only, as `Data(base64Encoded:)`
+            // (used before) accepted.
+            guard payload.utf8.count <= maximumPayloadBytes * 4 / 3 + 4, payload.utf8.count.isMultiple(of: 4),
+                let bytes = try? Base64.decode(string: payload)
+            else {
                 throw DecodingError("media payload is not base64 of at most \(maximumPayloadBytes) bytes")
             }
             if let track = message["media"]?["track"]?.stringValue, !track.hasPrefix("inbound") {
