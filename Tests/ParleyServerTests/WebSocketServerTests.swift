@@ -142,8 +142,11 @@ struct TalkOverReplyTests {
         let providers = SessionProviders(
             speechToText: ScriptedSpeechToText(transcripts: ["Hello there.", "Tell me about Rome instead."]),
             languageModel: StreamingFakeLanguageModel(reply: "Hi! Nice to hear you.", tokenDelay: .milliseconds(5)),
-            // About a second of reply audio: long enough to be talked over.
-            textToSpeech: ToneTextToSpeech(durationPerCharacter: .milliseconds(50)))
+            // About two seconds of reply audio, so that it is still being sent when the words
+            // over it interrupt it (200 ms into them), even on a loaded machine: with about a second
+            // it failed once in CI, the pacer having sent the last of it, 100–200 ms ahead of
+            // playback, before the interruption came.
+            textToSpeech: ToneTextToSpeech(durationPerCharacter: .milliseconds(100)))
         let app = makeApplication(providers: providers)
         try await app.test(.live) { client in
             let port = try #require(client.port)
