@@ -151,7 +151,7 @@ public struct DeepgramFluxSpeechToText: SpeechToText {
                 health.succeeded()
                 let tick = max(.milliseconds(10), min(keepAliveInterval / 4, .milliseconds(250)))
                 try await LiveRecognition.run(input: input, socket: socket, clock: clock, tick: tick) { events in
-                    var stream = DeepgramFluxStream(client: self, socket: socket, logger: logger)
+                    var stream = DeepgramFluxStream(client: self, socket: socket, tick: tick, logger: logger)
                     try await stream.run(events: events, onEvent: onEvent)
                 }
             }

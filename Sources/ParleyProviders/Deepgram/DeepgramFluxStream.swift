@@ -24,20 +24,18 @@ struct DeepgramFluxStream {
     private var forcedSince: SessionClock.Instant?
     /// Set once `CloseStream` is sent: the time by which Flux must have closed.
     private var closingDeadline: SessionClock.Instant?
-    /// Why a send failed: the connection is going away. What Flux sent before it (an `Error`, its
-    /// close) is still read, so that its own words are reported rather than the failed send; the
-    /// failure itself only if the connection's end has not come a tick later.
-    private var sendFailure: String?
-    /// Ticks seen since the send failed.
-    private var ticksSinceSendFailure = 0
+    /// The first failed send: nothing is sent after it.
+    private var sendFailure: SendFailure
 
-    init(client: DeepgramFluxSpeechToText, socket: ProviderWebSocketConnection, logger: Logger) {
+    /// A stream whose failed send is reported `tick` after it (the queue's tick interval).
+    init(client: DeepgramFluxSpeechToText, socket: ProviderWebSocketConnection, tick: Duration, logger: Logger) {
         self.client = client
         self.socket = socket
         self.logger = logger
         batchSamples = max(1, Int(client.audioMessageDuration.seconds * Double(client.sampleRate)))
         lastAudio = client.clock.now
         lastTurnInfo = client.clock.now
+        sendFailure = SendFailure(grace: tick)
     }
 
     /// Runs until Flux closes after `CloseStream` (or the close times out); throws when the stream
@@ -61,12 +59,12 @@ struct DeepgramFluxStream {
             case .message(let message):
                 if try await handle(message, onEvent: onEvent) { return }
             case .readFailed(let description):
-                if closingDeadline != nil && sendFailure == nil { return }
+                if closingDeadline != nil && !sendFailure.happened { return }
                 throw failure(.streamEnded, "Deepgram Flux's connection dropped (\(description))")
             }
         }
         try Task.checkCancellation()
-        if let sendFailure { throw sendError(sendFailure) }
+        if sendFailure.happened { throw sendError() }
         if queue.overflowed {
             throw failure(.engine, "Parley fell behind Deepgram Flux's stream: \(RecognitionQueue<Event>.capacity) events were waiting")
         }
@@ -105,7 +103,7 @@ struct DeepgramFluxStream {
             return false
         case .closed(let code, let reason):
             // After CloseStream Flux closes without a status code (seen as none, or 1005).
-            if closingDeadline != nil && sendFailure == nil { return true }
+            if closingDeadline != nil && !sendFailure.happened { return true }
             let detail = code.map { "\($0)\(reason.isEmpty ? "" : " \(reason)")" } ?? "without a close code"
             throw failure(.streamEnded, "Deepgram Flux closed the stream before the session ended: \(detail)")
         }
@@ -113,13 +111,11 @@ struct DeepgramFluxStream {
 
     /// Keeps the stream alive and watches the turn; true when the close after `CloseStream` is overdue.
     private mutating func tick() async throws -> Bool {
-        if let sendFailure {
-            // The first tick may have been queued before the reader saw the end.
-            ticksSinceSendFailure += 1
-            if ticksSinceSendFailure > 1 { throw sendError(sendFailure) }
+        let now = client.clock.now
+        if sendFailure.happened {
+            if sendFailure.isOverdue(at: now) { throw sendError() }
             return false
         }
-        let now = client.clock.now
         if let closingDeadline {
             guard now >= closingDeadline else { return false }
             logger.warning("Deepgram Flux did not close after CloseStream; closing")
@@ -162,14 +158,14 @@ struct DeepgramFluxStream {
         unsent.removeAll(keepingCapacity: true)
     }
 
-    /// Sends audio; a failed send is recorded (``sendFailure``), and nothing is sent after it.
+    /// Sends audio; a failed send is recorded (``SendFailure``), and nothing is sent after it.
     private mutating func send(audio samples: [Int16]) async {
-        guard sendFailure == nil else { return }
+        guard !sendFailure.happened else { return }
         let bytes = client.encoding == .mulaw ? MuLaw.encode(samples) : PCM.littleEndianBytes(samples)
         do {
             try await socket.send(binary: bytes)
         } catch {
-            sendFailure = "\(error)"
+            sendFailure.record(error, at: client.clock.now)
             return
         }
         lastAudio = client.clock.now
@@ -177,16 +173,16 @@ struct DeepgramFluxStream {
 
     /// Sends a control message; a failed send is recorded, as for audio.
     private mutating func send(text: String) async {
-        guard sendFailure == nil else { return }
+        guard !sendFailure.happened else { return }
         do {
             try await socket.send(text: text)
         } catch {
-            sendFailure = "\(error)"
+            sendFailure.record(error, at: client.clock.now)
         }
     }
 
-    private func sendError(_ failure: String) -> ProviderError {
-        self.failure(.streamEnded, "sending to Deepgram Flux failed: \(client.redacted(failure))")
+    private func sendError() -> ProviderError {
+        failure(.streamEnded, "sending to Deepgram Flux failed: \(client.redacted(sendFailure.reason ?? ""))")
     }
 
     private func failure(_ kind: ProviderError.Kind, _ message: String) -> ProviderError {

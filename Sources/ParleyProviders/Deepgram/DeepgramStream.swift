@@ -82,9 +82,9 @@ struct DeepgramStream {
         var lastSent: SessionClock.Instant
         /// Set once `CloseStream` is sent: the time by which the last results must have come.
         var closingDeadline: SessionClock.Instant?
-        /// Set when a send failed: the reader should report the close soon.
-        var brokenSince: SessionClock.Instant?
-        var sendError = ""
+        /// The first failed send: the reader should report the close soon. The tick reports it
+        /// two seconds later if the socket never does.
+        var sendFailure = SendFailure(grace: .seconds(2))
         /// Whether Deepgram sent its Metadata, which comes after the last result.
         var metadataReceived = false
     }
@@ -219,10 +219,9 @@ struct DeepgramStream {
             logger.warning("Deepgram sent no Metadata or close after CloseStream; closing")
             return .finished
         }
-        if let broken = connection.brokenSince {
-            // The reader normally reports the close first; this covers a socket that never does.
-            guard now - broken >= .seconds(2) else { return nil }
-            return .dropped(Drop(code: nil, reason: connection.sendError))
+        if connection.sendFailure.happened {
+            guard connection.sendFailure.isOverdue(at: now) else { return nil }
+            return .dropped(Drop(code: nil, reason: "sending failed: \(connection.sendFailure.reason ?? "")"))
         }
         if now - connection.lastSent >= client.keepAliveInterval {
             await send(text: Self.control.keepAlive, on: &connection)
@@ -232,7 +231,7 @@ struct DeepgramStream {
 
     private mutating func closeStream(_ connection: inout Connection) async {
         // On a broken connection the drop comes first; the next connection sends CloseStream.
-        guard connection.closingDeadline == nil, connection.brokenSince == nil else { return }
+        guard connection.closingDeadline == nil, !connection.sendFailure.happened else { return }
         await flushAudio(on: &connection)
         await send(text: Self.control.closeStream, on: &connection)
         connection.closingDeadline = client.clock.now + client.closeTimeout
@@ -247,7 +246,7 @@ struct DeepgramStream {
     }
 
     private func send(audio samples: [Int16], on connection: inout Connection) async {
-        guard connection.brokenSince == nil else { return }
+        guard !connection.sendFailure.happened else { return }
         let bytes = client.encoding == .mulaw ? MuLaw.encode(samples) : PCM.littleEndianBytes(samples)
         do {
             try await connection.socket.send(binary: bytes)
@@ -258,7 +257,7 @@ struct DeepgramStream {
     }
 
     private func send(text: String, on connection: inout Connection) async {
-        guard connection.brokenSince == nil else { return }
+        guard !connection.sendFailure.happened else { return }
         do {
             try await connection.socket.send(text: text)
             connection.lastSent = client.clock.now
@@ -269,8 +268,7 @@ struct DeepgramStream {
 
     private func broken(_ connection: inout Connection, _ error: any Error) {
         // The audio stays in the replay buffer; the reader's close (or the tick) ends the connection.
-        connection.brokenSince = client.clock.now
-        connection.sendError = "sending failed: \(error)"
+        connection.sendFailure.record(error, at: client.clock.now)
         logger.debug("sending to Deepgram failed", metadata: ["parley.error": "\(error)"])
     }
 }

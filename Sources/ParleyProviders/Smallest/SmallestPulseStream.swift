@@ -28,19 +28,17 @@ struct SmallestPulseStream {
     private var closingDeadline: SessionClock.Instant?
     /// Whether the final marked `is_last` came.
     private var lastReceived = false
-    /// Why a send failed: the connection is going away. What Pulse sent before it (an `error`,
-    /// its close) is still read, so that its own words are reported rather than the failed send;
-    /// the failure itself only if the connection's end has not come a tick later.
-    private var sendFailure: String?
-    /// Ticks seen since the send failed.
-    private var ticksSinceSendFailure = 0
+    /// The first failed send: nothing is sent after it.
+    private var sendFailure: SendFailure
 
-    init(client: SmallestSpeechToText, socket: ProviderWebSocketConnection, logger: Logger) {
+    /// A stream whose failed send is reported `tick` after it (the queue's tick interval).
+    init(client: SmallestSpeechToText, socket: ProviderWebSocketConnection, tick: Duration, logger: Logger) {
         self.client = client
         self.socket = socket
         self.logger = logger
         api = client.api
         batchSamples = max(1, Int(client.audioMessageDuration.seconds * Double(client.sampleRate)))
+        sendFailure = SendFailure(grace: tick)
     }
 
     /// Runs until Pulse closes after `close_stream` (or the close times out).
@@ -70,10 +68,8 @@ struct SmallestPulseStream {
                 await send(text: Self.control.closeStream)
                 closingDeadline = client.clock.now + client.closeTimeout
             case .tick:
-                if let sendFailure {
-                    // The first tick may have been queued before the reader saw the end.
-                    ticksSinceSendFailure += 1
-                    if ticksSinceSendFailure > 1 { throw sendError(sendFailure) }
+                if sendFailure.happened {
+                    if sendFailure.isOverdue(at: client.clock.now) { throw sendError() }
                     continue
                 }
                 if let closingDeadline, client.clock.now >= closingDeadline {
@@ -89,7 +85,7 @@ struct SmallestPulseStream {
             }
         }
         try Task.checkCancellation()
-        if let sendFailure { throw sendError(sendFailure) }
+        if sendFailure.happened { throw sendError() }
         if queue.overflowed {
             throw api.error(.engine, "Parley fell behind smallest.ai Pulse's stream: \(RecognitionQueue<Event>.capacity) events were waiting")
         }
@@ -108,7 +104,7 @@ struct SmallestPulseStream {
             logger.debug("ignoring a binary message from smallest.ai Pulse")
             return false
         case .closed(let code, let reason):
-            if closingDeadline != nil && serverError == nil && sendFailure == nil { return true }
+            if closingDeadline != nil && serverError == nil && !sendFailure.happened { return true }
             throw closeError(code: code, reason: reason)
         }
     }
@@ -173,7 +169,7 @@ struct SmallestPulseStream {
 
     private mutating func flushAudio() async {
         guard !unsent.isEmpty else { return }
-        guard sendFailure == nil else {
+        guard !sendFailure.happened else {
             unsent.removeAll(keepingCapacity: true)
             return
         }
@@ -183,20 +179,20 @@ struct SmallestPulseStream {
         do {
             try await socket.send(binary: bytes)
         } catch {
-            sendFailure = "\(error)"
+            sendFailure.record(error, at: client.clock.now)
         }
     }
 
     private mutating func send(text: String) async {
-        guard sendFailure == nil else { return }
+        guard !sendFailure.happened else { return }
         do {
             try await socket.send(text: text)
         } catch {
-            sendFailure = "\(error)"
+            sendFailure.record(error, at: client.clock.now)
         }
     }
 
-    private func sendError(_ failure: String) -> ProviderError {
-        api.error(.streamEnded, "sending to smallest.ai Pulse failed: \(failure)")
+    private func sendError() -> ProviderError {
+        api.error(.streamEnded, "sending to smallest.ai Pulse failed: \(sendFailure.reason ?? "")")
     }
 }

@@ -100,8 +100,9 @@ public struct SmallestSpeechToText: SpeechToText {
             try await ProviderWebSocket.connect(to: address, headers: api.headers, timeout: connectTimeout) { socket in
                 connected = true
                 health.succeeded()
-                try await LiveRecognition.run(input: input, socket: socket, clock: clock, tick: .milliseconds(100)) { events in
-                    var stream = SmallestPulseStream(client: self, socket: socket, logger: logger)
+                let tick = Duration.milliseconds(100)
+                try await LiveRecognition.run(input: input, socket: socket, clock: clock, tick: tick) { events in
+                    var stream = SmallestPulseStream(client: self, socket: socket, tick: tick, logger: logger)
                     try await stream.run(events: events, onEvent: onEvent)
                 }
             }

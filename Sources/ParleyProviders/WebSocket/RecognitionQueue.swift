@@ -26,7 +26,8 @@ final class RecognitionQueue<Event: Sendable>: Sendable {
 
     private let queue = SignalQueue<Item>(capacity: RecognitionQueue.capacity)
     private let clock: SessionClock
-    private let tick: Duration
+    /// How often the consumer gets a tick at least.
+    let tick: Duration
     private let tickEvent: Event
     /// Input items received; the ticker compares it across its sleeps.
     private let inputs = Atomic<Int>(0)
