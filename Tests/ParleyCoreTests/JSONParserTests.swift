@@ -16,6 +16,21 @@ struct JSONParserTests {
         #expect(JSONValue.parse(Data("[1E+2,2e-1,0.5]".utf8)) == [100, 0.2, 0.5])
     }
 
+    @Test("integers read directly (up to 15 digits) and through the general conversion give what Double(String) gives")
+    func integers() {
+        let texts = [
+            "0", "-0", "7", "-7", "1234", "999999999999999", "-999999999999999", "1000000000000000", "9007199254740993",
+            "123456789012345678901234567890", "-123456789012345678", "3600000",
+        ]
+        for text in texts {
+            guard case .number(let parsed)? = JSONValue.parse(text), let expected = Double(text) else {
+                Issue.record("\(text) did not parse as a number")
+                continue
+            }
+            #expect(parsed == expected && parsed.sign == expected.sign, "\(text)")
+        }
+    }
+
     @Test("decodes every escape, surrogate pairs included, and keeps raw UTF-8")
     func escapes() {
         #expect(JSONValue.parse(#""a\"b\\c\/d\be\ff\ng\rh\ti""#) == .string("a\"b\\c/d\u{8}e\u{C}f\ng\rh\ti"))
