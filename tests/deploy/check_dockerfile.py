@@ -38,7 +38,7 @@ def main() -> None:
         p.expect((REPO / "scripts/dist.sh").is_file(), "scripts/dist.sh (run by make dist) is missing")
         p.expect(re.search(r"mv \S+ /opt/parley\b", builder.runs()), "builder does not move the bundle to /opt/parley")
         apt = builder.runs()
-        for package in ("libespeak-ng-dev", "pkg-config"):
+        for package in ("libespeak-ng-dev", "libjemalloc-dev", "pkg-config"):
             p.expect(package in apt, f"builder does not install {package} (make dist needs it)")
 
     # Engines: setup.sh --engines-only at the bundle's path, on the runtime's base image.
@@ -74,7 +74,7 @@ def main() -> None:
         runs = runtime.runs()
         install = re.search(r"apt-get install[^&|;]*", runs)
         installed = install.group(0) if install else ""
-        for package in ("libespeak-ng1", "ca-certificates", "curl", "tini"):
+        for package in ("libespeak-ng1", "libjemalloc2", "ca-certificates", "curl", "tini"):
             p.expect(re.search(rf"(^|\s){re.escape(package)}(\s|$)", installed),
                      f"the runtime does not install {package}")
         p.expect(not re.search(r"(^|\s)python3(\s|$)", installed), "python3 is installed unconditionally (cloud has no engines)")
