@@ -50,7 +50,7 @@ FROM engines-${PARLEY_ENGINES} AS engines
 FROM debian:bookworm-slim AS runtime
 ARG PARLEY_ENGINES
 # libespeak-ng1: the in-process voice (the fallback even when ElevenLabs speaks); libjemalloc2:
-# the allocator the release build links (3-8 % less CPU per session than glibc's); ca-certificates:
+# the allocator the release build links (2-8 % less CPU per session than glibc's); ca-certificates:
 # TLS to Deepgram, Groq and ElevenLabs; curl: the HEALTHCHECK; tini: PID 1 that forwards SIGTERM
 # and reaps orphaned engine processes. The embedded engines add the venv's python3 and libgomp1
 # (llama.cpp's OpenMP).

@@ -152,7 +152,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings,
             // Release builds allocate with jemalloc (Debian: libjemalloc-dev to build, libjemalloc2
-            // to run): 3-8 % less server CPU per session than glibc's malloc (BENCHMARKS.md,
+            // to run): 2-8 % less server CPU per session than glibc's malloc (BENCHMARKS.md,
             // 2026-12-07). Listed before libc, it serves every library's malloc too.
             linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux], configuration: .release))]
         ),

@@ -9,7 +9,7 @@ import CMalloc
 /// malloc in debug and sanitizer builds. Which one runs is found at run time, by looking up
 /// jemalloc's `mallctl`.
 ///
-/// jemalloc took 3-8 % less server CPU per session than glibc's malloc in the capacity bench, the
+/// jemalloc took 2-8 % less server CPU per session than glibc's malloc in the capacity bench, the
 /// same build with each (BENCHMARKS.md, 2026-12-07). Two controls differ between them: how freed
 /// memory goes back to the system, and where jemalloc does that work.
 enum HeapAllocator {
