@@ -29,9 +29,6 @@ enum HeapAllocator {
         #endif
     }()
 
-    /// Whether jemalloc is the allocator.
-    static var isJemalloc: Bool { control != nil }
-
     /// Has jemalloc return unused pages from its own background threads rather than from the
     /// threads that free memory (the event loops), so that a session's frame never waits on it.
     /// Nothing to do under glibc's malloc.

@@ -246,9 +246,8 @@ struct JSONParser: ~Copyable {
     /// A number as RFC 8259 spells it: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
     ///
     /// An integer of up to 15 digits, exact as a `Double`, is accumulated directly; anything else
-    /// goes through `Double(String)`. (ElevenLabs' alignment, a few hundred integers per message,
-    /// made a `String` and ran the general conversion for each: 1 % of the server's CPU in a
-    /// conversation, `perf`, 2026-12-07.)
+    /// goes through `Double(String)`. (ElevenLabs' alignment has a few hundred integers per
+    /// message, each of which made a `String` and ran the general conversion.)
     private mutating func number() -> JSONValue? {
         let start = index
         let negative = consume(UInt8(ascii: "-"))
