@@ -121,7 +121,9 @@ struct EarlyLLMTests {
 
     @Test("a tentative transcript at a pause starts the LLM without --early-llm; the one at the end is adopted")
     func tentativeAdopted() async throws {
-        let llm = StreamingFakeLanguageModel(reply: "Paris.", firstTokenDelay: .milliseconds(20))
+        // A first token a second away: the early request must still be waiting when the voice comes
+        // back. With 20 ms it once finished first on a loaded CI machine, and was not cancelled.
+        let llm = StreamingFakeLanguageModel(reply: "Paris.", firstTokenDelay: .seconds(1))
         let stt = PausingRecogniser(atPause: ["What is", "What is the capital of France?"], final: "What is the capital of France?")
         let harness = Harness(stt: stt, llm: llm, tts: ToneTextToSpeech(), configuration: Self.pausing())
         try await harness.run {
