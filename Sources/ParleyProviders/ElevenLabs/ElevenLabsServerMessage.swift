@@ -1,3 +1,4 @@
+import ExtrasBase64
 package import ParleyCore
 
 /// One JSON message from the `stream-input` or `multi-stream-input` WebSocket (docs/providers.md),
@@ -72,7 +73,8 @@ package struct ElevenLabsServerMessage: Equatable, Sendable {
 
     /// Decodes standard base64 with its padding, as ElevenLabs sends it.
     private static func base64(_ bytes: UnsafeBufferPointer<UInt8>) throws(Malformed) -> [UInt8] {
-        guard let decoded = PaddedBase64.decode(bytes) else {
+        // Foundation's decoder, used before, also refused input whose length is not a multiple of four.
+        guard bytes.count.isMultiple(of: 4), let decoded = try? Base64.decode(bytes: bytes) else {
             throw Malformed(description: "audio that is not base64")
         }
         return decoded

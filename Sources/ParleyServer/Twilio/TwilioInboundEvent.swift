@@ -1,6 +1,6 @@
+import ExtrasBase64
 import Foundation
 import ParleyCore
-import ParleyProviders
 
 /// One Media Streams message from Twilio (docs/twilio.md), decoded.
 package enum TwilioInboundEvent: Sendable, Equatable {
@@ -43,9 +43,12 @@ package enum TwilioInboundEvent: Sendable, Equatable {
             return .start(try TwilioStreamStart(message))
         case "media":
             guard let payload = message["media"]?["payload"]?.stringValue else { throw DecodingError("media without a payload") }
-            // Into an array, not Foundation's `Data`: every sample of the frame is then read from
-            // contiguous bytes.
-            guard payload.utf8.count <= maximumPayloadBytes * 4 / 3 + 4, let bytes = PaddedBase64.decode(payload.utf8) else {
+            // ExtrasBase64 into an array, not Foundation's `Data`: every sample of the frame is
+            // then read from contiguous bytes. Padded base64 only, as `Data(base64Encoded:)`
+            // (used before) accepted.
+            guard payload.utf8.count <= maximumPayloadBytes * 4 / 3 + 4, payload.utf8.count.isMultiple(of: 4),
+                let bytes = try? Base64.decode(string: payload)
+            else {
                 throw DecodingError("media payload is not base64 of at most \(maximumPayloadBytes) bytes")
             }
             if let track = message["media"]?["track"]?.stringValue, !track.hasPrefix("inbound") {
